@@ -1,0 +1,3 @@
+"""mlbench: the Python harness that expands matrices, runs tasks and judges their records."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from mlbench.cli import main
+
+sys.exit(main())

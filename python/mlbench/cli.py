@@ -1,0 +1,116 @@
+"""Command line: `python -m mlbench run|validate|datasets|compare`. Usage errors exit 2 with one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mlbench.errors import UsageError
+from mlbench.paths import DATASETS
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mlbench import compare, runner
+
+    options = runner.RunOptions(
+        matrices=args.matrices, hardware=args.hw, languages=[s.strip() for s in args.langs.split(",") if s],
+        out=args.out, resume=args.resume, overwrite=args.overwrite, timeout_s=args.timeout,
+        executor=args.executor, jobs=args.jobs, datasets_dir=args.datasets_dir)
+    summary = runner.run(options)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items())) or "nothing to run"
+    print(f"\n{args.out}/records.jsonl: {counts}")
+    if summary.failures:
+        print("failures:")
+        for line in summary.failures:
+            print(f"  {line}")
+    if not args.no_table:
+        print()
+        print("\n".join(compare.table(compare.load_runs([args.out]))))
+    return 1 if summary.failures else 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from mlbench.config import load_job, load_matrix
+    from mlbench.yamlio import load_yaml
+
+    for path in args.files:
+        data = load_yaml(path)
+        if isinstance(data, dict) and "job_id" in data:
+            load_job(path)
+            print(f"{path}: valid job")
+        else:
+            load_matrix(path)
+            print(f"{path}: valid matrix")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from mlbench import datasets
+
+    names = args.names or list(datasets.BUILDERS)
+    datasets.prepare(names, args.dir, download=args.download)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from mlbench import compare
+
+    for path in args.runs:
+        if not path.exists():
+            raise UsageError(f"{path}: no such run folder or records file")
+    print("\n".join(compare.table(compare.load_runs(args.runs), phase=args.phase)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlbench", description="Benchmark Python vs Rust ML frameworks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="validate, expand and run matrices; collect records")
+    run.add_argument("matrices", nargs="+", type=Path, help="matrix YAML files (configs/<domain>/<task>.yaml)")
+    run.add_argument("--hw", default="cpu", help="hardware profile in configs/hardware (default: cpu)")
+    run.add_argument("--langs", default="python,rust", help="comma-separated languages (default: python,rust)")
+    run.add_argument("--out", type=Path, required=True, help="run folder, e.g. results/NAME")
+    run.add_argument("--resume", action="store_true", help="skip jobs whose records are complete")
+    run.add_argument("--overwrite", action="store_true", help="delete an existing run folder first")
+    run.add_argument("--timeout", type=float, help="seconds per job, overriding the matrices' timeout_s")
+    run.add_argument("--executor", default="local", help="where jobs run (default: local)")
+    run.add_argument("--jobs", type=int, default=1, help="parallel jobs for correctness runs (default: 1)")
+    run.add_argument("--datasets-dir", type=Path, default=DATASETS, help=argparse.SUPPRESS)
+    run.add_argument("--no-table", action="store_true", help="skip the comparison table at the end")
+    run.set_defaults(func=cmd_run)
+
+    validate = sub.add_parser("validate", help="schema-check matrix or job files")
+    validate.add_argument("files", nargs="+", type=Path)
+    validate.set_defaults(func=cmd_validate)
+
+    datasets = sub.add_parser("datasets", help="prepare datasets into datasets/<name>/")
+    datasets_sub = datasets.add_subparsers(dest="action", required=True)
+    prepare = datasets_sub.add_parser("prepare", help="write .npy splits and meta.json (sha256 per file)")
+    prepare.add_argument("names", nargs="*", help="datasets to prepare (default: all)")
+    prepare.add_argument("--dir", type=Path, default=DATASETS, help="output folder (default: datasets/)")
+    prepare.add_argument("--download", action="store_true", help="fetch datasets that are not bundled")
+    prepare.set_defaults(func=cmd_datasets)
+
+    comp = sub.add_parser("compare", help="print the Rust vs Python table for runs")
+    comp.add_argument("runs", nargs="+", type=Path, help="run folders or records.jsonl files")
+    comp.add_argument("--phase", default="fit", help="phase to compare (default: fit)")
+    comp.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"mlbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mlbench: interrupted; `--resume` continues where this stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Matrix, task spec and hardware profile: loaded, validated once, expanded into typed jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlbench import datasets as ds
+from mlbench.errors import UsageError
+from mlbench.paths import HARDWARE, TASK_SPECS
+from mlbench.schema import check, load_schema
+from mlbench.yamlio import load_yaml
+
+LANGUAGES = ("python", "rust")
+
+TASK_SPEC_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["task", "domain", "python", "rust", "devices", "precision", "kind", "primary_metric",
+                 "datasets", "algorithms"],
+    "properties": {
+        "task": {"type": "string"},
+        "domain": {"enum": ["classical", "deep_learning", "llm", "rl"]},
+        "python": {"type": "object", "required": ["script", "framework"], "additionalProperties": False,
+                   "properties": {"script": {"type": "string"}, "framework": {"type": "string"}}},
+        "rust": {"type": "object", "required": ["binary", "framework"], "additionalProperties": False,
+                 "properties": {"binary": {"type": "string"}, "framework": {"type": "string"}}},
+        "devices": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "precision": {"type": "string"},
+        "kind": {"type": "string"},
+        "primary_metric": {"type": "string"},
+        "datasets": {"type": "array", "items": {"type": "string"}},
+        "algorithms": {"type": "object", "additionalProperties": {"type": "object"}},
+    },
+}
+
+HARDWARE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "device", "threads"],
+    "properties": {
+        "name": {"type": "string"},
+        "device": {"enum": ["cpu", "cuda"]},
+        "threads": {"type": "integer", "minimum": 1},
+    },
+}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What configs/tasks/<task>.yaml declares: frameworks, datasets and each algorithm's parameters."""
+
+    task: str
+    domain: str
+    python: dict[str, str]
+    rust: dict[str, str]
+    devices: list[str]
+    precision: str
+    kind: str
+    primary_metric: str
+    datasets: list[str]
+    algorithms: dict[str, dict[str, Any]]
+
+    def framework(self, language: str) -> str:
+        return self.python["framework"] if language == "python" else self.rust["framework"]
+
+    def parameter_schema(self, algorithm: str) -> dict[str, Any]:
+        """JSON Schema for one algorithm's fully expanded hyperparameters."""
+        params = self.algorithms[algorithm]
+        properties = {k: {kk: vv for kk, vv in v.items() if kk != "default"} for k, v in params.items()}
+        return {"type": "object", "additionalProperties": False, "required": list(params),
+                "properties": properties}
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    name: str
+    device: str
+    threads: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """One cell of the matrix. Field names are the job file's keys (configs/schema/job.schema.json)."""
+
+    run: str
+    task: str
+    domain: str
+    language: str
+    framework: str
+    algorithm: str
+    dataset: str
+    datasets_dir: str
+    hyperparameters: dict[str, Any]
+    hardware_profile: str
+    device: str
+    threads: int
+    precision: str
+    repetitions: int
+    warmup: int
+    seed: int
+    timeout_s: float
+    predictions_dir: str
+    schema_version: int = 1
+    job_id: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.job_id:
+            object.__setattr__(self, "job_id", self.compute_id())
+
+    def compute_id(self) -> str:
+        """Hash of everything that defines the work (not where results go), so resume can match it."""
+        defining = {k: v for k, v in asdict(self).items()
+                    if k not in ("job_id", "run", "datasets_dir", "predictions_dir", "timeout_s")}
+        blob = json.dumps(defining, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def n_records(self) -> int:
+        return self.warmup + self.repetitions
+
+    @property
+    def label(self) -> str:
+        params = ",".join(f"{k}={v}" for k, v in sorted(self.hyperparameters.items()))
+        return f"{self.task}/{self.algorithm}[{params}] {self.dataset} {self.language}"
+
+
+def load_task_spec(task: str, source: str | Path = "") -> TaskSpec:
+    path = TASK_SPECS / f"{task}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in TASK_SPECS.glob("*.yaml")))
+        raise UsageError(f"{source}: task: unknown task {task!r} (known: {known})")
+    data = load_yaml(path)
+    check(data, TASK_SPEC_SCHEMA, path)
+    return TaskSpec(**data)
+
+
+def load_hardware(name: str) -> HardwareProfile:
+    path = HARDWARE / f"{name}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in HARDWARE.glob("*.yaml")))
+        raise UsageError(f"--hw: unknown hardware profile {name!r} (known: {known})")
+    data = load_yaml(path)
+    check(data, HARDWARE_SCHEMA, path)
+    return HardwareProfile(**data)
+
+
+def load_matrix(path: str | Path) -> tuple[dict[str, Any], TaskSpec]:
+    """Load and fully validate a matrix file against the schema and its task's spec."""
+    matrix = load_yaml(path)
+    if not isinstance(matrix, dict):
+        raise UsageError(f"{path}: (top level): expected a mapping of matrix keys")
+    check(matrix, "matrix", path)
+    spec = load_task_spec(matrix["task"], path)
+    for name in matrix["datasets"] + matrix.get("optional_datasets", []):
+        if name not in spec.datasets:
+            raise UsageError(f"{path}: datasets: unknown dataset {name!r} for task {spec.task} "
+                             f"(known: {', '.join(spec.datasets)})")
+    for algorithm, grid in matrix["algorithms"].items():
+        if algorithm not in spec.algorithms:
+            raise UsageError(f"{path}: algorithms.{algorithm}: unknown algorithm for task {spec.task} "
+                             f"(known: {', '.join(spec.algorithms)})")
+        for combo in expand_grid(grid, spec.algorithms[algorithm]):
+            check(combo, spec.parameter_schema(algorithm), f"{path}: algorithms.{algorithm}")
+    return matrix, spec
+
+
+def expand_grid(grid: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Cartesian product of listed values, with each spec default filling a missing key."""
+    full = {k: v.get("default") for k, v in params.items() if "default" in v} | grid
+    axes = [(k, v if isinstance(v, list) else [v]) for k, v in sorted(full.items())]
+    return [dict(zip([k for k, _ in axes], values, strict=True))
+            for values in itertools.product(*[v for _, v in axes])]
+
+
+def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[str], run: str,
+                  out_dir: Path, datasets_dir: Path) -> tuple[list[Job], list[str]]:
+    """All jobs of one matrix, and notes on what was skipped (optional datasets not prepared)."""
+    matrix, spec = load_matrix(path)
+    defaults = {k: v["default"] for k, v in load_schema("matrix")["properties"].items() if "default" in v}
+    matrix = defaults | matrix
+    notes: list[str] = []
+    names = list(matrix["datasets"])
+    for name in matrix.get("optional_datasets", []):
+        if ds.is_prepared(name, datasets_dir):
+            names.append(name)
+        else:
+            notes.append(f"{path}: skipping optional dataset {name!r}: not prepared "
+                         f"(run `make datasets DOWNLOAD=1` where it can be fetched)")
+    for name in names:
+        ds.verify(name, datasets_dir)
+    device = hardware.device if hardware.device in spec.devices else "cpu"
+    jobs = [
+        Job(run=run, task=spec.task, domain=spec.domain, language=language,
+            framework=spec.framework(language), algorithm=algorithm, dataset=dataset,
+            datasets_dir=str(datasets_dir.resolve()), hyperparameters=params,
+            hardware_profile=hardware.name, device=device, threads=hardware.threads,
+            precision=spec.precision, repetitions=matrix["repetitions"], warmup=matrix["warmup"],
+            seed=matrix["seed"], timeout_s=float(matrix["timeout_s"]),
+            predictions_dir=str((out_dir / "predictions").resolve()))
+        for dataset in names
+        for algorithm, grid in matrix["algorithms"].items()
+        for params in expand_grid(grid, spec.algorithms[algorithm])
+        for language in languages
+    ]
+    return jobs, notes
+
+
+def load_job(path: str | Path) -> Job:
+    """Read a job file as a task does: schema first, then the task's own parameter schema."""
+    data = load_yaml(path)
+    check(data, "job", path)
+    spec = load_task_spec(data["task"], path)
+    if data["algorithm"] not in spec.algorithms:
+        raise UsageError(f"{path}: algorithm: unknown algorithm {data['algorithm']!r} for task {spec.task}")
+    check(data["hyperparameters"], spec.parameter_schema(data["algorithm"]), f"{path}: hyperparameters")
+    return Job(**data)

@@ -1,0 +1,193 @@
+"""Datasets prepared once into datasets/<name>/ as .npy files plus meta.json, read by both languages.
+
+Every split is the same seeded 75/25 split, and features are standardized here (train statistics
+applied to both halves) so that neither language preprocesses. meta.json records each file's sha256;
+both languages refuse a mismatch. A dataset's digest (`dataset_sha256` in records) is the sha256 of
+its meta.json, which pins every file through the hashes inside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlbench.errors import DatasetError
+
+SPLIT_SEED = 20240501
+TEST_SIZE = 0.25
+FILES = ("X_train.npy", "X_test.npy", "y_train.npy", "y_test.npy")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A raw dataset: features, target and a sentence on where they came from."""
+
+    X: np.ndarray
+    y: np.ndarray
+    source: str
+
+
+def diabetes(download: bool) -> Source:
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True, scaled=False)
+    return Source(X, y, "scikit-learn bundled load_diabetes (Efron et al. 2004), unscaled")
+
+
+def california_housing(download: bool) -> Source:
+    from sklearn.datasets import fetch_california_housing
+
+    try:
+        X, y = fetch_california_housing(return_X_y=True, download_if_missing=download)
+    except OSError as exc:
+        raise FileNotFoundError("not in scikit-learn's data home; `make datasets DOWNLOAD=1` fetches it") from exc
+    return Source(X, y, "scikit-learn fetch_california_housing (Pace & Barry 1997)")
+
+
+def synthetic_linear(download: bool) -> Source:
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(n_samples=5000, n_features=50, n_informative=30, noise=10.0, random_state=1)
+    return Source(X, y, "make_regression(n_samples=5000, n_features=50, n_informative=30, noise=10, seed 1)")
+
+
+def synthetic_nonlinear(download: bool) -> Source:
+    from sklearn.datasets import make_friedman1
+
+    X, y = make_friedman1(n_samples=5000, n_features=10, noise=1.0, random_state=2)
+    return Source(X, y, "make_friedman1(n_samples=5000, n_features=10, noise=1, seed 2)")
+
+
+def synthetic_sparse(download: bool) -> Source:
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(n_samples=5000, n_features=100, n_informative=5, noise=5.0, random_state=3)
+    return Source(X, y, "make_regression(n_samples=5000, n_features=100, n_informative=5, noise=5, seed 3)")
+
+
+BUILDERS: dict[str, Callable[[bool], Source]] = {
+    "diabetes": diabetes,
+    "california_housing": california_housing,
+    "synthetic_linear": synthetic_linear,
+    "synthetic_nonlinear": synthetic_nonlinear,
+    "synthetic_sparse": synthetic_sparse,
+}
+OPTIONAL = {"california_housing"}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def split_and_standardize(source: Source) -> dict[str, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X_train, X_test, y_train, y_test = train_test_split(
+        source.X, source.y, test_size=TEST_SIZE, random_state=SPLIT_SEED)
+    scaler = StandardScaler().fit(X_train)
+    arrays = {"X_train": scaler.transform(X_train), "X_test": scaler.transform(X_test),
+              "y_train": y_train, "y_test": y_test}
+    return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}
+
+
+def write(name: str, source: Source, out_dir: Path) -> Path:
+    """Write arrays and meta.json into a temporary folder, then rename it into place."""
+    final = out_dir / name
+    tmp = out_dir / f".{name}.tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for key, array in split_and_standardize(source).items():
+        path = tmp / f"{key}.npy"
+        np.save(path, array)
+        files[path.name] = {"sha256": sha256_file(path), "shape": list(array.shape), "dtype": str(array.dtype)}
+    meta = {"name": name, "source": source.source, "split_seed": SPLIT_SEED, "test_size": TEST_SIZE,
+            "standardized": "features, with training-set mean and std", "files": files}
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    if final.exists():
+        for child in final.iterdir():
+            child.unlink()
+        final.rmdir()
+    tmp.rename(final)
+    return final
+
+
+def prepare(names: list[str], out_dir: Path, download: bool = False,
+            log: Callable[[str], None] = print) -> list[str]:
+    """Prepare each dataset not already valid; returns the names prepared or present."""
+    ready = []
+    for name in names:
+        if name not in BUILDERS:
+            raise DatasetError(f"unknown dataset {name!r} (known: {', '.join(BUILDERS)})")
+        if is_prepared(name, out_dir):
+            try:
+                verify(name, out_dir)
+                ready.append(name)
+                continue
+            except DatasetError as exc:
+                log(f"{exc}; preparing it again")
+        try:
+            source = BUILDERS[name](download)
+        except FileNotFoundError as exc:
+            if name in OPTIONAL:
+                log(f"skipping {name}: {exc}")
+                continue
+            raise
+        write(name, source, out_dir)
+        log(f"prepared {name}: {source.X.shape[0]} samples x {source.X.shape[1]} features")
+        ready.append(name)
+    return ready
+
+
+def is_prepared(name: str, datasets_dir: Path) -> bool:
+    return (datasets_dir / name / "meta.json").is_file()
+
+
+def read_meta(name: str, datasets_dir: Path) -> dict:
+    path = datasets_dir / name / "meta.json"
+    if not path.is_file():
+        raise DatasetError(f"dataset {name!r} is not prepared in {datasets_dir} (run `make datasets`)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: corrupt meta.json: {exc.msg} at line {exc.lineno}") from None
+
+
+def verify(name: str, datasets_dir: Path) -> str:
+    """Check every file against meta.json; return the dataset digest."""
+    meta = read_meta(name, datasets_dir)
+    for filename in FILES:
+        path = datasets_dir / name / filename
+        expected = meta.get("files", {}).get(filename, {}).get("sha256")
+        if not path.is_file():
+            raise DatasetError(f"{path}: missing file of dataset {name!r} (run `make datasets`)")
+        if sha256_file(path) != expected:
+            raise DatasetError(f"{path}: sha256 mismatch with meta.json: the dataset is corrupt or was "
+                               f"changed; run `make datasets` to prepare it again")
+    return digest(name, datasets_dir)
+
+
+def digest(name: str, datasets_dir: Path) -> str:
+    return sha256_file(datasets_dir / name / "meta.json")
+
+
+@dataclass(frozen=True)
+class Split:
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_train: np.ndarray
+    y_test: np.ndarray
+
+
+def load_split(name: str, datasets_dir: Path) -> Split:
+    """Read the four arrays (verify() first, once per process)."""
+    return Split(*(np.load(datasets_dir / name / filename) for filename in FILES))
