@@ -1,1 +1,14 @@
-pub fn x(){}
+//! The Rust half of the mlbench harness: everything a task binary shares.
+//!
+//! A task declares its algorithms; this crate owns the job file, the loop over repetitions, the
+//! clock, the records and the errors. Each module mirrors its namesake in `python/mlbench`.
+
+pub mod config;
+pub mod data;
+pub mod env;
+pub mod error;
+pub mod harness;
+pub mod measure;
+pub mod record;
+
+pub use error::BenchError;

@@ -1,1 +1,41 @@
-fn main(){}
+//! Regression with linfa: linear, ridge, lasso, elastic net (Python twin:
+//! python/tasks/classical/regression.py).
+mod algorithms;
+mod params;
+
+use bench_core::config::Job;
+use bench_core::error::{BenchError, Result};
+use bench_core::harness::{main_supervised, Supervised, TaskInfo};
+
+use algorithms::{Linear, Net, Ridge};
+use params::{ElasticNetParams, LassoParams, NoParams, RidgeParams};
+
+fn build(job: &Job, _seed: u64) -> Result<Box<dyn Supervised>> {
+    Ok(match job.algorithm.as_str() {
+        "linear" => {
+            job.params::<NoParams>()?;
+            Box::new(Linear::default())
+        }
+        "ridge" => {
+            let p: RidgeParams = job.params()?;
+            Box::new(Ridge::new(params::ridge_settings(&p)))
+        }
+        "lasso" => {
+            let p: LassoParams = job.params()?;
+            Box::new(Net::new(params::lasso_settings(&p)))
+        }
+        "elastic_net" => {
+            let p: ElasticNetParams = job.params()?;
+            Box::new(Net::new(params::elastic_net_settings(&p)))
+        }
+        other => return Err(BenchError::usage(format!("algorithm: unknown algorithm {other:?} for regression"))),
+    })
+}
+
+fn main() {
+    main_supervised(TaskInfo {
+        framework_version: env!("LINFA_VERSION"),
+        libraries: &[("linfa", env!("LINFA_VERSION"))],
+        build,
+    })
+}

@@ -1,0 +1,122 @@
+//! The job file (configs/schema/job.schema.json), parsed once into a checked `Job`.
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::error::{BenchError, Result};
+
+/// One cell of the matrix, as written by `mlbench run`. Unknown keys are errors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    pub schema_version: u32,
+    pub job_id: String,
+    pub run: String,
+    pub task: String,
+    pub domain: String,
+    pub language: String,
+    pub framework: String,
+    pub algorithm: String,
+    pub dataset: String,
+    pub datasets_dir: PathBuf,
+    pub hyperparameters: serde_json::Map<String, serde_json::Value>,
+    pub hardware_profile: String,
+    pub device: String,
+    pub threads: u32,
+    pub precision: String,
+    pub repetitions: u32,
+    pub warmup: u32,
+    pub seed: u64,
+    pub timeout_s: f64,
+    pub predictions_dir: PathBuf,
+}
+
+impl Job {
+    /// Read and check a job file: the same rules as the schema, so both languages refuse alike.
+    pub fn load(path: &Path) -> Result<Job> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| BenchError::usage(format!("{}: cannot read: {e}", path.display())))?;
+        let job: Job = serde_yaml_ng::from_str(&text)
+            .map_err(|e| BenchError::usage(format!("{}: {e}", path.display())))?;
+        job.check().map_err(|e| BenchError::usage(format!("{}: {e}", path.display())))?;
+        Ok(job)
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.schema_version != 1 {
+            return Err(format!("schema_version: expected 1, got {}", self.schema_version));
+        }
+        if self.job_id.len() != 16 || !self.job_id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!("job_id: expected 16 hex digits, got {:?}", self.job_id));
+        }
+        if self.language != "rust" {
+            return Err(format!("language: this is a Rust task, job says {:?}", self.language));
+        }
+        if self.threads < 1 {
+            return Err("threads: must be at least 1".into());
+        }
+        if self.repetitions < 1 {
+            return Err("repetitions: must be at least 1".into());
+        }
+        if !(self.timeout_s > 0.0) {
+            return Err("timeout_s: must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Deserialize this job's hyperparameters into an algorithm's own typed parameters.
+    pub fn params<P: DeserializeOwned>(&self) -> Result<P> {
+        serde_json::from_value(serde_json::Value::Object(self.hyperparameters.clone())).map_err(|e| {
+            BenchError::usage(format!("hyperparameters of {}: {e}", self.algorithm))
+        })
+    }
+
+    /// Warm-ups come first, then measured repetitions; indices are global, the seed is seed + i.
+    pub fn n_records(&self) -> u32 {
+        self.warmup + self.repetitions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JOB: &str = "schema_version: 1\njob_id: 0123456789abcdef\nrun: t\ntask: regression\n\
+domain: classical\nlanguage: rust\nframework: linfa\nalgorithm: ridge\ndataset: d\ndatasets_dir: /tmp\n\
+hyperparameters: {alpha: 1.0}\nhardware_profile: cpu\ndevice: cpu\nthreads: 1\nprecision: float64\n\
+repetitions: 2\nwarmup: 1\nseed: 4\ntimeout_s: 10\npredictions_dir: /tmp\n";
+
+    fn load(text: &str) -> Result<Job> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("job.yaml");
+        std::fs::write(&path, text).unwrap();
+        Job::load(&path)
+    }
+
+    #[test]
+    fn reads_a_valid_job() {
+        let job = load(JOB).unwrap();
+        assert_eq!(job.n_records(), 3);
+        assert_eq!(job.hyperparameters["alpha"], 1.0);
+    }
+
+    #[test]
+    fn rejects_unknown_keys() {
+        let err = load(&format!("{JOB}colour: red\n")).unwrap_err();
+        assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn rejects_negative_repetitions() {
+        let err = load(&JOB.replace("repetitions: 2", "repetitions: -2")).unwrap_err();
+        assert!(err.to_string().contains("repetitions"), "{err}");
+    }
+
+    #[test]
+    fn rejects_a_python_job() {
+        let err = load(&JOB.replace("language: rust", "language: python")).unwrap_err();
+        assert!(err.to_string().contains("language"), "{err}");
+    }
+}

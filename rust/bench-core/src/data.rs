@@ -1,0 +1,123 @@
+//! Prepared datasets: `datasets/<name>/{X,y}_{train,test}.npy` checked against meta.json's sha256.
+//! Mirrors python/mlbench/datasets.py; the dataset digest is the sha256 of meta.json.
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use ndarray::{Array1, Array2};
+use ndarray_npy::{read_npy, ReadNpyExt};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{BenchError, Result};
+
+pub const FILES: [&str; 4] = ["X_train.npy", "X_test.npy", "y_train.npy", "y_test.npy"];
+
+#[derive(Debug, Deserialize)]
+struct FileMeta {
+    sha256: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Meta {
+    files: BTreeMap<String, FileMeta>,
+}
+
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| BenchError::usage(format!("{}: cannot open: {e}", path.display())))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buffer)
+            .map_err(|e| BenchError::usage(format!("{}: cannot read: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// Check every file of a dataset against meta.json and return the dataset digest.
+pub fn verify(name: &str, datasets_dir: &Path) -> Result<String> {
+    let folder = datasets_dir.join(name);
+    let meta_path = folder.join("meta.json");
+    if !meta_path.is_file() {
+        return Err(BenchError::usage(format!(
+            "dataset {name:?} is not prepared in {} (run `make datasets`)",
+            datasets_dir.display()
+        )));
+    }
+    let text = std::fs::read_to_string(&meta_path)
+        .map_err(|e| BenchError::usage(format!("{}: cannot read: {e}", meta_path.display())))?;
+    let meta: Meta = serde_json::from_str(&text)
+        .map_err(|e| BenchError::usage(format!("{}: corrupt meta.json: {e}", meta_path.display())))?;
+    for file in FILES {
+        let path = folder.join(file);
+        if !path.is_file() {
+            return Err(BenchError::usage(format!(
+                "{}: missing file of dataset {name:?} (run `make datasets`)",
+                path.display()
+            )));
+        }
+        let expected = meta.files.get(file).map(|f| f.sha256.as_str()).unwrap_or("");
+        if sha256_file(&path)? != expected {
+            return Err(BenchError::usage(format!(
+                "{}: sha256 mismatch with meta.json: the dataset is corrupt or was changed; \
+                 run `make datasets` to prepare it again",
+                path.display()
+            )));
+        }
+    }
+    sha256_file(&meta_path)
+}
+
+/// The four arrays of a prepared split, float64 as written by the Python side.
+pub struct Split {
+    pub x_train: Array2<f64>,
+    pub x_test: Array2<f64>,
+    pub y_train: Array1<f64>,
+    pub y_test: Array1<f64>,
+}
+
+/// Read a split (call `verify` once per process first).
+pub fn load_split(name: &str, datasets_dir: &Path) -> Result<Split> {
+    let folder = datasets_dir.join(name);
+    Ok(Split {
+        x_train: read(&folder, "X_train.npy")?,
+        x_test: read(&folder, "X_test.npy")?,
+        y_train: read(&folder, "y_train.npy")?,
+        y_test: read(&folder, "y_test.npy")?,
+    })
+}
+
+fn read<T: ReadNpyExt>(folder: &Path, file: &str) -> Result<T> {
+    let path = folder.join(file);
+    read_npy(&path).map_err(|e| BenchError::usage(format!("{}: cannot read .npy: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_known_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("abc");
+        std::fs::write(&path, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&path).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn missing_dataset_is_a_usage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = verify("nothing", dir.path()).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("not prepared"), "{err}");
+    }
+}

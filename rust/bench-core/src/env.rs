@@ -1,0 +1,66 @@
+//! The `env` block of every record: machine, OS, runtime, libraries, thread settings, commit, build.
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+const THREAD_VARIABLES: [&str; 5] =
+    ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS", "OPENBLAS_CORETYPE"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Build {
+    pub profile: &'static str,
+    pub rustflags: &'static str,
+    pub target_features: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Env {
+    pub cpu_model: Option<String>,
+    pub cores: Option<usize>,
+    pub os: String,
+    pub runtime: String,
+    pub libraries: BTreeMap<String, String>,
+    pub thread_env: BTreeMap<String, String>,
+    pub git_commit: Option<String>,
+    pub build: Build,
+}
+
+fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("model name"))?;
+    Some(line.split_once(':')?.1.trim().to_string())
+}
+
+/// Same count as Python's os.cpu_count(): online CPUs, not the affinity mask.
+fn online_cpus() -> Option<usize> {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).ok().filter(|&n| n > 0)
+}
+
+fn os_release() -> String {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("Linux {}", release.trim())
+}
+
+/// Capture the environment; `libraries` are the task's framework crates and their versions.
+pub fn capture(libraries: &[(&str, &str)]) -> Env {
+    Env {
+        cpu_model: cpu_model(),
+        cores: online_cpus(),
+        os: os_release(),
+        runtime: env!("MLBENCH_RUSTC_VERSION").to_string(),
+        libraries: libraries.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        thread_env: THREAD_VARIABLES
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+            .collect(),
+        // The runner passes its commit, so both languages report the same one.
+        git_commit: std::env::var("MLBENCH_GIT_COMMIT").ok().filter(|c| !c.is_empty()),
+        build: Build {
+            profile: env!("MLBENCH_PROFILE"),
+            rustflags: env!("MLBENCH_RUSTFLAGS"),
+            target_features: env!("MLBENCH_TARGET_FEATURES"),
+        },
+    }
+}

@@ -1,0 +1,31 @@
+//! Errors a task reports as one line: usage problems exit with code 2, everything else with 1.
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum BenchError {
+    /// Bad input: the job file, its hyperparameters, or a dataset that is missing or corrupt.
+    #[error("{0}")]
+    Usage(String),
+    /// A failure while running the work itself.
+    #[error("{0}")]
+    Run(String),
+}
+
+impl BenchError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        BenchError::Usage(message.into())
+    }
+
+    pub fn run(message: impl Into<String>) -> Self {
+        BenchError::Run(message.into())
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            BenchError::Usage(_) => 2,
+            BenchError::Run(_) => 1,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, BenchError>;

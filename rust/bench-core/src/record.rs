@@ -1,0 +1,108 @@
+//! One record per repetition (configs/schema/record.schema.json), appended as a flushed JSON line.
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::config::Job;
+use crate::env::Env;
+use crate::error::{BenchError, Result};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Solver {
+    pub name: String,
+    pub stopping_rule: String,
+    pub n_iter: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Resources {
+    pub peak_rss_mb: Option<f64>,
+    pub cpu_time_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    pub schema_version: u32,
+    pub run: String,
+    pub job_id: String,
+    pub repetition: u32,
+    pub warmup: bool,
+    pub task: String,
+    pub domain: String,
+    pub language: String,
+    pub framework: String,
+    pub framework_version: Option<String>,
+    pub algorithm: String,
+    pub dataset: String,
+    pub dataset_sha256: Option<String>,
+    pub hyperparameters: serde_json::Map<String, serde_json::Value>,
+    pub hardware_profile: String,
+    pub device: String,
+    pub threads: u32,
+    pub precision: String,
+    pub seed: u64,
+    pub started_at: String,
+    pub timings_s: BTreeMap<String, f64>,
+    pub throughput: BTreeMap<String, f64>,
+    pub metrics: BTreeMap<String, f64>,
+    pub predictions: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub solver: Option<Solver>,
+    pub resources: Resources,
+    pub status: String,
+    pub error: Option<String>,
+    pub env: Env,
+}
+
+impl Record {
+    /// A record with the job's identity filled in, status `ok` and empty measurements.
+    pub fn new(job: &Job, repetition: u32, framework_version: &str, dataset_sha256: &str, env: &Env) -> Self {
+        Record {
+            schema_version: 1,
+            run: job.run.clone(),
+            job_id: job.job_id.clone(),
+            repetition,
+            warmup: repetition < job.warmup,
+            task: job.task.clone(),
+            domain: job.domain.clone(),
+            language: job.language.clone(),
+            framework: job.framework.clone(),
+            framework_version: Some(framework_version.to_string()),
+            algorithm: job.algorithm.clone(),
+            dataset: job.dataset.clone(),
+            dataset_sha256: Some(dataset_sha256.to_string()),
+            hyperparameters: job.hyperparameters.clone(),
+            hardware_profile: job.hardware_profile.clone(),
+            device: job.device.clone(),
+            threads: job.threads,
+            precision: job.precision.clone(),
+            seed: job.seed + u64::from(repetition),
+            started_at: Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
+            timings_s: BTreeMap::new(),
+            throughput: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+            predictions: None,
+            solver: None,
+            resources: Resources { peak_rss_mb: None, cpu_time_s: None },
+            status: "ok".into(),
+            error: None,
+            env: env.clone(),
+        }
+    }
+
+    /// Append as one line and flush, so a crash loses at most the line being written.
+    pub fn append_to(&self, path: &Path) -> Result<()> {
+        let line = serde_json::to_string(self).map_err(|e| BenchError::run(format!("record: {e}")))?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| BenchError::usage(format!("{}: cannot open for append: {e}", path.display())))?;
+        writeln!(file, "{line}")
+            .and_then(|_| file.flush())
+            .map_err(|e| BenchError::run(format!("{}: cannot write: {e}", path.display())))
+    }
+}
