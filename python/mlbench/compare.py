@@ -33,12 +33,13 @@ def median_of(rows: list[dict[str, Any]], section: str, name: str) -> float | No
 
 
 def fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    width = int(spec.split(".")[0] or 0)
+    return "-".rjust(width) if value is None else format(value, spec)
 
 
 def table(all_records: list[dict[str, Any]], phase: str = "fit") -> list[str]:
-    header = (f"{'task':<11}{'algorithm':<13}{'dataset':<21}{'params':<28}{'n':>4} "
-              f"{'py ' + phase + ' s':>12}{'rs ' + phase + ' s':>12}{'rs/py':>8}  {'quality (py / rs)':<26}")
+    header = (f"{'task':<11}{'algorithm':<13}{'dataset':<21}{'params':<26}{'n':>3} "
+              f"{'py ' + phase + ' s':>11} {'rs ' + phase + ' s':>11} {'rs/py':>8}  quality py / rs")
     lines = [header, "-" * len(header)]
     for (task, algorithm, dataset, params), sides in sorted(group(all_records).items()):
         metric = load_task_spec(task).primary_metric
@@ -47,8 +48,8 @@ def table(all_records: list[dict[str, Any]], phase: str = "fit") -> list[str]:
         ratio = t_rs / t_py if t_py and t_rs else None
         q_py, q_rs = median_of(py, "metrics", metric), median_of(rs, "metrics", metric)
         short = ",".join(f"{k}={v}" for k, v in json.loads(params).items() if k not in ("tol", "max_iter"))
-        lines.append(f"{task:<11}{algorithm:<13}{dataset:<21}{short[:27]:<28}{min(len(py), len(rs)):>4} "
-                     f"{fmt(t_py, '.6f'):>12}{fmt(t_rs, '.6f'):>12}{fmt(ratio, '.2f'):>8}  "
+        lines.append(f"{task:<11}{algorithm:<13}{dataset:<21}{short[:25]:<26}{min(len(py), len(rs)):>3} "
+                     f"{fmt(t_py, '11.3g')} {fmt(t_rs, '11.3g')} {fmt(ratio, '8.3g')}  "
                      f"{metric} {fmt(q_py, '.6f')} / {fmt(q_rs, '.6f')}")
     return lines
 

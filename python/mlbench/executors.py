@@ -7,11 +7,13 @@ commands elsewhere and must not touch the tasks.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,12 +46,31 @@ class Executor(Protocol):
     def run(self, launches: list[Launch]) -> Iterator[Outcome]: ...
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A preexec hook: the kernel kills the task if the runner dies, so no orphan keeps writing
+    records while a resumed run repeats its job."""
+
+    def hook() -> None:
+        try:
+            ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            return  # not Linux: no such guard
+        if os.getppid() != parent_pid:  # the runner died before the guard was set
+            os._exit(1)
+
+    return hook
+
+
 def run_one(launch: Launch) -> Outcome:
     """Run a job in its own process group, so a timeout ends every process it started."""
     start = time.monotonic()
     with launch.stdout.open("w") as out, launch.stderr.open("w") as err:
         process = subprocess.Popen(launch.command, stdout=out, stderr=err, env=launch.env,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+                                   stdin=subprocess.DEVNULL, start_new_session=True,
+                                   preexec_fn=die_with_parent(os.getpid()))
         try:
             returncode = process.wait(timeout=launch.job.timeout_s)
             timed_out = False

@@ -61,7 +61,10 @@ def run_supervised(algorithms: dict[str, Supervised], framework_version: str, li
             raise UsageError(f"{args.config}: language: this is the Python task, job says {job.language!r}")
         if job.algorithm not in algorithms:
             raise UsageError(f"{args.config}: algorithm: {job.algorithm!r} is not implemented in Python")
-        dataset_sha256 = ds.verify(job.dataset, Path(job.datasets_dir))
+        try:
+            dataset_sha256 = ds.verify(job.dataset, Path(job.datasets_dir))
+        except UsageError as exc:
+            raise UsageError(f"{args.config}: dataset: {exc}") from None
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

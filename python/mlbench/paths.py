@@ -1,11 +1,13 @@
 """Where the repository's parts live; everything else takes paths from here."""
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
 SCHEMAS = CONFIGS / "schema"
-TASK_SPECS = CONFIGS / "tasks"
+# Overridable so that tests can add fault-injection tasks without touching the real catalog.
+TASK_SPECS = Path(os.environ.get("MLBENCH_TASK_SPECS", CONFIGS / "tasks"))
 HARDWARE = CONFIGS / "hardware"
 DATASETS = ROOT / "datasets"
 RUST_TARGET = ROOT / "rust" / "target" / "release"

@@ -75,7 +75,7 @@ def command(job: Job) -> list[str]:
     spec = load_task_spec(job.task)
     if job.language == "python":
         return [sys.executable, str(ROOT / spec.python["script"])]
-    binary = RUST_TARGET / spec.rust["binary"]
+    binary = RUST_TARGET / spec.rust["binary"]  # an absolute path (test fixtures) stays as it is
     if not binary.exists():
         raise UsageError(f"Rust binary {binary} is missing: run `make build` first")
     return [str(binary)]
@@ -89,7 +89,7 @@ def launch_for(job: Job, out: Path) -> Launch:
     env = os.environ | {k: threads for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                             "RAYON_NUM_THREADS")}
     env["MLBENCH_GIT_COMMIT"] = envinfo.git_commit() or ""
-    return Launch(job, command(job) + ["--config", str(job_file), "--out", str(raw)], env, raw,
+    return Launch(job, [*command(job), "--config", str(job_file), "--out", str(raw)], env, raw,
                   out / "logs" / f"{job.job_id}.out", out / "logs" / f"{job.job_id}.err")
 
 
@@ -161,6 +161,14 @@ def judged(record: dict[str, Any], job: Job, y_true: np.ndarray | None) -> dict[
     return record
 
 
+def relative_predictions(record: dict[str, Any], launch: Launch) -> dict[str, Any]:
+    """Store the predictions path relative to the run folder, so a run folder can be moved."""
+    if record.get("predictions"):
+        run_folder = launch.raw_records.parent.parent
+        record["predictions"] = os.path.relpath(record["predictions"], run_folder)
+    return record
+
+
 def failure_record(job: Job, repetition: int, status: str, error: str) -> dict[str, Any]:
     digest = ds.digest(job.dataset, Path(job.datasets_dir)) if ds.is_prepared(
         job.dataset, Path(job.datasets_dir)) else None
@@ -178,8 +186,8 @@ def collect(outcome: Outcome) -> list[dict[str, Any]]:
     y_true = None
     if any(r.get("predictions") for r in content.records):
         y_true = ds.load_split(job.dataset, Path(job.datasets_dir)).y_test
-    task_records = [judged(r, job, y_true) for r in content.records
-                    if r.get("job_id") == job.job_id]
+    task_records = [relative_predictions(judged(r, job, y_true), outcome.launch)
+                    for r in content.records if r.get("job_id") == job.job_id]
     problem = failure(outcome)
     if problem is None and content.bad_lines:
         problem = ("failed", f"task wrote {len(content.bad_lines)} malformed record line(s)")

@@ -59,7 +59,7 @@ impl Job {
         if self.repetitions < 1 {
             return Err("repetitions: must be at least 1".into());
         }
-        if !(self.timeout_s > 0.0) {
+        if self.timeout_s.is_nan() || self.timeout_s <= 0.0 {
             return Err("timeout_s: must be positive".into());
         }
         Ok(())
@@ -67,9 +67,8 @@ impl Job {
 
     /// Deserialize this job's hyperparameters into an algorithm's own typed parameters.
     pub fn params<P: DeserializeOwned>(&self) -> Result<P> {
-        serde_json::from_value(serde_json::Value::Object(self.hyperparameters.clone())).map_err(|e| {
-            BenchError::usage(format!("hyperparameters of {}: {e}", self.algorithm))
-        })
+        serde_json::from_value(serde_json::Value::Object(self.hyperparameters.clone()))
+            .map_err(|e| BenchError::usage(format!("hyperparameters of {}: {e}", self.algorithm)))
     }
 
     /// Warm-ups come first, then measured repetitions; indices are global, the seed is seed + i.

@@ -57,8 +57,12 @@ pub fn main_supervised(info: TaskInfo) -> ! {
 
 pub fn run_supervised(args: &Args, info: &TaskInfo) -> Result<()> {
     let job = Job::load(&args.config)?;
-    (info.build)(&job, job.seed)?; // rejects unknown algorithms and bad parameters before any work
-    let digest = data::verify(&job.dataset, &job.datasets_dir)?;
+    let in_job = |err: BenchError| match err {
+        BenchError::Usage(message) => BenchError::usage(format!("{}: {message}", args.config.display())),
+        other => other,
+    };
+    (info.build)(&job, job.seed).map_err(in_job)?; // unknown algorithm or bad parameters: before any work
+    let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
     let env = env::capture(info.libraries);
     for repetition in 0..job.n_records() {
         let record = measure_repetition(&job, info, repetition, &digest, &env)?;
@@ -67,7 +71,13 @@ pub fn run_supervised(args: &Args, info: &TaskInfo) -> Result<()> {
     Ok(())
 }
 
-fn measure_repetition(job: &Job, info: &TaskInfo, repetition: u32, digest: &str, env: &Env) -> Result<Record> {
+fn measure_repetition(
+    job: &Job,
+    info: &TaskInfo,
+    repetition: u32,
+    digest: &str,
+    env: &Env,
+) -> Result<Record> {
     let mut record = Record::new(job, repetition, info.framework_version, digest, env);
     reset_peak_rss();
     let cpu_start = cpu_time_s();

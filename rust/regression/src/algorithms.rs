@@ -70,7 +70,11 @@ impl Supervised for Ridge {
     }
 
     fn solver(&self) -> Solver {
-        Solver { name: "lbfgs (argmin, TweedieRegressor power 0)".into(), stopping_rule: LBFGS_RULE.into(), n_iter: None }
+        Solver {
+            name: "lbfgs (argmin, TweedieRegressor power 0)".into(),
+            stopping_rule: LBFGS_RULE.into(),
+            n_iter: None,
+        }
     }
 }
 

@@ -28,7 +28,9 @@ fn build(job: &Job, _seed: u64) -> Result<Box<dyn Supervised>> {
             let p: ElasticNetParams = job.params()?;
             Box::new(Net::new(params::elastic_net_settings(&p)))
         }
-        other => return Err(BenchError::usage(format!("algorithm: unknown algorithm {other:?} for regression"))),
+        other => {
+            return Err(BenchError::usage(format!("algorithm: unknown algorithm {other:?} for regression")))
+        }
     })
 }
 

@@ -86,7 +86,8 @@ mod tests {
     fn lasso_and_elastic_net_keep_alpha() {
         let lasso = lasso_settings(&LassoParams { alpha: 0.3, tol: 1e-4, max_iter: 5 });
         assert_eq!((lasso.penalty, lasso.l1_ratio), (0.3, 1.0));
-        let net = elastic_net_settings(&ElasticNetParams { alpha: 0.3, l1_ratio: 0.2, tol: 1e-4, max_iter: 5 });
+        let net =
+            elastic_net_settings(&ElasticNetParams { alpha: 0.3, l1_ratio: 0.2, tol: 1e-4, max_iter: 5 });
         assert_eq!((net.penalty, net.l1_ratio), (0.3, 0.2));
     }
 }

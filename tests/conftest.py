@@ -1,0 +1,62 @@
+"""Shared fixtures: datasets generated into a temporary folder, CLI runners, the Rust build."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python"))
+
+from mlbench import datasets as ds  # noqa: E402
+from mlbench.paths import RUST_TARGET, TASK_SPECS  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TEST_DATASETS = ["diabetes", "synthetic_linear", "synthetic_nonlinear", "synthetic_sparse"]
+
+
+@pytest.fixture(scope="session")
+def datasets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("datasets")
+    ds.prepare(TEST_DATASETS, folder, log=lambda _: None)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def rust_regression() -> Path:
+    binary = RUST_TARGET / "regression"
+    if not binary.exists():
+        pytest.fail(f"{binary} is missing: run `make build` (make test builds it first)")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def fault_specs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real task specs plus the fault-injection task, for MLBENCH_TASK_SPECS."""
+    folder = tmp_path_factory.mktemp("task_specs")
+    for spec in TASK_SPECS.glob("*.yaml"):
+        shutil.copy(spec, folder)
+    fault = yaml.safe_load((FIXTURES / "fault.yaml").read_text())
+    fault["python"]["script"] = str(FIXTURES / "fault_task.py")
+    fault["rust"]["binary"] = str(FIXTURES / "fault_task_rust.sh")
+    (folder / "fault.yaml").write_text(yaml.safe_dump(fault))
+    return folder
+
+
+def mlbench(*args: str | Path, specs: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = os.environ.copy()
+    if specs is not None:
+        env["MLBENCH_TASK_SPECS"] = str(specs)
+    return subprocess.run([sys.executable, "-m", "mlbench", *map(str, args)], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=timeout)
+
+
+def write_yaml(path: Path, data: object) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

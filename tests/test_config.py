@@ -1,0 +1,44 @@
+"""Matrix expansion: cartesian products, defaults, stable job ids."""
+
+from pathlib import Path
+
+from conftest import write_yaml
+from mlbench.config import HardwareProfile, expand_grid, expand_matrix, load_task_spec
+
+CPU = HardwareProfile(name="cpu", device="cpu", threads=1)
+
+
+def test_lists_expand_as_a_cartesian_product_with_defaults_filled() -> None:
+    spec = load_task_spec("regression")
+    combos = expand_grid({"alpha": [0.1, 1.0], "l1_ratio": [0.1, 0.5, 0.9]}, spec.algorithms["elastic_net"])
+    assert len(combos) == 6
+    assert all(c["max_iter"] == 1000 and c["tol"] == 1e-4 for c in combos)
+    assert {(c["alpha"], c["l1_ratio"]) for c in combos} == {(a, r) for a in (0.1, 1.0) for r in (0.1, 0.5, 0.9)}
+
+
+def test_expansion_covers_every_cell_and_ids_are_stable(tmp_path: Path, datasets_dir: Path) -> None:
+    matrix = write_yaml(tmp_path / "m.yaml", {
+        "task": "regression", "repetitions": 2, "datasets": ["diabetes", "synthetic_linear"],
+        "algorithms": {"linear": {}, "ridge": {"alpha": [1.0, 10.0]}}})
+    jobs, notes = expand_matrix(matrix, CPU, ["python", "rust"], "r", tmp_path / "out", datasets_dir)
+    assert len(jobs) == 2 * 3 * 2 and notes == []
+    assert len({j.job_id for j in jobs}) == len(jobs)
+    again, _ = expand_matrix(matrix, CPU, ["python", "rust"], "other-run", tmp_path / "x", datasets_dir)
+    assert [j.job_id for j in jobs] == [j.job_id for j in again]  # the run name does not define the work
+    assert all(j.warmup == 1 and j.seed == 42 for j in jobs)  # schema defaults
+
+
+def test_optional_dataset_not_prepared_is_skipped_with_a_note(tmp_path: Path, datasets_dir: Path) -> None:
+    matrix = write_yaml(tmp_path / "m.yaml", {
+        "task": "regression", "repetitions": 1, "datasets": ["diabetes"],
+        "optional_datasets": ["california_housing"], "algorithms": {"linear": {}}})
+    jobs, notes = expand_matrix(matrix, CPU, ["python"], "r", tmp_path / "out", datasets_dir)
+    assert [j.dataset for j in jobs] == ["diabetes"]
+    assert len(notes) == 1 and "california_housing" in notes[0]
+
+
+def test_shipped_matrices_are_valid(datasets_dir: Path, tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1] / "configs"
+    for name in ("smoke/regression.yaml", "classical/regression.yaml"):
+        jobs, _ = expand_matrix(root / name, CPU, ["python", "rust"], "r", tmp_path, datasets_dir)
+        assert jobs
