@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="validate, expand and run matrices; collect records")
-    run.add_argument("matrices", nargs="+", type=Path, help="matrix YAML files (configs/<domain>/<task>.yaml)")
+    run.add_argument("matrices", nargs="+", type=Path,
+                     help="matrix YAML files, or folders of them (e.g. configs/smoke)")
     run.add_argument("--hw", default="cpu", help="hardware profile in configs/hardware (default: cpu)")
     run.add_argument("--langs", default="python,rust", help="comma-separated languages (default: python,rust)")
     run.add_argument("--out", type=Path, required=True, help="run folder, e.g. results/NAME")

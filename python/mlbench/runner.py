@@ -56,7 +56,7 @@ def plan(options: RunOptions) -> tuple[list[Job], list[str]]:
     jobs: list[Job] = []
     notes: list[str] = []
     run_name = options.out.name
-    for path in options.matrices:
+    for path in matrix_files(options.matrices):
         matrix_jobs, matrix_notes = expand_matrix(path, hardware, options.languages, run_name,
                                                   options.out, options.datasets_dir)
         jobs += matrix_jobs
@@ -69,6 +69,20 @@ def plan(options: RunOptions) -> tuple[list[Job], list[str]]:
     for job in jobs:
         command(job)  # fails early, with a clear line, if a task program is missing
     return jobs, notes
+
+
+def matrix_files(paths: list[Path]) -> list[Path]:
+    """Matrix files as given, with a folder standing for every *.yaml in it."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.yaml"))
+            if not found:
+                raise UsageError(f"{path}: folder holds no *.yaml matrix")
+            files += found
+        else:
+            files.append(path)
+    return files
 
 
 def command(job: Job) -> list[str]:

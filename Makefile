@@ -1,0 +1,68 @@
+# mlbench front door. `make help` lists the targets; HW=cpu|gpu picks the hardware profile.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HW ?= cpu
+EXTRAS ?= classical,dev
+ARGS ?=
+RUN ?= smoke
+
+RUST_SOURCES := $(shell find rust -path rust/target -prune -o \( -name '*.rs' -o -name 'Cargo.*' -o -name '*.toml' \) -print)
+RUST_BINARIES := rust/target/release/regression
+
+.PHONY: help setup build datasets smoke bench-regression bench-classical compare test test-python test-rust lint clean distclean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  variables: HW=cpu|gpu  ARGS='--resume' (passed to mlbench run)  DOWNLOAD=1 (make datasets)"
+
+setup: $(VENV)/.installed ## create .venv and install the pinned Python dependencies (once)
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python >= 3.11" >&2; exit 2; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
+	touch $@
+
+build: $(RUST_BINARIES) ## build the Rust workspace in release mode (skipped when up to date)
+
+$(RUST_BINARIES) &: $(RUST_SOURCES)
+	@command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 2; }
+	cd rust && cargo build --release --locked
+	touch $(RUST_BINARIES)
+
+datasets: setup ## prepare datasets/ (.npy + meta.json with sha256); DOWNLOAD=1 also fetches non-bundled ones
+	$(PY) -m mlbench datasets prepare $(if $(DOWNLOAD),--download)
+
+smoke: setup build datasets ## run the small matrices in both languages and print the comparison
+	$(PY) -m mlbench run configs/smoke --hw $(HW) --out results/smoke --overwrite $(ARGS)
+
+bench-regression: setup build datasets ## full regression grid -> results/regression-$(HW)
+	$(PY) -m mlbench run configs/classical/regression.yaml --hw $(HW) --out results/regression-$(HW) $(ARGS)
+
+bench-classical: setup build datasets ## every classical task -> results/classical-$(HW)
+	$(PY) -m mlbench run configs/classical --hw $(HW) --out results/classical-$(HW) $(ARGS)
+
+compare: setup ## print the comparison table of results/$(RUN)
+	$(PY) -m mlbench compare results/$(RUN)
+
+test: test-python test-rust ## run pytest and cargo test
+
+test-python: setup build
+	$(PY) -m pytest
+
+test-rust:
+	cd rust && cargo test --release --locked
+
+lint: setup ## ruff and cargo clippy -D warnings
+	$(VENV)/bin/ruff check python tests
+	cd rust && cargo clippy --release --all-targets --locked -- -D warnings
+
+clean: ## remove results, reports and the Rust build
+	rm -rf results reports rust/target
+
+distclean: clean ## also remove .venv and prepared datasets
+	rm -rf $(VENV) $(filter-out datasets/README.md,$(wildcard datasets/*))
