@@ -6,18 +6,18 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 HW ?= cpu
-EXTRAS ?= classical,dev
+EXTRAS ?= classical,stats,report,dev
 ARGS ?=
 RUN ?= smoke
 
 RUST_SOURCES := $(shell find rust -path rust/target -prune -o \( -name '*.rs' -o -name 'Cargo.*' -o -name '*.toml' \) -print)
 RUST_BINARIES := rust/target/release/regression
 
-.PHONY: help setup build datasets smoke bench-regression bench-classical compare test test-python test-rust lint clean distclean
+.PHONY: help setup build datasets smoke report bench-regression bench-classical compare export test test-python test-rust lint clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: HW=cpu|gpu  ARGS='--resume' (passed to mlbench run)  DOWNLOAD=1 (make datasets)"
+	@echo "  variables: HW=cpu|gpu  RUN=NAME (report, compare, export)  ARGS='--resume' (passed to mlbench run)  DOWNLOAD=1"
 
 setup: $(VENV)/.installed ## create .venv and install the pinned Python dependencies (once)
 
@@ -37,8 +37,12 @@ $(RUST_BINARIES) &: $(RUST_SOURCES)
 datasets: setup ## prepare datasets/ (.npy + meta.json with sha256); DOWNLOAD=1 also fetches non-bundled ones
 	$(PY) -m mlbench datasets prepare $(if $(DOWNLOAD),--download)
 
-smoke: setup build datasets ## run the small matrices in both languages and print the comparison
-	$(PY) -m mlbench run configs/smoke --hw $(HW) --out results/smoke --overwrite $(ARGS)
+smoke: setup build datasets ## run the small matrices in both languages, print the comparison, write reports/smoke.html
+	$(PY) -m mlbench run configs/smoke --hw $(HW) --out results/smoke --overwrite $(ARGS); status=$$?; \
+	$(PY) -m mlbench report results/smoke --output reports/smoke.html || exit $$?; exit $$status
+
+report: setup ## execute analysis.ipynb on results/$(RUN) -> reports/$(RUN).html
+	$(PY) -m mlbench report results/$(RUN) --output reports/$(RUN).html
 
 bench-regression: setup build datasets ## full regression grid -> results/regression-$(HW)
 	$(PY) -m mlbench run configs/classical/regression.yaml --hw $(HW) --out results/regression-$(HW) $(ARGS)
@@ -46,8 +50,11 @@ bench-regression: setup build datasets ## full regression grid -> results/regres
 bench-classical: setup build datasets ## every classical task -> results/classical-$(HW)
 	$(PY) -m mlbench run configs/classical --hw $(HW) --out results/classical-$(HW) $(ARGS)
 
-compare: setup ## print the comparison table of results/$(RUN)
+compare: setup ## print the comparison table of results/$(RUN) in the terminal
 	$(PY) -m mlbench compare results/$(RUN)
+
+export: setup ## write results/$(RUN)/records.csv (FORMAT=parquet for Parquet)
+	$(PY) -m mlbench export results/$(RUN) --format $(or $(FORMAT),csv)
 
 test: test-python test-rust ## run pytest and cargo test
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m mlbench run|validate|datasets|compare`. Usage errors exit 2 with one line."""
+"""Command line: `python -m mlbench run|validate|datasets|compare|export|report`. Usage errors exit 2 with one line."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"  {line}")
     if not args.no_table:
         print()
-        print("\n".join(compare.table(compare.load_runs([args.out]))))
+        print("\n".join(compare.report([args.out])))
     return 1 if summary.failures else 0
 
 
@@ -59,7 +59,33 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for path in args.runs:
         if not path.exists():
             raise UsageError(f"{path}: no such run folder or records file")
-    print("\n".join(compare.table(compare.load_runs(args.runs), phase=args.phase)))
+    print("\n".join(compare.report(args.runs, phase=args.phase)))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from mlbench import stats
+
+    if not args.run.exists():
+        raise UsageError(f"{args.run}: no such run folder or records file")
+    table, _ = stats.load([args.run])
+    folder = args.run if args.run.is_dir() else args.run.parent
+    out = args.output or folder / f"records.{args.format}"
+    tmp = out.with_name(out.name + ".tmp")
+    if args.format == "csv":
+        table.to_csv(tmp, index=False)
+    else:
+        table.to_parquet(tmp, index=False)
+    tmp.replace(out)
+    print(f"{out}: {len(table)} rows, {len(table.columns)} columns")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from mlbench.report import render
+
+    output = args.output or Path("reports") / f"{args.run.name}.html"
+    print(f"{render(args.run, output)}: written")
     return 0
 
 
@@ -96,8 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     comp = sub.add_parser("compare", help="print the Rust vs Python table for runs")
     comp.add_argument("runs", nargs="+", type=Path, help="run folders or records.jsonl files")
-    comp.add_argument("--phase", default="fit", help="phase to compare (default: fit)")
+    comp.add_argument("--phase", default="fit", help="phase to compare, or `all` (default: fit)")
     comp.set_defaults(func=cmd_compare)
+
+    export = sub.add_parser("export", help="write a run's tidy table (one row per measured repetition)")
+    export.add_argument("run", type=Path, help="run folder or records.jsonl")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument("--output", type=Path, help="file to write (default: RUN/records.FORMAT)")
+    export.set_defaults(func=cmd_export)
+    report = sub.add_parser("report", help="execute analysis.ipynb on a run and write standalone HTML")
+    report.add_argument("run", type=Path, help="run folder, e.g. results/smoke")
+    report.add_argument("--output", type=Path, help="HTML file (default: reports/RUN.html)")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -1,65 +1,69 @@
-"""The terminal comparison table: per algorithm, dataset and hyperparameters, Rust vs Python.
-
-Medians only; the statistics proper (CIs, tests, effect sizes) belong to mlbench.stats.
-"""
+"""The terminal comparison: mlbench.stats rendered as a fixed-width table, for users without a notebook."""
 
 from __future__ import annotations
 
 import json
-import statistics
-from collections import defaultdict
+import math
+import warnings
 from pathlib import Path
-from typing import Any
 
-from mlbench import records
-from mlbench.config import load_task_spec
+import pandas as pd
 
-Key = tuple[str, str, str, str]
+from mlbench import stats
 
 
-def group(all_records: list[dict[str, Any]]) -> dict[Key, dict[str, list[dict[str, Any]]]]:
-    groups: dict[Key, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for r in all_records:
-        if r.get("warmup") or r.get("status") != "ok":
-            continue
-        key = (r["task"], r["algorithm"], r["dataset"], json.dumps(r["hyperparameters"], sort_keys=True))
-        groups[key][r["language"]].append(r)
-    return groups
+def short_params(params: str) -> str:
+    """Hyperparameters without the stopping settings, which are the same on both sides by construction."""
+    return ",".join(f"{k}={v}" for k, v in json.loads(params).items() if k not in ("tol", "max_iter")) or "-"
 
 
-def median_of(rows: list[dict[str, Any]], section: str, name: str) -> float | None:
-    values = [r[section][name] for r in rows if r.get(section, {}).get(name) is not None]
-    return statistics.median(values) if values else None
+def number(value: float, spec: str = ".3g") -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
-def fmt(value: float | None, spec: str) -> str:
-    width = int(spec.split(".")[0] or 0)
-    return "-".rjust(width) if value is None else format(value, spec)
-
-
-def table(all_records: list[dict[str, Any]], phase: str = "fit") -> list[str]:
-    header = (f"{'task':<11}{'algorithm':<13}{'dataset':<21}{'params':<26}{'n':>3} "
-              f"{'py ' + phase + ' s':>11} {'rs ' + phase + ' s':>11} {'rs/py':>8}  quality py / rs")
+def comparison_lines(comparisons: pd.DataFrame, phase: str | None = "fit") -> list[str]:
+    if comparisons.empty:
+        return ["no comparison: no algorithm has ok records in both languages"]
+    rows = comparisons if phase in (None, "all") else comparisons[comparisons["phase"] == phase]
+    header = (f"{'task':<11}{'algorithm':<13}{'dataset':<20}{'params':<27}{'phase':<8}{'n py/rs':>8} "
+              f"{'py median s':>11} {'rs median s':>11} {'rs/py':>7} {'95% CI':>15} {'p Holm':>8} "
+              f"{'quality py / rs':>26}  verdict")
     lines = [header, "-" * len(header)]
-    for (task, algorithm, dataset, params), sides in sorted(group(all_records).items()):
-        metric = load_task_spec(task).primary_metric
-        py, rs = sides.get("python", []), sides.get("rust", [])
-        t_py, t_rs = median_of(py, "timings_s", phase), median_of(rs, "timings_s", phase)
-        ratio = t_rs / t_py if t_py and t_rs else None
-        q_py, q_rs = median_of(py, "metrics", metric), median_of(rs, "metrics", metric)
-        short = ",".join(f"{k}={v}" for k, v in json.loads(params).items() if k not in ("tol", "max_iter"))
-        lines.append(f"{task:<11}{algorithm:<13}{dataset:<21}{short[:25]:<26}{min(len(py), len(rs)):>3} "
-                     f"{fmt(t_py, '11.3g')} {fmt(t_rs, '11.3g')} {fmt(ratio, '8.3g')}  "
-                     f"{metric} {fmt(q_py, '.6f')} / {fmt(q_rs, '.6f')}")
+    for r in rows.itertuples():
+        quality = f"{r.quality_metric} {number(r.quality_python, '.5f')} / {number(r.quality_rust, '.5f')}"
+        ci = f"[{number(r.ci_low)}, {number(r.ci_high)}]"
+        lines.append(
+            f"{r.task:<11}{r.algorithm:<13}{r.dataset:<20}{short_params(r.params)[:26]:<27}{r.phase:<8}"
+            f"{f'{r.n_python}/{r.n_rust}':>8} {number(r.median_python):>11} {number(r.median_rust):>11} "
+            f"{number(r.ratio):>7} {ci:>15} {number(r.p_holm, '.2g'):>8} {quality:>26}  {r.verdict}"
+            + (f"  ({r.notes})" if r.notes else ""))
     return lines
 
 
-def load_runs(paths: list[Path]) -> list[dict[str, Any]]:
-    loaded = []
-    for path in paths:
-        file = path / "records.jsonl" if path.is_dir() else path
-        content = records.read_jsonl(file)
-        if content.bad_lines:
-            print(f"warning: {file}: skipped malformed line(s) {content.bad_lines[:10]}")
-        loaded += content.records
-    return loaded
+def summary_lines(summary: pd.DataFrame) -> list[str]:
+    lines = ["geometric-mean Rust/Python time ratio (< 1: Rust faster), quality mismatches left out:"]
+    for r in summary.itertuples():
+        lines.append(f"  {r.scope:<10} {r.phase:<8} {number(r.geomean_ratio)} [{number(r.ci_low)}, "
+                     f"{number(r.ci_high)}]  over {r.comparisons}: {r.rust_faster} Rust faster, {r.ties} ties, "
+                     f"{r.python_faster} Python faster, {r.quality_mismatch} quality mismatch")
+    return lines
+
+
+def report(paths: list[Path], phase: str | None = "fit") -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table, loaded = stats.load(paths)
+    lines = [f"warning: {w.message}" for w in caught]
+    if table.empty:
+        return [*lines, "no measured records"]
+    comparisons = stats.compare(table, loaded.quality_tolerance)
+    lines += comparison_lines(comparisons, phase)
+    if not comparisons.empty:
+        chosen = comparisons if phase in (None, "all") else comparisons[comparisons["phase"] == phase]
+        lines += ["", *summary_lines(stats.summarize(chosen))]
+    problems = stats.problems(table)
+    if not problems.empty:
+        lines += ["", "not ok:"]
+        lines += [f"  {p.task}/{p.algorithm} {p.dataset} {p.language}: {p.status}: "
+                  f"{(p.error or '').splitlines()[0] if p.error else ''}" for p in problems.itertuples()]
+    return lines

@@ -34,6 +34,7 @@ TASK_SPEC_SCHEMA: dict[str, Any] = {
         "kind": {"type": "string"},
         "primary_metric": {"type": "string"},
         "datasets": {"type": "array", "items": {"type": "string"}},
+        "quality_tolerance": {"type": "number", "minimum": 0},
         "algorithms": {"type": "object", "additionalProperties": {"type": "object"}},
     },
 }
@@ -64,6 +65,7 @@ class TaskSpec:
     primary_metric: str
     datasets: list[str]
     algorithms: dict[str, dict[str, Any]]
+    quality_tolerance: float | None = None  # largest primary-metric gap still called the same quality
 
     def framework(self, language: str) -> str:
         return self.python["framework"] if language == "python" else self.rust["framework"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -16,7 +17,7 @@ from tqdm import tqdm
 
 from mlbench import datasets as ds
 from mlbench import envinfo, records
-from mlbench.config import Job, expand_matrix, load_hardware, load_task_spec
+from mlbench.config import Job, expand_matrix, load_hardware, load_matrix, load_task_spec
 from mlbench.errors import UsageError
 from mlbench.evaluate import EvaluationError, evaluate
 from mlbench.executors import EXECUTORS, Launch, Outcome
@@ -142,6 +143,21 @@ def prepare_output(options: RunOptions, jobs: list[Job]) -> list[Job]:
     return [j for j in jobs if j.job_id not in complete]
 
 
+def write_run_meta(options: RunOptions) -> None:
+    """results/NAME/meta.json: how the run was asked for, and per-task quality tolerances for stats."""
+    tolerances = {}
+    for path in matrix_files(options.matrices):
+        matrix, spec = load_matrix(path)
+        tolerance = matrix.get("quality_tolerance", spec.quality_tolerance)
+        if tolerance is not None:
+            tolerances[spec.task] = tolerance
+    meta = {"matrices": [str(p) for p in matrix_files(options.matrices)], "hardware_profile": options.hardware,
+            "languages": options.languages, "executor": options.executor, "jobs": options.jobs,
+            "git_commit": envinfo.git_commit(), "written_at": records.utc_now(),
+            "quality_tolerance": tolerances}
+    (options.out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
 def stderr_tail(path: Path) -> str:
     try:
         lines = path.read_text(errors="replace").strip().splitlines()
@@ -226,6 +242,7 @@ def run(options: RunOptions) -> Summary:
         print(f"warning: --jobs {options.jobs} runs jobs side by side; their timings distort each other. "
               "Use it for correctness runs, not for numbers you report.", file=sys.stderr)
     pending = prepare_output(options, jobs)
+    write_run_meta(options)
     summary = Summary(skipped_jobs=len(jobs) - len(pending))
     if summary.skipped_jobs:
         print(f"resume: {summary.skipped_jobs} of {len(jobs)} jobs already complete", file=sys.stderr)
