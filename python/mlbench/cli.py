@@ -16,7 +16,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = runner.RunOptions(
         matrices=args.matrices, hardware=args.hw, languages=[s.strip() for s in args.langs.split(",") if s],
         out=args.out, resume=args.resume, overwrite=args.overwrite, timeout_s=args.timeout,
-        executor=args.executor, jobs=args.jobs, datasets_dir=args.datasets_dir)
+        executor=args.executor, jobs=args.jobs, datasets_dir=args.datasets_dir, partition=args.partition,
+        max_parallel=args.max_parallel, slurm_opts=args.slurm_opt)
     summary = runner.run(options)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items())) or "nothing to run"
     print(f"\n{args.out}/records.jsonl: {counts}")
@@ -102,8 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="skip jobs whose records are complete")
     run.add_argument("--overwrite", action="store_true", help="delete an existing run folder first")
     run.add_argument("--timeout", type=float, help="seconds per job, overriding the matrices' timeout_s")
-    run.add_argument("--executor", default="local", help="where jobs run (default: local)")
-    run.add_argument("--jobs", type=int, default=1, help="parallel jobs for correctness runs (default: 1)")
+    run.add_argument("--executor", default="local", help="where jobs run: local or slurm (default: local)")
+    run.add_argument("--jobs", type=int, default=1, help="parallel local jobs, for correctness runs (default: 1)")
+    run.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
+    run.add_argument("--max-parallel", type=int, default=1,
+                     help="Slurm array elements running at once (default: 1, as timings want)")
+    run.add_argument("--slurm-opt", action="append", default=[], metavar="KEY=VALUE",
+                     help="extra sbatch option, e.g. account=ml or constraint=skylake (repeatable)")
     run.add_argument("--datasets-dir", type=Path, default=DATASETS, help=argparse.SUPPRESS)
     run.add_argument("--no-table", action="store_true", help="skip the comparison table at the end")
     run.set_defaults(func=cmd_run)

@@ -47,6 +47,18 @@ HARDWARE_SCHEMA: dict[str, Any] = {
         "name": {"type": "string"},
         "device": {"enum": ["cpu", "cuda"]},
         "threads": {"type": "integer", "minimum": 1},
+        # Resources each job asks a Slurm cluster for (`--executor slurm`); ignored by `local`.
+        "slurm": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "gpus": {"type": "integer", "minimum": 0},
+                "cpus_per_task": {"type": "integer", "minimum": 1},
+                "mem": {"type": "string", "pattern": "^[0-9]+[KMGT]?$"},
+                "time": {"type": "string"},
+                "exclusive": {"type": "boolean"},
+            },
+        },
     },
 }
 
@@ -83,6 +95,7 @@ class HardwareProfile:
     name: str
     device: str
     threads: int
+    slurm: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

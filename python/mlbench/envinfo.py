@@ -11,6 +11,7 @@ from typing import Any
 
 from mlbench.paths import ROOT
 
+SCHEDULER_VARIABLES = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURMD_NODENAME")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS",
                     "OPENBLAS_CORETYPE")
 
@@ -60,7 +61,7 @@ def blas_info() -> dict[str, str]:
 def capture(libraries: list[str] | None = None) -> dict[str, Any]:
     thread_env = {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ}
     thread_env.update({f"blas.{k}": v for k, v in blas_info().items()})
-    return {
+    env = {
         "cpu_model": cpu_model(),
         "cores": os.cpu_count(),
         "os": f"{platform.system()} {platform.release()}",
@@ -69,3 +70,7 @@ def capture(libraries: list[str] | None = None) -> dict[str, Any]:
         "thread_env": thread_env,
         "git_commit": git_commit(),
     }
+    scheduler = {k: os.environ[k] for k in SCHEDULER_VARIABLES if k in os.environ}
+    if scheduler:
+        env["scheduler"] = scheduler  # which cluster job and node measured this
+    return env

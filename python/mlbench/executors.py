@@ -40,6 +40,7 @@ class Outcome:
     returncode: int | None
     timed_out: bool
     wall_s: float
+    note: str | None = None  # why there is no exit code, when the executor knows (e.g. a Slurm state)
 
 
 class Executor(Protocol):
@@ -98,4 +99,4 @@ class LocalExecutor:
                 yield future.result()
 
 
-EXECUTORS = {"local": LocalExecutor}
+EXECUTORS = ("local", "slurm")

@@ -20,7 +20,7 @@ from mlbench import envinfo, records
 from mlbench.config import Job, expand_matrix, load_hardware, load_matrix, load_task_spec
 from mlbench.errors import UsageError
 from mlbench.evaluate import EvaluationError, evaluate
-from mlbench.executors import EXECUTORS, Launch, Outcome
+from mlbench.executors import EXECUTORS, Executor, Launch, LocalExecutor, Outcome
 from mlbench.paths import DATASETS, ROOT, RUST_TARGET
 
 STDERR_TAIL_LINES = 20
@@ -38,6 +38,9 @@ class RunOptions:
     timeout_s: float | None = None
     executor: str = "local"
     jobs: int = 1
+    partition: str | None = None
+    max_parallel: int = 1
+    slurm_opts: list[str] = field(default_factory=list)
     datasets_dir: Path = DATASETS
 
 
@@ -46,6 +49,23 @@ class Summary:
     statuses: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     skipped_jobs: int = 0
+
+
+def make_executor(options: RunOptions) -> Executor:
+    """The executor behind `--executor`; each gets the same launches and yields the same outcomes."""
+    if options.executor == "local":
+        return LocalExecutor(jobs=options.jobs)
+    from mlbench.slurm import SlurmExecutor
+
+    extra = []
+    for option in options.slurm_opts:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--slurm-opt: expected KEY=VALUE (e.g. account=ml), got {option!r}")
+        extra.append(f"--{key.lstrip('-')}={value}")
+    return SlurmExecutor(folder=options.out.resolve() / "slurm", partition=options.partition,
+                         max_parallel=options.max_parallel, resources=load_hardware(options.hardware).slurm,
+                         extra=extra)
 
 
 def plan(options: RunOptions) -> tuple[list[Job], list[str]]:
@@ -153,6 +173,7 @@ def write_run_meta(options: RunOptions) -> None:
             tolerances[spec.task] = tolerance
     meta = {"matrices": [str(p) for p in matrix_files(options.matrices)], "hardware_profile": options.hardware,
             "languages": options.languages, "executor": options.executor, "jobs": options.jobs,
+            "partition": options.partition, "max_parallel": options.max_parallel, "slurm_opts": options.slurm_opts,
             "git_commit": envinfo.git_commit(), "written_at": records.utc_now(),
             "quality_tolerance": tolerances}
     (options.out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -173,6 +194,8 @@ def failure(outcome: Outcome) -> tuple[str, str] | None:
         return "timeout", f"killed after exceeding timeout_s={outcome.launch.job.timeout_s:g}\n{tail}".strip()
     if outcome.returncode == KILLED_BY_SIGKILL:
         return "oom", f"killed by SIGKILL (most likely the kernel's out-of-memory killer)\n{tail}".strip()
+    if outcome.returncode is None:
+        return "failed", f"{outcome.note or 'no exit status'}\n{tail}".strip()
     if outcome.returncode != 0:
         return "failed", f"exit code {outcome.returncode}\n{tail}".strip()
     return None
@@ -238,6 +261,7 @@ def run(options: RunOptions) -> Summary:
     jobs, notes = plan(options)
     for note in notes:
         print(note, file=sys.stderr)
+    executor = make_executor(options)
     if options.jobs > 1:
         print(f"warning: --jobs {options.jobs} runs jobs side by side; their timings distort each other. "
               "Use it for correctness runs, not for numbers you report.", file=sys.stderr)
@@ -247,7 +271,6 @@ def run(options: RunOptions) -> Summary:
     if summary.skipped_jobs:
         print(f"resume: {summary.skipped_jobs} of {len(jobs)} jobs already complete", file=sys.stderr)
     launches = [launch_for(job, options.out) for job in pending]
-    executor = EXECUTORS[options.executor](jobs=options.jobs)
     records_path = options.out / "records.jsonl"
     with tqdm(total=len(launches), unit="job", desc=options.out.name, file=sys.stderr,
               disable=None) as bar:

@@ -3,6 +3,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+const SCHEDULER_VARIABLES: [&str; 4] =
+    ["SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURMD_NODENAME"];
 const THREAD_VARIABLES: [&str; 5] =
     ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS", "OPENBLAS_CORETYPE"];
 
@@ -23,6 +25,9 @@ pub struct Env {
     pub thread_env: BTreeMap<String, String>,
     pub git_commit: Option<String>,
     pub build: Build,
+    /// Which cluster job and node measured this (absent outside a scheduler).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub scheduler: BTreeMap<String, String>,
 }
 
 fn cpu_model() -> Option<String> {
@@ -43,6 +48,10 @@ fn os_release() -> String {
     format!("Linux {}", release.trim())
 }
 
+fn variables(names: &[&str]) -> BTreeMap<String, String> {
+    names.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))).collect()
+}
+
 /// Capture the environment; `libraries` are the task's framework crates and their versions.
 pub fn capture(libraries: &[(&str, &str)]) -> Env {
     Env {
@@ -51,10 +60,7 @@ pub fn capture(libraries: &[(&str, &str)]) -> Env {
         os: os_release(),
         runtime: env!("MLBENCH_RUSTC_VERSION").to_string(),
         libraries: libraries.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        thread_env: THREAD_VARIABLES
-            .iter()
-            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-            .collect(),
+        thread_env: variables(&THREAD_VARIABLES),
         // The runner passes its commit, so both languages report the same one.
         git_commit: std::env::var("MLBENCH_GIT_COMMIT").ok().filter(|c| !c.is_empty()),
         build: Build {
@@ -62,5 +68,6 @@ pub fn capture(libraries: &[(&str, &str)]) -> Env {
             rustflags: env!("MLBENCH_RUSTFLAGS"),
             target_features: env!("MLBENCH_TARGET_FEATURES"),
         },
+        scheduler: variables(&SCHEDULER_VARIABLES),
     }
 }
