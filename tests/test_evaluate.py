@@ -3,13 +3,18 @@
 import numpy as np
 import pytest
 
-from mlbench.evaluate import EvaluationError, evaluate
+from mlbench.evaluate import EvaluationError, Judged, evaluate
+
+
+def regression(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    case = Judged(X_train=np.zeros((len(y_true), 1)), y_train=y_true, y_test=y_true, predictions=y_pred)
+    return evaluate("regression", case)
 
 
 def test_regression_metrics_known_values() -> None:
     y_true = np.array([1.0, 2.0, 3.0, 4.0])
     y_pred = np.array([1.0, 2.0, 3.0, 5.0])
-    m = evaluate("regression", y_true, y_pred)
+    m = regression(y_true, y_pred)
     assert m["mse"] == pytest.approx(0.25)
     assert m["rmse"] == pytest.approx(0.5)
     assert m["mae"] == pytest.approx(0.25)
@@ -22,9 +27,9 @@ def test_regression_metrics_known_values() -> None:
 
 def test_non_finite_predictions_are_refused() -> None:
     with pytest.raises(EvaluationError, match="NaN or infinite"):
-        evaluate("regression", np.ones(3), np.array([1.0, np.nan, 1.0]))
+        regression(np.ones(3), np.array([1.0, np.nan, 1.0]))
 
 
 def test_wrong_shape_is_refused() -> None:
     with pytest.raises(EvaluationError, match="shape"):
-        evaluate("regression", np.ones(3), np.ones(4))
+        regression(np.ones(3), np.ones(4))

@@ -16,23 +16,26 @@ from mlbench.schema import check, load_schema
 from mlbench.yamlio import load_yaml
 
 LANGUAGES = ("python", "rust")
+# The metric that decides whether two sides reached the same quality, per kind of task.
+PRIMARY_METRIC = {"regression": "r2", "classification": "accuracy", "clustering": "adjusted_rand"}
+GRID_DATASETS = "datasets"  # reserved key in an algorithm's grid: that algorithm's own datasets
 
 TASK_SPEC_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["task", "domain", "python", "rust", "devices", "precision", "kind", "primary_metric",
-                 "datasets", "algorithms"],
+    "required": ["task", "domain", "python", "rust", "devices", "precision", "kind", "datasets", "algorithms"],
     "properties": {
         "task": {"type": "string"},
         "domain": {"enum": ["classical", "deep_learning", "llm", "rl"]},
         "python": {"type": "object", "required": ["script", "framework"], "additionalProperties": False,
                    "properties": {"script": {"type": "string"}, "framework": {"type": "string"}}},
-        "rust": {"type": "object", "required": ["binary", "framework"], "additionalProperties": False,
-                 "properties": {"binary": {"type": "string"}, "framework": {"type": "string"}}},
+        "rust": {"type": "object", "required": ["binary", "frameworks"], "additionalProperties": False,
+                 "properties": {"binary": {"type": "string"},
+                                "frameworks": {"type": "array", "items": {"type": "string"}, "minItems": 1}}},
         "devices": {"type": "array", "items": {"type": "string"}, "minItems": 1},
         "precision": {"type": "string"},
-        "kind": {"type": "string"},
-        "primary_metric": {"type": "string"},
+        "kind": {"enum": ["regression", "classification", "clustering"]},
+        "kinds": {"type": "object", "additionalProperties": {"enum": ["regression", "classification", "clustering"]}},
         "datasets": {"type": "array", "items": {"type": "string"}},
         "quality_tolerance": {"type": "number", "minimum": 0},
         "algorithms": {"type": "object", "additionalProperties": {"type": "object"}},
@@ -74,13 +77,19 @@ class TaskSpec:
     devices: list[str]
     precision: str
     kind: str
-    primary_metric: str
     datasets: list[str]
     algorithms: dict[str, dict[str, Any]]
+    kinds: dict[str, str] = field(default_factory=dict)  # algorithms judged otherwise than `kind`
     quality_tolerance: float | None = None  # largest primary-metric gap still called the same quality
 
-    def framework(self, language: str) -> str:
-        return self.python["framework"] if language == "python" else self.rust["framework"]
+    def frameworks(self, language: str) -> list[str]:
+        return [self.python["framework"]] if language == "python" else list(self.rust["frameworks"])
+
+    def kind_of(self, algorithm: str) -> str:
+        return self.kinds.get(algorithm, self.kind)
+
+    def primary_metric(self, algorithm: str) -> str:
+        return PRIMARY_METRIC[self.kind_of(algorithm)]
 
     def parameter_schema(self, algorithm: str) -> dict[str, Any]:
         """JSON Schema for one algorithm's fully expanded hyperparameters."""
@@ -182,13 +191,30 @@ def load_matrix(path: str | Path) -> tuple[dict[str, Any], TaskSpec]:
         if algorithm not in spec.algorithms:
             raise UsageError(f"{path}: algorithms.{algorithm}: unknown algorithm for task {spec.task} "
                              f"(known: {', '.join(spec.algorithms)})")
+        for name in grid.get(GRID_DATASETS, []):
+            if name not in spec.datasets:
+                raise UsageError(f"{path}: algorithms.{algorithm}.datasets: unknown dataset {name!r}")
         for combo in expand_grid(grid, spec.algorithms[algorithm]):
             check(combo, spec.parameter_schema(algorithm), f"{path}: algorithms.{algorithm}")
+    for number, rule in enumerate(matrix.get("exclude", [])):
+        known = {"algorithm"} | {p for params in spec.algorithms.values() for p in params}
+        if unknown := sorted(set(rule) - known):
+            raise UsageError(f"{path}: exclude.{number}: unknown key {unknown[0]!r} (a hyperparameter or algorithm)")
     return matrix, spec
+
+
+def excluded(algorithm: str, params: dict[str, Any], rules: list[dict[str, Any]]) -> bool:
+    """A combination is excluded when it matches every key of one rule (a value or a list of values)."""
+    values = params | {"algorithm": algorithm}
+    for rule in rules:
+        if all(key in values and values[key] in (v if isinstance(v, list) else [v]) for key, v in rule.items()):
+            return True
+    return False
 
 
 def expand_grid(grid: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
     """Cartesian product of listed values, with each spec default filling a missing key."""
+    grid = {k: v for k, v in grid.items() if k != GRID_DATASETS}
     full = {k: v.get("default") for k, v in params.items() if "default" in v} | grid
     axes = [(k, v if isinstance(v, list) else [v]) for k, v in sorted(full.items())]
     return [dict(zip([k for k, _ in axes], values, strict=True))
@@ -209,23 +235,34 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
         else:
             notes.append(f"{path}: skipping optional dataset {name!r}: not prepared "
                          f"(run `make datasets DOWNLOAD=1` where it can be fetched)")
-    for name in names:
-        ds.verify(name, datasets_dir)
     device = hardware.device if hardware.device in spec.devices else "cpu"
-    jobs = [
-        Job(run=run, task=spec.task, domain=spec.domain, language=language,
-            framework=spec.framework(language), algorithm=algorithm, dataset=dataset,
-            datasets_dir=str(datasets_dir.resolve()), hyperparameters=params,
-            hardware_profile=hardware.name, device=device, threads=hardware.threads,
-            precision=spec.precision, repetitions=matrix["repetitions"], warmup=matrix["warmup"],
-            seed=matrix["seed"], timeout_s=float(matrix["timeout_s"]),
-            predictions_dir=str((out_dir / "predictions").resolve()))
-        for dataset in names
-        for algorithm, grid in matrix["algorithms"].items()
-        for params in expand_grid(grid, spec.algorithms[algorithm])
-        for language in languages
-    ]
+    rules = matrix.get("exclude", [])
+    jobs = []
+    for algorithm, grid in matrix["algorithms"].items():
+        for dataset in grid.get(GRID_DATASETS, names):
+            check_target(path, algorithm, dataset, spec, datasets_dir)
+            for params in expand_grid(grid, spec.algorithms[algorithm]):
+                if excluded(algorithm, params, rules):
+                    continue
+                jobs += [Job(run=run, task=spec.task, domain=spec.domain, language=language, framework=framework,
+                             algorithm=algorithm, dataset=dataset, datasets_dir=str(datasets_dir.resolve()),
+                             hyperparameters=params, hardware_profile=hardware.name, device=device,
+                             threads=hardware.threads, precision=spec.precision,
+                             repetitions=matrix["repetitions"], warmup=matrix["warmup"], seed=matrix["seed"],
+                             timeout_s=float(matrix["timeout_s"]),
+                             predictions_dir=str((out_dir / "predictions").resolve()))
+                         for language in languages for framework in spec.frameworks(language)]
     return jobs, notes
+
+
+def check_target(path: str | Path, algorithm: str, dataset: str, spec: TaskSpec, datasets_dir: Path) -> None:
+    """Verify the dataset, and that its target suits the algorithm (labels for classification)."""
+    ds.verify(dataset, datasets_dir)
+    has_labels = ds.read_meta(dataset, datasets_dir).get("target", "").startswith("class labels")
+    wants_labels = spec.kind_of(algorithm) != "regression"
+    if has_labels != wants_labels:
+        need = "class labels" if wants_labels else "a real-valued target"
+        raise UsageError(f"{path}: algorithms.{algorithm}: dataset {dataset!r} does not have {need}")
 
 
 def load_job(path: str | Path) -> Job:

@@ -1,9 +1,9 @@
 """Datasets prepared once into datasets/<name>/ as .npy files plus meta.json, read by both languages.
 
-Every split is the same seeded 75/25 split, and features are standardized here (train statistics
-applied to both halves) so that neither language preprocesses. meta.json records each file's sha256;
-both languages refuse a mismatch. A dataset's digest (`dataset_sha256` in records) is the sha256 of
-its meta.json, which pins every file through the hashes inside it.
+Every split is the same seeded 75/25 split (stratified for class labels), and features are
+standardized here (train statistics applied to both halves) so that neither language preprocesses.
+meta.json records each file's sha256; both languages refuse a mismatch. A dataset's digest
+(`dataset_sha256` in records) is the sha256 of its meta.json, which pins every file's hash.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ FILES = ("X_train.npy", "X_test.npy", "y_train.npy", "y_test.npy")
 
 @dataclass(frozen=True)
 class Source:
-    """A raw dataset: features, target and a sentence on where they came from."""
+    """A raw dataset: features, target (class labels for classification and clustering, which keep
+    their ground truth for external metrics) and a sentence on where it came from."""
 
     X: np.ndarray
     y: np.ndarray
     source: str
+    labels: bool = False  # y holds class labels 0..k-1 (stored as int64), not real values
 
 
 def diabetes(download: bool) -> Source:
@@ -70,12 +72,62 @@ def synthetic_sparse(download: bool) -> Source:
     return Source(X, y, "make_regression(n_samples=5000, n_features=100, n_informative=5, noise=5, seed 3)")
 
 
+def bundled(loader_name: str, citation: str) -> Callable[[bool], Source]:
+    """A scikit-learn bundled classification set (no download ever)."""
+
+    def build(download: bool) -> Source:
+        from sklearn import datasets
+
+        X, y = getattr(datasets, loader_name)(return_X_y=True)
+        return Source(X, y, f"scikit-learn bundled {loader_name} ({citation})", labels=True)
+
+    return build
+
+
+def synthetic_classification(download: bool) -> Source:
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=5000, n_features=20, n_informative=10, n_redundant=5, n_classes=2,
+                               random_state=4)
+    return Source(X, y, "make_classification(n_samples=5000, n_features=20, n_informative=10, n_redundant=5, "
+                  "seed 4)", labels=True)
+
+
+def synthetic_blobs(download: bool) -> Source:
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n_samples=1500, centers=4, n_features=5, cluster_std=1.0, random_state=5)
+    return Source(X, y, "make_blobs(n_samples=1500, centers=4, n_features=5, cluster_std=1, seed 5)", labels=True)
+
+
+def synthetic_moons(download: bool) -> Source:
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(n_samples=1000, noise=0.05, random_state=6)
+    return Source(X, y, "make_moons(n_samples=1000, noise=0.05, seed 6)", labels=True)
+
+
+def synthetic_circles(download: bool) -> Source:
+    from sklearn.datasets import make_circles
+
+    X, y = make_circles(n_samples=1000, noise=0.05, factor=0.5, random_state=7)
+    return Source(X, y, "make_circles(n_samples=1000, noise=0.05, factor=0.5, seed 7)", labels=True)
+
+
 BUILDERS: dict[str, Callable[[bool], Source]] = {
     "diabetes": diabetes,
     "california_housing": california_housing,
     "synthetic_linear": synthetic_linear,
     "synthetic_nonlinear": synthetic_nonlinear,
     "synthetic_sparse": synthetic_sparse,
+    "iris": bundled("load_iris", "Fisher 1936"),
+    "wine": bundled("load_wine", "Forina et al., UCI"),
+    "breast_cancer": bundled("load_breast_cancer", "Wolberg et al., UCI"),
+    "digits": bundled("load_digits", "Alpaydin & Kaynak, UCI"),
+    "synthetic_classification": synthetic_classification,
+    "synthetic_blobs": synthetic_blobs,
+    "synthetic_moons": synthetic_moons,
+    "synthetic_circles": synthetic_circles,
 }
 OPTIONAL = {"california_housing"}
 
@@ -93,11 +145,14 @@ def split_and_standardize(source: Source) -> dict[str, np.ndarray]:
     from sklearn.preprocessing import StandardScaler
 
     X_train, X_test, y_train, y_test = train_test_split(
-        source.X, source.y, test_size=TEST_SIZE, random_state=SPLIT_SEED)
+        source.X, source.y, test_size=TEST_SIZE, random_state=SPLIT_SEED,
+        stratify=source.y if source.labels else None)
     scaler = StandardScaler().fit(X_train)
-    arrays = {"X_train": scaler.transform(X_train), "X_test": scaler.transform(X_test),
-              "y_train": y_train, "y_test": y_test}
-    return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}
+    target = np.int64 if source.labels else np.float64
+    return {"X_train": np.ascontiguousarray(scaler.transform(X_train), dtype=np.float64),
+            "X_test": np.ascontiguousarray(scaler.transform(X_test), dtype=np.float64),
+            "y_train": np.ascontiguousarray(y_train, dtype=target),
+            "y_test": np.ascontiguousarray(y_test, dtype=target)}
 
 
 def write(name: str, source: Source, out_dir: Path) -> Path:
@@ -111,6 +166,7 @@ def write(name: str, source: Source, out_dir: Path) -> Path:
         np.save(path, array)
         files[path.name] = {"sha256": sha256_file(path), "shape": list(array.shape), "dtype": str(array.dtype)}
     meta = {"name": name, "source": source.source, "split_seed": SPLIT_SEED, "test_size": TEST_SIZE,
+            "target": "class labels 0..k-1 (int64)" if source.labels else "real values (float64)",
             "standardized": "features, with training-set mean and std", "files": files}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     if final.exists():

@@ -1,16 +1,37 @@
-"""One judge for both languages: metrics computed from the predictions each task saved."""
+"""One judge for both languages: metrics computed from the predictions each task saved.
+
+Kinds: `regression` (real-valued predictions on the test set), `classification` (labels on the
+test set plus one-vs-one decision values, LIBSVM's pair order and sign), `clustering` (labels of
+the training set, judged against the features and the ground truth).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 
-def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+@dataclass(frozen=True)
+class Judged:
+    """What the evaluator needs: the split's arrays and one repetition's saved outputs."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    y_test: np.ndarray
+    predictions: np.ndarray
+    scores: np.ndarray | None = None
+
+
+class EvaluationError(ValueError):
+    """Predictions that cannot be judged (wrong shape, NaN or infinite values)."""
+
+
+def regression_metrics(case: Judged) -> dict[str, float | None]:
     from scipy import stats
     from sklearn import metrics
 
+    y_true, y_pred = case.y_test, case.predictions
     residuals = y_true - y_pred
     mse = metrics.mean_squared_error(y_true, y_pred)
     return {
@@ -26,18 +47,86 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
-EVALUATORS: dict[str, Callable[[np.ndarray, np.ndarray], dict[str, float]]] = {
-    "regression": regression_metrics,
+def ovr_scores(ovo: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-class scores from one-vs-one decision values (positive: the pair's lower class), the
+    transformation scikit-learn's SVC applies for decision_function_shape='ovr'."""
+    from sklearn.utils.multiclass import _ovr_decision_function
+
+    if n_classes == 2:
+        return -ovo[:, 0]  # the score of class 1
+    return _ovr_decision_function(ovo < 0, -ovo, n_classes)
+
+
+def classification_metrics(case: Judged) -> dict[str, float | None]:
+    from sklearn import metrics
+    from sklearn.preprocessing import label_binarize
+
+    classes = np.unique(case.y_train)
+    y_true, y_pred = case.y_test, case.predictions.astype(np.int64)
+    average = "binary" if len(classes) == 2 else "macro"
+    out: dict[str, float | None] = {
+        "accuracy": metrics.accuracy_score(y_true, y_pred),
+        "f1": metrics.f1_score(y_true, y_pred, average=average, zero_division=0),
+        "precision": metrics.precision_score(y_true, y_pred, average=average, zero_division=0),
+        "recall": metrics.recall_score(y_true, y_pred, average=average, zero_division=0),
+        "auc_roc": None,
+        "auc_pr": None,
+    }
+    if case.scores is not None:
+        scores = ovr_scores(case.scores.reshape(len(y_true), -1), len(classes))
+        if len(classes) == 2:
+            out["auc_roc"] = metrics.roc_auc_score(y_true, scores)
+            out["auc_pr"] = metrics.average_precision_score(y_true, scores)
+        else:  # one-vs-rest, macro-averaged
+            onehot = label_binarize(y_true, classes=classes)
+            out["auc_roc"] = metrics.roc_auc_score(onehot, scores, average="macro")
+            out["auc_pr"] = metrics.average_precision_score(onehot, scores, average="macro")
+    return out
+
+
+def within_cluster_sum_of_squares(X: np.ndarray, labels: np.ndarray) -> float:
+    """k-means inertia: squared distances to each cluster's mean, noise (-1) left out."""
+    total = 0.0
+    for label in np.unique(labels[labels >= 0]):
+        members = X[labels == label]
+        total += float(np.sum((members - members.mean(axis=0)) ** 2))
+    return total
+
+
+def clustering_metrics(case: Judged) -> dict[str, float | None]:
+    from sklearn import metrics
+
+    labels = case.predictions.astype(np.int64)
+    clustered = labels >= 0  # DBSCAN's noise is -1 on both sides
+    n_clusters = len(np.unique(labels[clustered]))
+    internal_ok = 2 <= n_clusters < int(clustered.sum())
+    X, lab = case.X_train[clustered], labels[clustered]
+    return {
+        "n_clusters": float(n_clusters),
+        "noise_fraction": float(1 - clustered.mean()),
+        "silhouette": metrics.silhouette_score(X, lab) if internal_ok else None,
+        "calinski_harabasz": metrics.calinski_harabasz_score(X, lab) if internal_ok else None,
+        "davies_bouldin": metrics.davies_bouldin_score(X, lab) if internal_ok else None,
+        "inertia": within_cluster_sum_of_squares(case.X_train, labels),
+        "adjusted_rand": metrics.adjusted_rand_score(case.y_train, labels),
+        "normalized_mutual_info": metrics.normalized_mutual_info_score(case.y_train, labels),
+    }
+
+
+EVALUATORS = {
+    "regression": (regression_metrics, "y_test"),
+    "classification": (classification_metrics, "y_test"),
+    "clustering": (clustering_metrics, "y_train"),
 }
 
 
-class EvaluationError(ValueError):
-    """Predictions that cannot be judged (wrong shape, NaN or infinite values)."""
-
-
-def evaluate(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    if y_pred.shape != y_true.shape:
-        raise EvaluationError(f"predictions have shape {y_pred.shape}, expected {y_true.shape}")
-    if not np.all(np.isfinite(y_pred)):
-        raise EvaluationError(f"{int(np.sum(~np.isfinite(y_pred)))} predictions are NaN or infinite")
-    return {k: float(v) for k, v in EVALUATORS[kind](y_true, y_pred).items()}
+def evaluate(kind: str, case: Judged) -> dict[str, float | None]:
+    metric_fn, target = EVALUATORS[kind]
+    expected = getattr(case, target).shape
+    if case.predictions.shape != expected:
+        raise EvaluationError(f"predictions have shape {case.predictions.shape}, expected {expected}")
+    if not np.all(np.isfinite(case.predictions)):
+        raise EvaluationError(f"{int(np.sum(~np.isfinite(case.predictions)))} predictions are NaN or infinite")
+    if case.scores is not None and not np.all(np.isfinite(case.scores)):
+        raise EvaluationError("decision values contain NaN or infinite values")
+    return {k: None if v is None else float(v) for k, v in metric_fn(case).items()}

@@ -1,7 +1,9 @@
 """The task side of the contract: `<task>.py --config JOB.yaml --out RECORDS.jsonl`.
 
-A task file declares its algorithms; this module owns the loop, the clock, the records and the
-errors. Mirrors rust/bench-core/src/harness.rs.
+A task file declares its algorithms, each a `Supervised` (fit on the training split, predict the
+test split) or a `Clustering` (fit on the training features, label them, predict the test features
+where it can); this module owns the loop, the clock, the records and the errors. Mirrors
+rust/bench-core/src/harness.rs.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -21,10 +23,7 @@ from mlbench.config import Job, load_job
 from mlbench.errors import UsageError
 from mlbench.measure import PhaseTimer, cpu_time_s, peak_rss_mb, reset_peak_rss
 
-
-class Estimator(Protocol):
-    def fit(self, X: np.ndarray, y: np.ndarray) -> Any: ...
-    def predict(self, X: np.ndarray) -> np.ndarray: ...
+Params = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -36,12 +35,45 @@ class Solver:
     n_iter: int | None = None
 
 
+def nothing_resolved(model: Any) -> dict[str, float]:
+    return {}
+
+
 @dataclass(frozen=True)
 class Supervised:
-    """A fit/predict algorithm: build the estimator from hyperparameters and seed; describe its solver."""
+    """Build an estimator from hyperparameters and seed; describe its solver after fit.
 
-    build: Callable[[dict[str, Any], int], Estimator]
+    `scores` returns one-vs-one decision values (LIBSVM's pair order and sign) for classifiers;
+    `resolved` the values derived from the data (e.g. gamma for `scale`) as the numbers used.
+    """
+
+    build: Callable[[Params, int], Any]
     solver: Callable[[Any], Solver]
+    scores: Callable[[Any, np.ndarray], np.ndarray] | None = None
+    resolved: Callable[[Any], dict[str, float]] = nothing_resolved
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Build a clusterer; `labels` reads the training labels after fit (noise is -1); `predict`,
+    where given, labels new points."""
+
+    build: Callable[[Params, int], Any]
+    solver: Callable[[Any], Solver]
+    labels: Callable[[Any], np.ndarray] = field(default=lambda model: model.labels_)
+    predict: Callable[[Any, np.ndarray], np.ndarray] | None = None
+    resolved: Callable[[Any], dict[str, float]] = nothing_resolved
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """An algorithm (or option) the framework lacks: one `unsupported` record, never a substitute."""
+
+    reason: str
+
+
+Algorithm = Supervised | Clustering
+Entry = Algorithm | Callable[[Params], Algorithm | Unsupported]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -51,9 +83,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_supervised(algorithms: dict[str, Supervised], framework_version: str, libraries: list[str],
-                   argv: list[str] | None = None) -> None:
-    """Entry point of a fit/predict task: exit 2 with one line on bad input."""
+def run_task(algorithms: dict[str, Entry], framework_version: str, libraries: list[str],
+             argv: list[str] | None = None) -> None:
+    """Entry point of a task: exit 2 with one line on bad input."""
     args = parse_args(argv)
     try:
         job = load_job(args.config)
@@ -71,42 +103,87 @@ def run_supervised(algorithms: dict[str, Supervised], framework_version: str, li
     from threadpoolctl import threadpool_limits
 
     env = envinfo.capture(libraries)
+    entry = algorithms[job.algorithm]
+    algorithm = entry if isinstance(entry, Supervised | Clustering) else entry(job.hyperparameters)
+    if isinstance(algorithm, Unsupported):
+        record = records.identity(job, 0, framework_version, dataset_sha256)
+        record.update({"timings_s": {}, "metrics": {}, "predictions": None,
+                       "resources": {"peak_rss_mb": None, "cpu_time_s": None},
+                       "status": "unsupported", "error": algorithm.reason, "env": env})
+        records.append_line(args.out, record)
+        return
     with threadpool_limits(limits=job.threads):
         for repetition in range(job.n_records):
             record = records.identity(job, repetition, framework_version, dataset_sha256)
-            record.update(measure_repetition(job, algorithms[job.algorithm], repetition))
+            record.update(measure_repetition(job, algorithm, repetition))
             record["env"] = env
             records.append_line(args.out, record)
 
 
-def measure_repetition(job: Job, algorithm: Supervised, repetition: int) -> dict[str, Any]:
+@dataclass
+class Outputs:
+    predictions: np.ndarray
+    solver: Solver
+    resolved: dict[str, float]
+    scores: np.ndarray | None = None
+
+
+def run_supervised(algorithm: Supervised, model: Any, data: ds.Split, timer: PhaseTimer) -> Outputs:
+    with timer.phase("fit"):
+        model.fit(data.X_train, data.y_train)
+    with timer.phase("predict"):
+        predictions = model.predict(data.X_test)
+    scores = algorithm.scores(model, data.X_test) if algorithm.scores else None  # untimed
+    return Outputs(predictions, algorithm.solver(model), algorithm.resolved(model), scores)
+
+
+def run_clustering(algorithm: Clustering, model: Any, data: ds.Split, timer: PhaseTimer) -> Outputs:
+    with timer.phase("fit"):
+        model.fit(data.X_train)
+    labels = algorithm.labels(model)  # untimed: a by-product of fit
+    if algorithm.predict is not None:
+        with timer.phase("predict"):
+            algorithm.predict(model, data.X_test)
+    return Outputs(labels, algorithm.solver(model), algorithm.resolved(model))
+
+
+def measure_repetition(job: Job, algorithm: Algorithm, repetition: int) -> dict[str, Any]:
     reset_peak_rss()
     cpu_start = cpu_time_s()
     timer = PhaseTimer()
     with timer.phase("load"):
         data = ds.load_split(job.dataset, Path(job.datasets_dir))
-    estimator = algorithm.build(job.hyperparameters, job.seed + repetition)
-    with timer.phase("fit"):
-        estimator.fit(data.X_train, data.y_train)
-    with timer.phase("predict"):
-        predictions = estimator.predict(data.X_test)
+    model = algorithm.build(job.hyperparameters, job.seed + repetition)
+    if isinstance(algorithm, Supervised):
+        outputs = run_supervised(algorithm, model, data, timer)
+    else:
+        outputs = run_clustering(algorithm, model, data, timer)
     cpu = cpu_time_s() - cpu_start
-    path = predictions_path(job, repetition)
-    np.save(path, np.asarray(predictions, dtype=np.float64))
-    solver = algorithm.solver(estimator)
-    return {
+    path = output_path(job, repetition, "npy")
+    np.save(path, np.asarray(outputs.predictions, dtype=np.float64))
+    record: dict[str, Any] = {
         "timings_s": timer.timings_s,
-        "throughput": {"predict_samples_per_s": len(data.X_test) / max(timer.timings_s["predict"], 1e-12)},
+        "throughput": {},
         "metrics": {},
         "predictions": str(path),
-        "solver": {"name": solver.name, "stopping_rule": solver.stopping_rule, "n_iter": solver.n_iter},
+        "solver": {"name": outputs.solver.name, "stopping_rule": outputs.solver.stopping_rule,
+                   "n_iter": outputs.solver.n_iter},
         "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu},
         "status": "ok",
         "error": None,
     }
+    if "predict" in timer.timings_s:
+        record["throughput"]["predict_samples_per_s"] = len(data.X_test) / max(timer.timings_s["predict"], 1e-12)
+    if outputs.scores is not None:
+        scores_path = output_path(job, repetition, "scores.npy")
+        np.save(scores_path, np.asarray(outputs.scores, dtype=np.float64).reshape(len(data.X_test), -1))
+        record["scores"] = str(scores_path)
+    if outputs.resolved:
+        record["resolved"] = {k: float(v) for k, v in outputs.resolved.items()}
+    return record
 
 
-def predictions_path(job: Job, repetition: int) -> Path:
+def output_path(job: Job, repetition: int, extension: str) -> Path:
     folder = Path(job.predictions_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{job.job_id}-{job.language}-{repetition}.npy"
+    return folder / f"{job.job_id}-{job.language}-{repetition}.{extension}"

@@ -19,7 +19,7 @@ from mlbench import datasets as ds
 from mlbench import envinfo, records
 from mlbench.config import Job, expand_matrix, load_hardware, load_matrix, load_task_spec
 from mlbench.errors import UsageError
-from mlbench.evaluate import EvaluationError, evaluate
+from mlbench.evaluate import EvaluationError, Judged, evaluate
 from mlbench.executors import EXECUTORS, Executor, Launch, LocalExecutor, Outcome
 from mlbench.paths import DATASETS, ROOT, RUST_TARGET
 
@@ -201,24 +201,28 @@ def failure(outcome: Outcome) -> tuple[str, str] | None:
     return None
 
 
-def judged(record: dict[str, Any], job: Job, y_true: np.ndarray | None) -> dict[str, Any]:
+def judged(record: dict[str, Any], job: Job, split: ds.Split | None) -> dict[str, Any]:
     """Add the shared evaluator's metrics to a task record that saved predictions."""
     if record.get("status") != "ok" or not record.get("predictions"):
         return record
     try:
-        predictions = np.load(record["predictions"])
-        assert y_true is not None
-        record["metrics"] = evaluate(load_task_spec(job.task).kind, y_true, predictions) | record["metrics"]
+        assert split is not None
+        case = Judged(X_train=split.X_train, y_train=split.y_train, y_test=split.y_test,
+                      predictions=np.load(record["predictions"]),
+                      scores=np.load(record["scores"]) if record.get("scores") else None)
+        kind = load_task_spec(job.task).kind_of(job.algorithm)
+        record["metrics"] = evaluate(kind, case) | record["metrics"]
     except (OSError, ValueError, EvaluationError) as exc:
         record["status"], record["error"] = "failed", f"predictions could not be judged: {exc}"
     return record
 
 
 def relative_predictions(record: dict[str, Any], launch: Launch) -> dict[str, Any]:
-    """Store the predictions path relative to the run folder, so a run folder can be moved."""
-    if record.get("predictions"):
-        run_folder = launch.raw_records.parent.parent
-        record["predictions"] = os.path.relpath(record["predictions"], run_folder)
+    """Store output paths relative to the run folder, so a run folder can be moved."""
+    run_folder = launch.raw_records.parent.parent
+    for key in ("predictions", "scores"):
+        if record.get(key):
+            record[key] = os.path.relpath(record[key], run_folder)
     return record
 
 
@@ -236,10 +240,10 @@ def collect(outcome: Outcome) -> list[dict[str, Any]]:
     """The job's records: the task's own (judged), plus one runner-written record if it failed."""
     job = outcome.launch.job
     content = records.read_jsonl(outcome.launch.raw_records)
-    y_true = None
+    split = None
     if any(r.get("predictions") for r in content.records):
-        y_true = ds.load_split(job.dataset, Path(job.datasets_dir)).y_test
-    task_records = [relative_predictions(judged(r, job, y_true), outcome.launch)
+        split = ds.load_split(job.dataset, Path(job.datasets_dir))
+    task_records = [relative_predictions(judged(r, job, split), outcome.launch)
                     for r in content.records if r.get("job_id") == job.job_id]
     problem = failure(outcome)
     if problem is None and content.bad_lines:

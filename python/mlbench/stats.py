@@ -192,7 +192,7 @@ def compare(table: pd.DataFrame, quality_tolerances: dict[str, float] | None = N
         py, rs = group[group["language"] == "python"], group[group["language"] == "rust"]
         if py.empty or rs.empty:
             continue
-        metric = load_task_spec(identity["task"]).primary_metric
+        metric = load_task_spec(identity["task"]).primary_metric(identity["algorithm"])
         q_py, q_rs = (float(np.median(s[f"metric_{metric}"].dropna())) if f"metric_{metric}" in s
                       and s[f"metric_{metric}"].notna().any() else math.nan for s in (py, rs))
         tolerance = quality_tolerance(identity["task"], overrides)

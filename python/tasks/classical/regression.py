@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a plain s
 import sklearn
 from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, Ridge
 
-from mlbench.harness import Solver, Supervised, run_supervised
+from mlbench.harness import Solver, Supervised, run_task
 
 CD_RULE = "coordinate descent: max|dw|/max|w| < tol, then duality gap < tol * ||y - mean(y)||^2"
 
@@ -46,4 +46,4 @@ ALGORITHMS = {
 }
 
 if __name__ == "__main__":
-    run_supervised(ALGORITHMS, sklearn.__version__, ["scikit-learn", "numpy", "scipy"])
+    run_task(ALGORITHMS, sklearn.__version__, ["scikit-learn", "numpy", "scipy"])

@@ -74,7 +74,8 @@ pub fn verify(name: &str, datasets_dir: &Path) -> Result<String> {
     sha256_file(&meta_path)
 }
 
-/// The four arrays of a prepared split, float64 as written by the Python side.
+/// The four arrays of a prepared split. Features are float64; targets are float64 for regression
+/// and int64 class labels otherwise, read here as f64 (labels 0..k-1 are exact).
 pub struct Split {
     pub x_train: Array2<f64>,
     pub x_test: Array2<f64>,
@@ -88,14 +89,21 @@ pub fn load_split(name: &str, datasets_dir: &Path) -> Result<Split> {
     Ok(Split {
         x_train: read(&folder, "X_train.npy")?,
         x_test: read(&folder, "X_test.npy")?,
-        y_train: read(&folder, "y_train.npy")?,
-        y_test: read(&folder, "y_test.npy")?,
+        y_train: read_target(&folder, "y_train.npy")?,
+        y_test: read_target(&folder, "y_test.npy")?,
     })
 }
 
 fn read<T: ReadNpyExt>(folder: &Path, file: &str) -> Result<T> {
     let path = folder.join(file);
     read_npy(&path).map_err(|e| BenchError::usage(format!("{}: cannot read .npy: {e}", path.display())))
+}
+
+fn read_target(folder: &Path, file: &str) -> Result<Array1<f64>> {
+    match read::<Array1<f64>>(folder, file) {
+        Ok(values) => Ok(values),
+        Err(_) => Ok(read::<Array1<i64>>(folder, file)?.mapv(|label| label as f64)),
+    }
 }
 
 #[cfg(test)]

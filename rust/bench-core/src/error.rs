@@ -9,6 +9,9 @@ pub enum BenchError {
     /// A failure while running the work itself.
     #[error("{0}")]
     Run(String),
+    /// The framework lacks this algorithm or option: recorded as `unsupported`, never substituted.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl BenchError {
@@ -20,10 +23,15 @@ impl BenchError {
         BenchError::Run(message.into())
     }
 
+    pub fn unsupported(reason: impl Into<String>) -> Self {
+        BenchError::Unsupported(reason.into())
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             BenchError::Usage(_) => 2,
             BenchError::Run(_) => 1,
+            BenchError::Unsupported(_) => 0,
         }
     }
 }

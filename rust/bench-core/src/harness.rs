@@ -1,5 +1,10 @@
 //! The task side of the contract: `<task> --config JOB.yaml --out RECORDS.jsonl`.
 //! Mirrors python/mlbench/harness.py: the same loop, phases and record fields.
+//!
+//! A task names one `Builder`; it returns a `Model`, either supervised (fit on the training split,
+//! predict the test split) or clustering (fit on the training features, label them, and predict
+//! the test features where the algorithm can). The harness owns the clock around each phase.
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -7,7 +12,7 @@ use ndarray::{Array1, Array2};
 use ndarray_npy::write_npy;
 
 use crate::config::Job;
-use crate::data;
+use crate::data::{self, Split};
 use crate::env::{self, Env};
 use crate::error::{BenchError, Result};
 use crate::measure::{cpu_time_s, peak_rss_mb, reset_peak_rss, PhaseTimer};
@@ -24,28 +29,55 @@ pub struct Args {
     pub out: PathBuf,
 }
 
-/// A fitted-or-not fit/predict model; the harness times `fit` and `predict`.
+/// A fit/predict model; the harness times `fit` and `predict`.
 pub trait Supervised {
     fn fit(&mut self, x: &Array2<f64>, y: &Array1<f64>) -> Result<()>;
     fn predict(&self, x: &Array2<f64>) -> Result<Array1<f64>>;
     fn solver(&self) -> Solver;
+    /// One-vs-one decision values (n_samples x pairs, LIBSVM's order and sign), computed untimed.
+    fn scores(&self, _x: &Array2<f64>) -> Result<Option<Array2<f64>>> {
+        Ok(None)
+    }
+    /// Values derived from the data and used by the fit (e.g. gamma for `scale`).
+    fn resolved(&self) -> BTreeMap<String, f64> {
+        BTreeMap::new()
+    }
 }
 
-/// Builds a model for a job and the seed of one repetition; `Err(Usage)` for unknown
-/// algorithms or bad hyperparameters.
-pub type Builder = fn(&Job, u64) -> Result<Box<dyn Supervised>>;
+/// A clustering model: `fit` on the training features (timed), `labels` of those features
+/// (untimed; noise is -1), and `predict` on the test features (timed) where the algorithm can.
+pub trait Clusterer {
+    fn fit(&mut self, x: &Array2<f64>) -> Result<()>;
+    fn labels(&self, x: &Array2<f64>) -> Result<Array1<f64>>;
+    fn predict(&self, _x: &Array2<f64>) -> Option<Result<Array1<f64>>> {
+        None
+    }
+    fn solver(&self) -> Solver;
+    fn resolved(&self) -> BTreeMap<String, f64> {
+        BTreeMap::new()
+    }
+}
+
+pub enum Model {
+    Supervised(Box<dyn Supervised>),
+    Clusterer(Box<dyn Clusterer>),
+}
+
+/// Builds a model for a job and the seed of one repetition. `Err(Usage)` for unknown algorithms or
+/// bad hyperparameters, `Err(Unsupported)` for what the job's framework lacks.
+pub type Builder = fn(&Job, u64) -> Result<Model>;
 
 /// What a task tells the harness about itself.
 pub struct TaskInfo {
-    pub framework_version: &'static str,
-    pub libraries: &'static [(&'static str, &'static str)],
+    /// Version of each framework this binary can run, by the job's `framework` name.
+    pub frameworks: &'static [(&'static str, &'static str)],
     pub build: Builder,
 }
 
-/// Entry point of a fit/predict task: exit 2 with one line on bad input, 1 on a failed run.
-pub fn main_supervised(info: TaskInfo) -> ! {
+/// Entry point of a task: exit 2 with one line on bad input, 1 on a failed run.
+pub fn main_task(info: TaskInfo) -> ! {
     let args = Args::parse();
-    let code = match run_supervised(&args, &info) {
+    let code = match run_task(&args, &info) {
         Ok(()) => 0,
         Err(err) => {
             eprintln!("error: {err}");
@@ -55,17 +87,33 @@ pub fn main_supervised(info: TaskInfo) -> ! {
     std::process::exit(code)
 }
 
-pub fn run_supervised(args: &Args, info: &TaskInfo) -> Result<()> {
+pub fn run_task(args: &Args, info: &TaskInfo) -> Result<()> {
     let job = Job::load(&args.config)?;
     let in_job = |err: BenchError| match err {
         BenchError::Usage(message) => BenchError::usage(format!("{}: {message}", args.config.display())),
         other => other,
     };
-    (info.build)(&job, job.seed).map_err(in_job)?; // unknown algorithm or bad parameters: before any work
+    let version = info
+        .frameworks
+        .iter()
+        .find(|(name, _)| *name == job.framework)
+        .map(|(_, version)| *version)
+        .ok_or_else(|| in_job(BenchError::usage(format!("framework: {:?} is not in this binary", job.framework))))?;
+    let libraries: Vec<(&str, &str)> = info.frameworks.to_vec();
+    let env = env::capture(&libraries);
     let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
-    let env = env::capture(info.libraries);
+    match (info.build)(&job, job.seed) {
+        Err(BenchError::Unsupported(reason)) => {
+            let mut record = Record::new(&job, 0, version, &digest, &env);
+            record.status = "unsupported".into();
+            record.error = Some(reason);
+            return record.append_to(&args.out);
+        }
+        Err(err) => return Err(in_job(err)), // unknown algorithm or bad parameters: before any work
+        Ok(_) => {}
+    }
     for repetition in 0..job.n_records() {
-        let record = measure_repetition(&job, info, repetition, &digest, &env)?;
+        let record = measure_repetition(&job, info, version, repetition, &digest, &env)?;
         record.append_to(&args.out)?;
     }
     Ok(())
@@ -74,32 +122,79 @@ pub fn run_supervised(args: &Args, info: &TaskInfo) -> Result<()> {
 fn measure_repetition(
     job: &Job,
     info: &TaskInfo,
+    version: &str,
     repetition: u32,
     digest: &str,
     env: &Env,
 ) -> Result<Record> {
-    let mut record = Record::new(job, repetition, info.framework_version, digest, env);
+    let mut record = Record::new(job, repetition, version, digest, env);
     reset_peak_rss();
     let cpu_start = cpu_time_s();
     let mut timer = PhaseTimer::default();
     let split = timer.phase("load", || data::load_split(&job.dataset, &job.datasets_dir))?;
-    let mut model = (info.build)(job, record.seed)?;
-    timer.phase("fit", || model.fit(&split.x_train, &split.y_train))?;
-    let predictions = timer.phase("predict", || model.predict(&split.x_test))?;
+    let outputs = match (info.build)(job, record.seed)? {
+        Model::Supervised(model) => run_supervised(model, &split, &mut timer)?,
+        Model::Clusterer(model) => run_clusterer(model, &split, &mut timer)?,
+    };
     let cpu = cpu_time_s() - cpu_start;
-    let path = predictions_path(job, repetition)?;
-    write_npy(&path, &predictions).map_err(|e| BenchError::run(format!("{}: {e}", path.display())))?;
-    let predict_s = timer.timings_s["predict"].max(1e-12);
-    record.throughput.insert("predict_samples_per_s".into(), split.x_test.nrows() as f64 / predict_s);
+    let path = output_path(job, repetition, "npy")?;
+    write_npy(&path, &outputs.predictions).map_err(|e| BenchError::run(format!("{}: {e}", path.display())))?;
+    if let Some(scores) = &outputs.scores {
+        let scores_path = output_path(job, repetition, "scores.npy")?;
+        write_npy(&scores_path, scores)
+            .map_err(|e| BenchError::run(format!("{}: {e}", scores_path.display())))?;
+        record.scores = Some(scores_path.display().to_string());
+    }
+    if let Some(&predict_s) = timer.timings_s.get("predict") {
+        record.throughput.insert("predict_samples_per_s".into(), outputs.predicted_rows as f64 / predict_s.max(1e-12));
+    }
     record.timings_s = timer.timings_s;
     record.predictions = Some(path.display().to_string());
-    record.solver = Some(model.solver());
+    record.solver = Some(outputs.solver);
+    record.resolved = outputs.resolved;
     record.resources = Resources { peak_rss_mb: peak_rss_mb(), cpu_time_s: Some(cpu) };
     Ok(record)
 }
 
-fn predictions_path(job: &Job, repetition: u32) -> Result<PathBuf> {
+struct Outputs {
+    predictions: Array1<f64>,
+    scores: Option<Array2<f64>>,
+    solver: Solver,
+    resolved: BTreeMap<String, f64>,
+    predicted_rows: usize,
+}
+
+fn run_supervised(mut model: Box<dyn Supervised>, split: &Split, timer: &mut PhaseTimer) -> Result<Outputs> {
+    timer.phase("fit", || model.fit(&split.x_train, &split.y_train))?;
+    let predictions = timer.phase("predict", || model.predict(&split.x_test))?;
+    Ok(Outputs {
+        predictions,
+        scores: model.scores(&split.x_test)?,
+        solver: model.solver(),
+        resolved: model.resolved(),
+        predicted_rows: split.x_test.nrows(),
+    })
+}
+
+fn run_clusterer(mut model: Box<dyn Clusterer>, split: &Split, timer: &mut PhaseTimer) -> Result<Outputs> {
+    timer.phase("fit", || model.fit(&split.x_train))?;
+    let labels = model.labels(&split.x_train)?;
+    if let Some(predicted) = timer.phase("predict", || model.predict(&split.x_test)) {
+        predicted?;
+    } else {
+        timer.timings_s.remove("predict");
+    }
+    Ok(Outputs {
+        predictions: labels,
+        scores: None,
+        solver: model.solver(),
+        resolved: model.resolved(),
+        predicted_rows: split.x_test.nrows(),
+    })
+}
+
+fn output_path(job: &Job, repetition: u32, extension: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(&job.predictions_dir)
         .map_err(|e| BenchError::run(format!("{}: {e}", job.predictions_dir.display())))?;
-    Ok(job.predictions_dir.join(format!("{}-{}-{repetition}.npy", job.job_id, job.language)))
+    Ok(job.predictions_dir.join(format!("{}-{}-{repetition}.{extension}", job.job_id, job.language)))
 }

@@ -50,6 +50,11 @@ pub struct Record {
     pub metrics: BTreeMap<String, f64>,
     pub predictions: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub scores: Option<String>,
+    /// Values derived from the data, e.g. gamma for `scale`, recorded as the number used.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub resolved: BTreeMap<String, f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub solver: Option<Solver>,
     pub resources: Resources,
     pub status: String,
@@ -85,6 +90,8 @@ impl Record {
             throughput: BTreeMap::new(),
             metrics: BTreeMap::new(),
             predictions: None,
+            scores: None,
+            resolved: BTreeMap::new(),
             solver: None,
             resources: Resources { peak_rss_mb: None, cpu_time_s: None },
             status: "ok".into(),

@@ -5,13 +5,13 @@ mod params;
 
 use bench_core::config::Job;
 use bench_core::error::{BenchError, Result};
-use bench_core::harness::{main_supervised, Supervised, TaskInfo};
+use bench_core::harness::{main_task, Model, TaskInfo};
 
 use algorithms::{Linear, Net, Ridge};
 use params::{ElasticNetParams, LassoParams, NoParams, RidgeParams};
 
-fn build(job: &Job, _seed: u64) -> Result<Box<dyn Supervised>> {
-    Ok(match job.algorithm.as_str() {
+fn build(job: &Job, _seed: u64) -> Result<Model> {
+    Ok(Model::Supervised(match job.algorithm.as_str() {
         "linear" => {
             job.params::<NoParams>()?;
             Box::new(Linear::default())
@@ -31,13 +31,9 @@ fn build(job: &Job, _seed: u64) -> Result<Box<dyn Supervised>> {
         other => {
             return Err(BenchError::usage(format!("algorithm: unknown algorithm {other:?} for regression")))
         }
-    })
+    }))
 }
 
 fn main() {
-    main_supervised(TaskInfo {
-        framework_version: env!("LINFA_VERSION"),
-        libraries: &[("linfa", env!("LINFA_VERSION"))],
-        build,
-    })
+    main_task(TaskInfo { frameworks: &[("linfa", env!("LINFA_VERSION"))], build })
 }
