@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from pathlib import Path
@@ -10,11 +9,6 @@ from pathlib import Path
 import pandas as pd
 
 from mlbench import stats
-
-
-def short_params(params: str) -> str:
-    """Hyperparameters without the stopping settings, which are the same on both sides by construction."""
-    return ",".join(f"{k}={v}" for k, v in json.loads(params).items() if k not in ("tol", "max_iter")) or "-"
 
 
 def number(value: float, spec: str = ".3g") -> str:
@@ -25,7 +19,8 @@ def comparison_lines(comparisons: pd.DataFrame, phase: str | None = "fit") -> li
     if comparisons.empty:
         return ["no comparison: no algorithm has ok records in both languages"]
     rows = comparisons if phase in (None, "all") else comparisons[comparisons["phase"] == phase]
-    header = (f"{'task':<11}{'algorithm':<13}{'dataset':<20}{'params':<27}{'phase':<8}{'n py/rs':>8} "
+    rows = rows.assign(label=stats.param_labels(rows))
+    header = (f"{'task':<11}{'algorithm':<13}{'dataset':<20}{'params':<27}{'rust':<10}{'phase':<8}{'n py/rs':>8} "
               f"{'py median s':>11} {'rs median s':>11} {'rs/py':>7} {'95% CI':>15} {'p Holm':>8} "
               f"{'quality py / rs':>26}  verdict")
     lines = [header, "-" * len(header)]
@@ -33,7 +28,7 @@ def comparison_lines(comparisons: pd.DataFrame, phase: str | None = "fit") -> li
         quality = f"{r.quality_metric} {number(r.quality_python, '.5f')} / {number(r.quality_rust, '.5f')}"
         ci = f"[{number(r.ci_low)}, {number(r.ci_high)}]"
         lines.append(
-            f"{r.task:<11}{r.algorithm:<13}{r.dataset:<20}{short_params(r.params)[:26]:<27}{r.phase:<8}"
+            f"{r.task:<11}{r.algorithm:<13}{r.dataset:<20}{r.label[:26]:<27}{r.rust_framework[:9]:<10}{r.phase:<8}"
             f"{f'{r.n_python}/{r.n_rust}':>8} {number(r.median_python):>11} {number(r.median_rust):>11} "
             f"{number(r.ratio):>7} {ci:>15} {number(r.p_holm, '.2g'):>8} {quality:>26}  {r.verdict}"
             + (f"  ({r.notes})" if r.notes else ""))

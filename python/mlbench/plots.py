@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-import json
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from mlbench import stats
+
 COLOURS = {"python": "#3776ab", "rust": "#b7410e"}
+RUST_SHADES = ["#b7410e", "#e08e0b", "#7b3f00", "#d35400"]
 
 
-def label(row: pd.Series) -> str:
-    params = ",".join(f"{k}={v}" for k, v in json.loads(row["params"]).items() if k not in ("tol", "max_iter"))
-    return f"{row['task']}/{row['algorithm']} {row['dataset']} {params}".strip()
+def labelled(frame: pd.DataFrame) -> pd.Series:
+    """One line per row: task/algorithm, dataset, the hyperparameters that vary, the Rust framework."""
+    params = stats.param_labels(frame).replace("-", "")
+    rust = frame["rust_framework"] if "rust_framework" in frame else pd.Series("", index=frame.index)
+    return (frame["task"] + "/" + frame["algorithm"] + " " + frame["dataset"] + " " + params + " "
+            + rust.map(lambda r: f"[{r}]" if r else "")).str.replace(r"\s+", " ", regex=True).str.strip()
 
 
 def forest(comparisons: pd.DataFrame, phase: str = "fit") -> Figure:
     """Rust/Python time ratio with its 95% CI per comparison, grouped by domain, log scale."""
     rows = comparisons[comparisons["phase"] == phase].sort_values(["domain", "task", "ratio"]).reset_index()
+    names = labelled(rows)
     fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.5))
     y = np.arange(len(rows))[::-1]
     for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
@@ -31,24 +36,28 @@ def forest(comparisons: pd.DataFrame, phase: str = "fit") -> Figure:
         ax.plot(r["ratio"], yi, "o", color=colour, mfc="white" if r["quality_mismatch"] else colour)
     ax.axvline(1, color="black", ls="--", lw=1)
     ax.set_xscale("log")
-    ax.set_yticks(y, [f"[{r['domain']}] {label(r)}" for _, r in rows.iterrows()], fontsize=8)
+    ax.set_yticks(y, [f"[{r['domain']}] {names[i]}" for i, r in rows.iterrows()], fontsize=8)
     ax.set_xlabel(f"{phase} time, Rust / Python (median, 95% bootstrap CI; < 1: Rust faster)")
     ax.set_title("Speed ratio per comparison (grey, hollow: quality mismatch, never a win)")
     fig.tight_layout()
     return fig
 
 
+def series_colour(name: str, index: int) -> str:
+    return COLOURS["python"] if name in ("python", "scikit-learn") else RUST_SHADES[index % len(RUST_SHADES)]
+
+
 def memory(memory_table: pd.DataFrame) -> Figure:
-    """Median peak RSS per comparison and language."""
+    """Median peak RSS per comparison and framework."""
     rows = memory_table.reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.5))
+    columns = [c for c in rows.columns if c.startswith("peak_rss_mb_")]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) * max(1, len(columns) / 2) + 1.5))
     y = np.arange(len(rows))
-    width = 0.4
-    for offset, language in ((-width / 2, "python"), (width / 2, "rust")):
-        column = f"peak_rss_mb_{language}"
-        if column in rows:
-            ax.barh(y + offset, rows[column], height=width, color=COLOURS[language], label=language)
-    ax.set_yticks(y, [label(r) for _, r in rows.iterrows()], fontsize=8)
+    width = 0.8 / max(1, len(columns))
+    for i, column in enumerate(columns):
+        name = column.removeprefix("peak_rss_mb_")
+        ax.barh(y - 0.4 + width * (i + 0.5), rows[column], height=width, color=series_colour(name, i), label=name)
+    ax.set_yticks(y, list(labelled(rows.assign(rust_framework=""))), fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("peak RSS per repetition, MiB (median; process-wide VmHWM)")
     ax.set_title("Peak memory")
@@ -64,9 +73,11 @@ def quality_vs_time(comparisons: pd.DataFrame, phase: str = "fit") -> Figure:
     fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.5), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
         group = rows[rows["task"] == task]
-        for language in ("python", "rust"):
-            ax.scatter(group[f"median_{language}"], group[f"quality_{language}"], color=COLOURS[language],
-                       label=language, alpha=0.8, marker="o" if language == "python" else "x", s=50)
+        ax.scatter(group["median_python"], group["quality_python"], color=COLOURS["python"],
+                   label="python", alpha=0.8, marker="o", s=50)
+        for i, (framework, rust) in enumerate(group.groupby("rust_framework")):
+            ax.scatter(rust["median_rust"], rust["quality_rust"], color=series_colour(framework, i),
+                       label=f"rust: {framework}", alpha=0.8, marker="x", s=50)
         for _, r in group.iterrows():
             ax.plot([r["median_python"], r["median_rust"]], [r["quality_python"], r["quality_rust"]],
                     color="grey", lw=0.5)
@@ -80,18 +91,21 @@ def quality_vs_time(comparisons: pd.DataFrame, phase: str = "fit") -> Figure:
 
 
 def distributions(table: pd.DataFrame, task: str, phase: str = "fit") -> Figure:
-    """Every measured repetition of one task, per comparison and language (strip plot)."""
+    """Every measured repetition of one task, per comparison and framework (strip plot)."""
     ok = table[(table["status"] == "ok") & (table["task"] == task)].copy()
-    ok["label"] = ok.apply(label, axis=1)
+    ok["label"] = labelled(ok.assign(rust_framework=""))
     labels = sorted(ok["label"].unique())
-    fig, ax = plt.subplots(figsize=(9, 0.4 * len(labels) + 1.5))
+    frameworks = sorted(ok["framework"].unique(), key=lambda f: (f != "scikit-learn", f))
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(labels) + 1.5))
     rng = np.random.default_rng(0)
-    for i, name in enumerate(labels):
-        for offset, language in ((-0.15, "python"), (0.15, "rust")):
-            values = ok[(ok["label"] == name) & (ok["language"] == language)][f"time_{phase}"].dropna()
-            jitter = rng.uniform(-0.06, 0.06, len(values))
-            ax.scatter(values, i + offset + jitter, s=14, color=COLOURS[language],
-                       label=language if i == 0 else None)
+    step = 0.7 / max(1, len(frameworks))
+    for f_index, framework in enumerate(frameworks):
+        offset = -0.35 + step * (f_index + 0.5)
+        for i, name in enumerate(labels):
+            values = ok[(ok["label"] == name) & (ok["framework"] == framework)][f"time_{phase}"].dropna()
+            jitter = rng.uniform(-step / 3, step / 3, len(values))
+            ax.scatter(values, i + offset + jitter, s=14, color=series_colour(framework, f_index),
+                       label=framework if i == 0 else None)
     ax.set_xscale("log")
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.invert_yaxis()

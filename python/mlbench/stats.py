@@ -189,35 +189,63 @@ def compare(table: pd.DataFrame, quality_tolerances: dict[str, float] | None = N
     rows = []
     for key, group in ok.groupby(KEYS, sort=True):
         identity = dict(zip(KEYS, key, strict=True))
-        py, rs = group[group["language"] == "python"], group[group["language"] == "rust"]
-        if py.empty or rs.empty:
-            continue
+        py = group[group["language"] == "python"]
         metric = load_task_spec(identity["task"]).primary_metric(identity["algorithm"])
-        q_py, q_rs = (float(np.median(s[f"metric_{metric}"].dropna())) if f"metric_{metric}" in s
-                      and s[f"metric_{metric}"].notna().any() else math.nan for s in (py, rs))
         tolerance = quality_tolerance(identity["task"], overrides)
-        mismatch = not (abs(q_py - q_rs) <= tolerance)  # NaN on either side is a mismatch too
-        for phase in phases(group):
-            t_py = py[f"time_{phase}"].dropna().to_numpy(float)
-            t_rs = rs[f"time_{phase}"].dropna().to_numpy(float)
-            if not len(t_py) or not len(t_rs):
+        rust = group[group["language"] == "rust"]
+        for rust_framework, rs in rust.groupby("framework", sort=True):
+            if py.empty:
                 continue
-            low, high = ratio_ci(t_rs, t_py)
-            p, delta = mann_whitney(t_rs, t_py)
-            rows.append(identity | {
-                "phase": phase, "python_framework": py["framework"].iloc[0], "rust_framework": rs["framework"].iloc[0],
-                "n_python": len(t_py), "n_rust": len(t_rs),
-                "median_python": float(np.median(t_py)), "median_rust": float(np.median(t_rs)),
-                "iqr_python": iqr(t_py), "iqr_rust": iqr(t_rs),
-                "ratio": float(np.median(t_rs) / np.median(t_py)), "ci_low": low, "ci_high": high,
-                "p_value": p, "cliffs_delta": delta,
-                "outliers_python": tukey_outliers(t_py), "outliers_rust": tukey_outliers(t_rs),
-                "cv_python": cv(t_py), "cv_rust": cv(t_rs),
-                "quality_metric": metric, "quality_python": q_py, "quality_rust": q_rs,
-                "quality_tolerance": tolerance, "quality_mismatch": mismatch,
-            })
+            rows += compare_pair(identity, py, rs, str(rust_framework), metric, tolerance)
     comparisons = pd.DataFrame(rows)
     return comparisons if comparisons.empty else finish(comparisons, alpha)
+
+
+def median_metric(side: pd.DataFrame, metric: str) -> float:
+    column = f"metric_{metric}"
+    if column not in side or not side[column].notna().any():
+        return math.nan
+    return float(np.median(side[column].dropna()))
+
+
+def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, rust_framework: str, metric: str,
+                 tolerance: float) -> list[dict[str, Any]]:
+    """One row per phase for one Rust framework against the Python framework."""
+    q_py, q_rs = median_metric(py, metric), median_metric(rs, metric)
+    mismatch = not (abs(q_py - q_rs) <= tolerance)  # NaN on either side is a mismatch too
+    rows = []
+    for phase in phases(pd.concat([py, rs])):
+        t_py = py[f"time_{phase}"].dropna().to_numpy(float) if f"time_{phase}" in py else np.array([])
+        t_rs = rs[f"time_{phase}"].dropna().to_numpy(float) if f"time_{phase}" in rs else np.array([])
+        if not len(t_py) or not len(t_rs):
+            continue
+        low, high = ratio_ci(t_rs, t_py)
+        p, delta = mann_whitney(t_rs, t_py)
+        rows.append(identity | {
+            "phase": phase, "python_framework": py["framework"].iloc[0], "rust_framework": rust_framework,
+            "n_python": len(t_py), "n_rust": len(t_rs),
+            "median_python": float(np.median(t_py)), "median_rust": float(np.median(t_rs)),
+            "iqr_python": iqr(t_py), "iqr_rust": iqr(t_rs),
+            "ratio": float(np.median(t_rs) / np.median(t_py)), "ci_low": low, "ci_high": high,
+            "p_value": p, "cliffs_delta": delta,
+            "outliers_python": tukey_outliers(t_py), "outliers_rust": tukey_outliers(t_rs),
+            "cv_python": cv(t_py), "cv_rust": cv(t_rs),
+            "quality_metric": metric, "quality_python": q_py, "quality_rust": q_rs,
+            "quality_tolerance": tolerance, "quality_mismatch": mismatch,
+        })
+    return rows
+
+
+def param_labels(frame: pd.DataFrame) -> pd.Series:
+    """Short hyperparameter labels: only the keys whose values vary within a task and algorithm."""
+    parsed = frame["params"].map(json.loads)
+    labels = pd.Series("-", index=frame.index)
+    for _, group in frame.groupby(["task", "algorithm"]):
+        values = parsed[group.index]
+        keys = sorted({k for p in values for k in p})
+        varying = [k for k in keys if len({json.dumps(p.get(k)) for p in values}) > 1]
+        labels[group.index] = values.map(lambda p, v=varying: ",".join(f"{k}={p.get(k)}" for k in v) or "-")
+    return labels
 
 
 def finish(comparisons: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -308,11 +336,11 @@ def summarize(comparisons: pd.DataFrame) -> pd.DataFrame:
 
 
 def memory(table: pd.DataFrame) -> pd.DataFrame:
-    """Median peak RSS per comparison and language."""
+    """Median peak RSS per comparison and framework."""
     ok = table[table["status"] == "ok"]
     if ok.empty:
         return pd.DataFrame()
-    wide = ok.pivot_table(index=KEYS, columns="language", values="peak_rss_mb", aggfunc="median")
+    wide = ok.pivot_table(index=KEYS, columns="framework", values="peak_rss_mb", aggfunc="median")
     return wide.rename(columns=lambda c: f"peak_rss_mb_{c}").reset_index()
 
 

@@ -35,5 +35,5 @@ fn build(job: &Job, _seed: u64) -> Result<Model> {
 }
 
 fn main() {
-    main_task(TaskInfo { frameworks: &[("linfa", env!("LINFA_VERSION"))], build })
+    main_task(TaskInfo { frameworks: &[("linfa", env!("MLBENCH_VERSION_LINFA"))], build })
 }

@@ -1,1 +1,64 @@
-fn main(){}
+//! Support vector machines in Rust: linfa-svm and libsvm-rs (Python twin:
+//! python/tasks/classical/svm.py).
+mod libsvm_arm;
+mod linfa_arm;
+mod params;
+
+use bench_core::config::Job;
+use bench_core::error::{BenchError, Result};
+use bench_core::harness::{main_task, Model, Supervised, TaskInfo};
+
+use libsvm_arm::{Formulation, Libsvm};
+use linfa_arm::{LinfaSvc, LinfaSvr, Penalty};
+use params::{LinearSvcParams, NuSvcParams, SvcParams, SvrParams};
+
+const NO_LIBLINEAR: &str = "scikit-learn's LinearSVC is liblinear (squared hinge loss, penalized intercept, \
+one-vs-rest); neither linfa-svm nor libsvm-rs implements that objective. For a like-for-like linear SVM \
+compare svc with kernel=linear.";
+
+fn build(job: &Job, _seed: u64) -> Result<Model> {
+    let linfa = match job.framework.as_str() {
+        "linfa" => true,
+        "libsvm-rs" => false,
+        other => return Err(BenchError::usage(format!("framework: unknown framework {other:?} for svm"))),
+    };
+    let model: Box<dyn Supervised> = match job.algorithm.as_str() {
+        "svc" => {
+            let p: SvcParams = job.params()?;
+            if linfa {
+                Box::new(LinfaSvc::new(Penalty::C(p.c), p.kernel_params()))
+            } else {
+                Box::new(Libsvm::new(Formulation::CSvc { c: p.c }, p.kernel_params()))
+            }
+        }
+        "nusvc" => {
+            let p: NuSvcParams = job.params()?;
+            if linfa {
+                Box::new(LinfaSvc::new(Penalty::Nu(p.nu), p.kernel_params()))
+            } else {
+                Box::new(Libsvm::new(Formulation::NuSvc { nu: p.nu }, p.kernel_params()))
+            }
+        }
+        "svr" => {
+            let p: SvrParams = job.params()?;
+            if linfa {
+                Box::new(LinfaSvr::new(p.c, p.epsilon, p.kernel_params()))
+            } else {
+                Box::new(Libsvm::new(Formulation::EpsilonSvr { c: p.c, epsilon: p.epsilon }, p.kernel_params()))
+            }
+        }
+        "linearsvc" => {
+            job.params::<LinearSvcParams>()?;
+            return Err(BenchError::unsupported(NO_LIBLINEAR));
+        }
+        other => return Err(BenchError::usage(format!("algorithm: unknown algorithm {other:?} for svm"))),
+    };
+    Ok(Model::Supervised(model))
+}
+
+fn main() {
+    main_task(TaskInfo {
+        frameworks: &[("linfa", env!("MLBENCH_VERSION_LINFA")), ("libsvm-rs", env!("MLBENCH_VERSION_LIBSVM_RS"))],
+        build,
+    })
+}
