@@ -11,9 +11,9 @@ ARGS ?=
 RUN ?= smoke
 
 RUST_SOURCES := $(shell find rust -path rust/target -prune -o \( -name '*.rs' -o -name 'Cargo.*' -o -name '*.toml' \) -print)
-RUST_BINARIES := rust/target/release/regression
+RUST_BINARIES := rust/target/release/regression rust/target/release/svm rust/target/release/clustering
 
-.PHONY: help setup build datasets smoke report bench-regression bench-classical compare export test test-python test-rust lint clean distclean
+.PHONY: help setup build datasets smoke report bench-regression bench-svm bench-clustering bench-classical compare export test test-python test-rust lint clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,12 @@ report: setup ## execute analysis.ipynb on results/$(RUN) -> reports/$(RUN).html
 
 bench-regression: setup build datasets ## full regression grid -> results/regression-$(HW)
 	$(PY) -m mlbench run configs/classical/regression.yaml --hw $(HW) --out results/regression-$(HW) $(ARGS)
+
+bench-svm: setup build datasets ## full SVM grid -> results/svm-$(HW)
+	$(PY) -m mlbench run configs/classical/svm.yaml --hw $(HW) --out results/svm-$(HW) $(ARGS)
+
+bench-clustering: setup build datasets ## full clustering grid -> results/clustering-$(HW)
+	$(PY) -m mlbench run configs/classical/clustering.yaml --hw $(HW) --out results/clustering-$(HW) $(ARGS)
 
 bench-classical: setup build datasets ## every classical task -> results/classical-$(HW)
 	$(PY) -m mlbench run configs/classical --hw $(HW) --out results/classical-$(HW) $(ARGS)

@@ -18,7 +18,8 @@ from mlbench import datasets as ds  # noqa: E402
 from mlbench.paths import RUST_TARGET, TASK_SPECS  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
-TEST_DATASETS = ["diabetes", "synthetic_linear", "synthetic_nonlinear", "synthetic_sparse"]
+TEST_DATASETS = ["diabetes", "synthetic_linear", "synthetic_nonlinear", "synthetic_sparse", "iris", "breast_cancer",
+                 "synthetic_blobs", "synthetic_moons"]
 
 
 @pytest.fixture(scope="session")
@@ -28,12 +29,35 @@ def datasets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def rust_regression() -> Path:
-    binary = RUST_TARGET / "regression"
+def rust_binary(name: str) -> Path:
+    binary = RUST_TARGET / name
     if not binary.exists():
         pytest.fail(f"{binary} is missing: run `make build` (make test builds it first)")
     return binary
+
+
+@pytest.fixture(scope="session")
+def rust_regression() -> Path:
+    return rust_binary("regression")
+
+
+@pytest.fixture(scope="session")
+def rust_classical() -> list[Path]:
+    return [rust_binary(name) for name in ("regression", "svm", "clustering")]
+
+
+def run_matrix(folder: Path, datasets_dir: Path, matrix: dict) -> Path:
+    """Run a matrix (all languages and frameworks) into folder/run and return the run folder."""
+    path = write_yaml(folder / "matrix.yaml", matrix)
+    result = mlbench("run", path, "--out", folder / "run", "--datasets-dir", datasets_dir, "--no-table")
+    assert result.returncode == 0, result.stderr + result.stdout
+    return folder / "run"
+
+
+def load_run(run: Path) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
 
 
 @pytest.fixture(scope="session")

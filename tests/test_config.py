@@ -39,6 +39,38 @@ def test_optional_dataset_not_prepared_is_skipped_with_a_note(tmp_path: Path, da
 
 def test_shipped_matrices_are_valid(datasets_dir: Path, tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[1] / "configs"
-    for name in ("smoke/regression.yaml", "classical/regression.yaml"):
+    for name in ("smoke/regression.yaml", "classical/regression.yaml", "smoke/svm.yaml", "smoke/clustering.yaml"):
         jobs, _ = expand_matrix(root / name, CPU, ["python", "rust"], "r", tmp_path, datasets_dir)
         assert jobs
+
+
+def test_exclude_rules_drop_matching_combinations(tmp_path: Path, datasets_dir: Path) -> None:
+    matrix = write_yaml(tmp_path / "m.yaml", {
+        "task": "svm", "repetitions": 1, "datasets": ["iris"],
+        "algorithms": {"svc": {"kernel": ["rbf", "poly"], "degree": [2, 3]}},
+        "exclude": [{"kernel": "rbf", "degree": 2}]})
+    jobs, _ = expand_matrix(matrix, CPU, ["python"], "r", tmp_path / "out", datasets_dir)
+    combos = sorted((j.hyperparameters["kernel"], j.hyperparameters["degree"]) for j in jobs)
+    assert combos == [("poly", 2), ("poly", 3), ("rbf", 3)]
+
+
+def test_every_rust_framework_gets_its_own_job(tmp_path: Path, datasets_dir: Path) -> None:
+    matrix = write_yaml(tmp_path / "m.yaml", {"task": "svm", "repetitions": 1, "datasets": ["iris"],
+                                             "algorithms": {"svc": {}}})
+    jobs, _ = expand_matrix(matrix, CPU, ["python", "rust"], "r", tmp_path / "out", datasets_dir)
+    assert sorted(j.framework for j in jobs) == ["libsvm-rs", "linfa", "scikit-learn"]
+
+
+def test_per_algorithm_datasets_and_target_check(tmp_path: Path, datasets_dir: Path) -> None:
+    import pytest
+
+    from mlbench.errors import UsageError
+
+    good = write_yaml(tmp_path / "good.yaml", {"task": "svm", "repetitions": 1, "datasets": ["iris"],
+                                               "algorithms": {"svc": {}, "svr": {"datasets": ["diabetes"]}}})
+    jobs, _ = expand_matrix(good, CPU, ["python"], "r", tmp_path / "out", datasets_dir)
+    assert sorted((j.algorithm, j.dataset) for j in jobs) == [("svc", "iris"), ("svr", "diabetes")]
+    bad = write_yaml(tmp_path / "bad.yaml", {"task": "svm", "repetitions": 1, "datasets": ["iris"],
+                                             "algorithms": {"svr": {}}})
+    with pytest.raises(UsageError, match="'iris' does not have a real-valued target"):
+        expand_matrix(bad, CPU, ["python"], "r", tmp_path / "out", datasets_dir)

@@ -59,6 +59,6 @@ def report(paths: list[Path], phase: str | None = "fit") -> list[str]:
     problems = stats.problems(table)
     if not problems.empty:
         lines += ["", "not ok:"]
-        lines += [f"  {p.task}/{p.algorithm} {p.dataset} {p.language}: {p.status}: "
-                  f"{(p.error or '').splitlines()[0] if p.error else ''}" for p in problems.itertuples()]
+        lines += [f"  {p.task}/{p.algorithm} {p.language}:{p.framework}: {p.status} in {p.jobs} job(s) "
+                  f"({p.datasets}): {p.reason}" for p in problems.itertuples()]
     return lines

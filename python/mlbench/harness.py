@@ -55,12 +55,12 @@ class Supervised:
 
 @dataclass(frozen=True)
 class Clustering:
-    """Build a clusterer; `labels` reads the training labels after fit (noise is -1); `predict`,
-    where given, labels new points."""
+    """Build a clusterer; `labels` gives the training points' labels after fit (noise is -1) from the
+    model and the training features; `predict`, where given, labels new points."""
 
     build: Callable[[Params, int], Any]
     solver: Callable[[Any], Solver]
-    labels: Callable[[Any], np.ndarray] = field(default=lambda model: model.labels_)
+    labels: Callable[[Any, np.ndarray], np.ndarray] = field(default=lambda model, X: model.labels_)
     predict: Callable[[Any, np.ndarray], np.ndarray] | None = None
     resolved: Callable[[Any], dict[str, float]] = nothing_resolved
 
@@ -140,7 +140,7 @@ def run_supervised(algorithm: Supervised, model: Any, data: ds.Split, timer: Pha
 def run_clustering(algorithm: Clustering, model: Any, data: ds.Split, timer: PhaseTimer) -> Outputs:
     with timer.phase("fit"):
         model.fit(data.X_train)
-    labels = algorithm.labels(model)  # untimed: a by-product of fit
+    labels = algorithm.labels(model, data.X_train)  # untimed: what fit found
     if algorithm.predict is not None:
         with timer.phase("predict"):
             algorithm.predict(model, data.X_test)

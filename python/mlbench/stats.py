@@ -54,7 +54,7 @@ def records_file(path: Path) -> Path:
     return path / "records.jsonl" if path.is_dir() else path
 
 
-def flatten(record: dict[str, Any]) -> dict[str, Any]:
+def flatten(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     row = {k: record.get(k) for k in ("run", "job_id", "repetition", "task", "domain", "language", "framework",
                                       "framework_version", "algorithm", "dataset", "hardware_profile", "device",
                                       "threads", "precision", "status", "error")}
@@ -64,6 +64,7 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
     resources = record.get("resources") or {}
     row["peak_rss_mb"] = resources.get("peak_rss_mb")
     row["cpu_time_s"] = resources.get("cpu_time_s")
+    row["predictions"] = str(run_dir / record["predictions"]) if record.get("predictions") else None
     return row
 
 
@@ -89,7 +90,7 @@ def load(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, LoadReport]:
             if record.get("warmup") and record.get("status") == "ok":  # a failed warm-up still tells
                 report.warmups_excluded += 1
                 continue
-            rows.append(flatten(record))
+            rows.append(flatten(record, file.parent))
         meta = file.parent / "meta.json"
         if meta.is_file():
             report.quality_tolerance.update(json.loads(meta.read_text()).get("quality_tolerance", {}))
@@ -169,7 +170,12 @@ def repetitions_needed(cv_rs: float, cv_py: float, alpha: float, difference: flo
         return floor
     if pooled == 0:
         return floor
-    n_t = TTestIndPower().solve_power(effect_size=difference / pooled, alpha=alpha, power=power)
+    effect = difference / pooled
+    # Normal approximation first: where it asks for under 4 per side, statsmodels' root finder
+    # (bracketed from n = 2) cannot solve, and the exact-test floor decides anyway.
+    n_t = 2 * ((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) / effect) ** 2
+    if n_t >= 4:
+        n_t = TTestIndPower().solve_power(effect_size=effect, alpha=alpha, power=power)
     return max(floor, math.ceil(n_t / MANN_WHITNEY_ARE))
 
 
@@ -213,6 +219,7 @@ def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, r
     """One row per phase for one Rust framework against the Python framework."""
     q_py, q_rs = median_metric(py, metric), median_metric(rs, metric)
     mismatch = not (abs(q_py - q_rs) <= tolerance)  # NaN on either side is a mismatch too
+    agreement = output_agreement(py, rs, metric)
     rows = []
     for phase in phases(pd.concat([py, rs])):
         t_py = py[f"time_{phase}"].dropna().to_numpy(float) if f"time_{phase}" in py else np.array([])
@@ -231,9 +238,31 @@ def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, r
             "outliers_python": tukey_outliers(t_py), "outliers_rust": tukey_outliers(t_rs),
             "cv_python": cv(t_py), "cv_rust": cv(t_rs),
             "quality_metric": metric, "quality_python": q_py, "quality_rust": q_rs,
-            "quality_tolerance": tolerance, "quality_mismatch": mismatch,
+            "quality_tolerance": tolerance, "quality_mismatch": mismatch, "agreement": agreement,
         })
     return rows
+
+
+def output_agreement(py: pd.DataFrame, rs: pd.DataFrame, metric: str) -> float:
+    """How alike the two sides' outputs are, repetition by repetition (median): for clustering the
+    adjusted Rand index between the two labelings, for classification the share of equal labels.
+    NaN where outputs are missing or the task is a regression."""
+    from sklearn.metrics import adjusted_rand_score
+
+    if metric not in ("adjusted_rand", "accuracy") or "predictions" not in py or "predictions" not in rs:
+        return math.nan
+    pairs = py[["repetition", "predictions"]].merge(rs[["repetition", "predictions"]], on="repetition")
+    values = []
+    for a, b in zip(pairs["predictions_x"], pairs["predictions_y"], strict=True):
+        try:
+            labels_py, labels_rs = np.load(a), np.load(b)
+        except (OSError, ValueError, TypeError):
+            continue
+        if labels_py.shape != labels_rs.shape:
+            continue
+        values.append(adjusted_rand_score(labels_py, labels_rs) if metric == "adjusted_rand"
+                      else float(np.mean(labels_py == labels_rs)))
+    return float(np.median(values)) if values else math.nan
 
 
 def param_labels(frame: pd.DataFrame) -> pd.Series:
@@ -345,12 +374,15 @@ def memory(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def problems(table: pd.DataFrame) -> pd.DataFrame:
-    """Records whose status is not `ok`: unsupported pairs and failed, timed-out or killed jobs."""
+    """Records whose status is not `ok` (unsupported pairs; failed, timed-out or killed jobs), one row
+    per task, algorithm, framework, status and reason, with the jobs and datasets it covers."""
     if table.empty:
         return table
-    bad = table[table["status"] != "ok"]
-    columns = ["task", "algorithm", "dataset", "params", "language", "framework", "status", "error"]
-    return bad[columns].drop_duplicates(subset=["task", "algorithm", "dataset", "params", "language", "status"])
+    bad = table[table["status"] != "ok"].assign(reason=lambda f: f["error"].fillna("").str.split("\n").str[0])
+    keys = ["task", "algorithm", "language", "framework", "status", "reason"]
+    grouped = bad.groupby(keys, sort=True).agg(jobs=("job_id", "nunique"),
+                                               datasets=("dataset", lambda d: ", ".join(sorted(set(d)))))
+    return grouped.reset_index()
 
 
 def environment(paths: Iterable[str | Path]) -> pd.DataFrame:
