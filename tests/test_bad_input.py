@@ -154,3 +154,28 @@ def test_task_refuses_a_bad_job(language: str, case: str, tmp_path: Path, datase
 def test_job_files_round_trip_through_yaml(tmp_path: Path, datasets_dir: Path) -> None:
     job = job_file(tmp_path, datasets_dir, "python")
     assert yaml.safe_load(job.read_text())["hyperparameters"] == {"alpha": 1.0, "max_iter": 1000, "tol": 1e-4}
+
+
+@pytest.mark.parametrize(("task", "algorithm", "change", "fragment"), [
+    ("svm", "svc", {"gama": 0.1}, "gama"),
+    ("svm", "svc", {"kernel": "sigmoid"}, "sigmoid"),
+    ("clustering", "agglomerative", {"linkage": "single"}, "single"),
+    ("clustering", "kmeans", {"n_clusters": -3}, "n_clusters"),
+])
+def test_rust_classical_tasks_refuse_bad_hyperparameters(task: str, algorithm: str, change: dict, fragment: str,
+                                                          tmp_path: Path, datasets_dir: Path,
+                                                          rust_classical: list[Path]) -> None:
+    from mlbench.config import HardwareProfile, expand_matrix
+
+    matrix = write_yaml(tmp_path / "m.yaml", {"task": task, "repetitions": 1, "datasets": ["iris"],
+                                             "algorithms": {algorithm: {}}})
+    jobs, _ = expand_matrix(matrix, HardwareProfile("cpu", "cpu", 1), ["rust"], "r", tmp_path, datasets_dir)
+    job = jobs[0].to_dict()
+    job["hyperparameters"] = job["hyperparameters"] | change
+    path = write_yaml(tmp_path / "job.yaml", job)
+    binary = next(b for b in rust_classical if b.name == task)
+    result = subprocess.run([str(binary), "--config", str(path), "--out", str(tmp_path / "r.jsonl")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "r.jsonl").exists()

@@ -66,9 +66,16 @@ impl Job {
     }
 
     /// Deserialize this job's hyperparameters into an algorithm's own typed parameters.
+    /// Errors name the offending key (`hyperparameters.n_clusters of kmeans: invalid value ...`).
     pub fn params<P: DeserializeOwned>(&self) -> Result<P> {
-        serde_json::from_value(serde_json::Value::Object(self.hyperparameters.clone()))
-            .map_err(|e| BenchError::usage(format!("hyperparameters of {}: {e}", self.algorithm)))
+        // Through JSON text: serde_path_to_error tracks keys in serde_json's reader.
+        let text = serde_json::Value::Object(self.hyperparameters.clone()).to_string();
+        let mut reader = serde_json::Deserializer::from_str(&text);
+        serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { String::new() } else { format!(".{path}") };
+            BenchError::usage(format!("hyperparameters{field} of {}: {}", self.algorithm, e.inner()))
+        })
     }
 
     /// Warm-ups come first, then measured repetitions; indices are global, the seed is seed + i.
@@ -81,7 +88,7 @@ impl Job {
 mod tests {
     use super::*;
 
-    const JOB: &str = "schema_version: 1\njob_id: 0123456789abcdef\nrun: t\ntask: regression\n\
+    pub(super) const JOB: &str = "schema_version: 1\njob_id: 0123456789abcdef\nrun: t\ntask: regression\n\
 domain: classical\nlanguage: rust\nframework: linfa\nalgorithm: ridge\ndataset: d\ndatasets_dir: /tmp\n\
 hyperparameters: {alpha: 1.0}\nhardware_profile: cpu\ndevice: cpu\nthreads: 1\nprecision: float64\n\
 repetitions: 2\nwarmup: 1\nseed: 4\ntimeout_s: 10\npredictions_dir: /tmp\n";
@@ -117,5 +124,26 @@ repetitions: 2\nwarmup: 1\nseed: 4\ntimeout_s: 10\npredictions_dir: /tmp\n";
     fn rejects_a_python_job() {
         let err = load(&JOB.replace("language: rust", "language: python")).unwrap_err();
         assert!(err.to_string().contains("language"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod params_tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Params {
+        n_clusters: usize,
+        tol: f64,
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let mut job: Job = serde_yaml_ng::from_str(tests::JOB).unwrap();
+        job.hyperparameters = serde_json::from_str(r#"{"n_clusters": -3, "tol": 0.1}"#).unwrap();
+        let err = job.params::<Params>().unwrap_err().to_string();
+        assert!(err.contains("hyperparameters.n_clusters"), "{err}");
     }
 }

@@ -98,7 +98,9 @@ pub fn run_task(args: &Args, info: &TaskInfo) -> Result<()> {
         .iter()
         .find(|(name, _)| *name == job.framework)
         .map(|(_, version)| *version)
-        .ok_or_else(|| in_job(BenchError::usage(format!("framework: {:?} is not in this binary", job.framework))))?;
+        .ok_or_else(|| {
+            in_job(BenchError::usage(format!("framework: {:?} is not in this binary", job.framework)))
+        })?;
     let libraries: Vec<(&str, &str)> = info.frameworks.to_vec();
     let env = env::capture(&libraries);
     let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
@@ -138,7 +140,8 @@ fn measure_repetition(
     };
     let cpu = cpu_time_s() - cpu_start;
     let path = output_path(job, repetition, "npy")?;
-    write_npy(&path, &outputs.predictions).map_err(|e| BenchError::run(format!("{}: {e}", path.display())))?;
+    write_npy(&path, &outputs.predictions)
+        .map_err(|e| BenchError::run(format!("{}: {e}", path.display())))?;
     if let Some(scores) = &outputs.scores {
         let scores_path = output_path(job, repetition, "scores.npy")?;
         write_npy(&scores_path, scores)
@@ -146,7 +149,9 @@ fn measure_repetition(
         record.scores = Some(scores_path.display().to_string());
     }
     if let Some(&predict_s) = timer.timings_s.get("predict") {
-        record.throughput.insert("predict_samples_per_s".into(), outputs.predicted_rows as f64 / predict_s.max(1e-12));
+        record
+            .throughput
+            .insert("predict_samples_per_s".into(), outputs.predicted_rows as f64 / predict_s.max(1e-12));
     }
     record.timings_s = timer.timings_s;
     record.predictions = Some(path.display().to_string());

@@ -80,7 +80,11 @@ impl Clusterer for Agglomerative {
     }
 
     fn solver(&self) -> Solver {
-        Solver { name: "kodama linkage (fastcluster), Euclidean".into(), stopping_rule: "exact".into(), n_iter: None }
+        Solver {
+            name: "kodama linkage (fastcluster), Euclidean".into(),
+            stopping_rule: "exact".into(),
+            n_iter: None,
+        }
     }
 }
 

@@ -101,7 +101,11 @@ impl Clusterer for LinfaDbscan {
     }
 
     fn solver(&self) -> Solver {
-        Solver { name: "DBSCAN (linfa-clustering, k-d tree)".into(), stopping_rule: "exact".into(), n_iter: None }
+        Solver {
+            name: "DBSCAN (linfa-clustering, k-d tree)".into(),
+            stopping_rule: "exact".into(),
+            n_iter: None,
+        }
     }
 }
 
@@ -125,15 +129,16 @@ impl LinfaGmm {
 impl Clusterer for LinfaGmm {
     fn fit(&mut self, x: &Array2<f64>) -> Result<()> {
         let p = &self.params;
-        let model = GaussianMixtureModel::params_with_rng(p.n_components, Xoshiro256Plus::seed_from_u64(self.seed))
-            .covariance_type(GmmCovarType::Full)
-            .tolerance(p.tol)
-            .max_n_iterations(p.max_iter)
-            .n_runs(p.n_init)
-            .reg_covariance(p.reg_covar)
-            .init_method(GmmInitMethod::KMeans)
-            .fit(&DatasetBase::from(x.view()))
-            .map_err(|e| BenchError::run(format!("linfa Gaussian mixture: {e}")))?;
+        let model =
+            GaussianMixtureModel::params_with_rng(p.n_components, Xoshiro256Plus::seed_from_u64(self.seed))
+                .covariance_type(GmmCovarType::Full)
+                .tolerance(p.tol)
+                .max_n_iterations(p.max_iter)
+                .n_runs(p.n_init)
+                .reg_covariance(p.reg_covar)
+                .init_method(GmmInitMethod::KMeans)
+                .fit(&DatasetBase::from(x.view()))
+                .map_err(|e| BenchError::run(format!("linfa Gaussian mixture: {e}")))?;
         self.model = Some(model);
         Ok(())
     }

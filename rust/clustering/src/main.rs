@@ -41,7 +41,9 @@ fn build(job: &Job, seed: u64) -> Result<Model> {
         ("linfa" | "kodama", other) => {
             return Err(BenchError::usage(format!("algorithm: unknown algorithm {other:?} for clustering")))
         }
-        (other, _) => return Err(BenchError::usage(format!("framework: unknown framework {other:?} for clustering"))),
+        (other, _) => {
+            return Err(BenchError::usage(format!("framework: unknown framework {other:?} for clustering")))
+        }
     };
     Ok(Model::Clusterer(model))
 }
@@ -57,7 +59,10 @@ fn validate(job: &Job) -> Result<()> {
 
 fn main() {
     main_task(TaskInfo {
-        frameworks: &[("linfa", env!("MLBENCH_VERSION_LINFA_CLUSTERING")), ("kodama", env!("MLBENCH_VERSION_KODAMA"))],
+        frameworks: &[
+            ("linfa", env!("MLBENCH_VERSION_LINFA_CLUSTERING")),
+            ("kodama", env!("MLBENCH_VERSION_KODAMA")),
+        ],
         build,
     })
 }

@@ -133,7 +133,11 @@ impl Supervised for LinfaSvc {
 
     fn solver(&self) -> Solver {
         let n_iter = self.pairs.iter().map(iterations).sum();
-        Solver { name: "SMO (linfa-svm), one-vs-one".into(), stopping_rule: SMO_RULE.into(), n_iter: Some(n_iter) }
+        Solver {
+            name: "SMO (linfa-svm), one-vs-one".into(),
+            stopping_rule: SMO_RULE.into(),
+            n_iter: Some(n_iter),
+        }
     }
 
     fn resolved(&self) -> BTreeMap<String, f64> {
@@ -169,7 +173,8 @@ impl Supervised for LinfaSvr {
     }
 
     fn predict(&self, x: &Array2<f64>) -> Result<Array1<f64>> {
-        let (model, mapped) = self.model.as_ref().zip(self.mapped).ok_or_else(|| BenchError::run("predict before fit"))?;
+        let (model, mapped) =
+            self.model.as_ref().zip(self.mapped).ok_or_else(|| BenchError::run("predict before fit"))?;
         Ok(model.predict(&(x * mapped.scale)))
     }
 

@@ -44,7 +44,10 @@ fn build(job: &Job, _seed: u64) -> Result<Model> {
             if linfa {
                 Box::new(LinfaSvr::new(p.c, p.epsilon, p.kernel_params()))
             } else {
-                Box::new(Libsvm::new(Formulation::EpsilonSvr { c: p.c, epsilon: p.epsilon }, p.kernel_params()))
+                Box::new(Libsvm::new(
+                    Formulation::EpsilonSvr { c: p.c, epsilon: p.epsilon },
+                    p.kernel_params(),
+                ))
             }
         }
         "linearsvc" => {
@@ -58,7 +61,10 @@ fn build(job: &Job, _seed: u64) -> Result<Model> {
 
 fn main() {
     main_task(TaskInfo {
-        frameworks: &[("linfa", env!("MLBENCH_VERSION_LINFA")), ("libsvm-rs", env!("MLBENCH_VERSION_LIBSVM_RS"))],
+        frameworks: &[
+            ("linfa", env!("MLBENCH_VERSION_LINFA")),
+            ("libsvm-rs", env!("MLBENCH_VERSION_LIBSVM_RS")),
+        ],
         build,
     })
 }
