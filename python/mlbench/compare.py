@@ -20,17 +20,18 @@ def comparison_lines(comparisons: pd.DataFrame, phase: str | None = "fit") -> li
         return ["no comparison: no algorithm has ok records in both languages"]
     rows = comparisons if phase in (None, "all") else comparisons[comparisons["phase"] == phase]
     rows = rows.assign(label=stats.param_labels(rows))
-    header = (f"{'task':<11}{'algorithm':<13}{'dataset':<20}{'params':<27}{'rust':<10}{'phase':<8}{'n py/rs':>8} "
+    header = (f"{'task':<11}{'algorithm':<17}{'dataset':<25}{'params':<27}{'rust':<10}{'phase':<8}{'n py/rs':>8} "
               f"{'py median s':>11} {'rs median s':>11} {'rs/py':>7} {'95% CI':>15} {'p Holm':>8} "
-              f"{'quality py / rs':>26}  verdict")
+              f"{'quality py / rs':>30} {'agree':>6}  verdict")
     lines = [header, "-" * len(header)]
     for r in rows.itertuples():
         quality = f"{r.quality_metric} {number(r.quality_python, '.5f')} / {number(r.quality_rust, '.5f')}"
         ci = f"[{number(r.ci_low)}, {number(r.ci_high)}]"
         lines.append(
-            f"{r.task:<11}{r.algorithm:<13}{r.dataset:<20}{r.label[:26]:<27}{r.rust_framework[:9]:<10}{r.phase:<8}"
-            f"{f'{r.n_python}/{r.n_rust}':>8} {number(r.median_python):>11} {number(r.median_rust):>11} "
-            f"{number(r.ratio):>7} {ci:>15} {number(r.p_holm, '.2g'):>8} {quality:>26}  {r.verdict}"
+            f"{r.task:<11}{r.algorithm[:16]:<17}{r.dataset[:24]:<25}{r.label[:26]:<27}{r.rust_framework[:9]:<10}"
+            f"{r.phase:<8}{f'{r.n_python}/{r.n_rust}':>8} {number(r.median_python):>11} {number(r.median_rust):>11} "
+            f"{number(r.ratio):>7} {ci:>15} {number(r.p_holm, '.2g'):>8} {quality:>30} {number(r.agreement, '.3f'):>6}"
+            f"  {r.verdict}"
             + (f"  ({r.notes})" if r.notes else ""))
     return lines
 
