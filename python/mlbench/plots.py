@@ -83,9 +83,10 @@ def quality_vs_time(comparisons: pd.DataFrame, phase: str = "fit") -> Figure:
                     color="grey", lw=0.5)
         ax.set_xscale("log")
         ax.set_xlabel(f"median {phase} time, s")
-        ax.set_ylabel(group["quality_metric"].iloc[0])
-        ax.set_title(f"{task}: quality against time (lines join the two sides of one comparison)")
+        ax.set_ylabel(" / ".join(sorted(group["quality_metric"].unique())))
+        ax.set_title(task)
         ax.legend()
+    fig.suptitle("Quality against time (a line joins the two sides of one comparison)")
     fig.tight_layout()
     return fig
 
