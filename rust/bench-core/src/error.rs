@@ -37,3 +37,8 @@ impl BenchError {
 }
 
 pub type Result<T> = std::result::Result<T, BenchError>;
+
+/// The fitted model, or the error for using a model before `fit`.
+pub fn fitted<T>(model: &Option<T>) -> Result<&T> {
+    model.as_ref().ok_or_else(|| BenchError::run("model used before fit"))
+}

@@ -1,6 +1,6 @@
 //! The `kodama` framework: agglomerative clustering on Euclidean distances (a Rust port of
 //! fastcluster, the algorithm scipy uses), cut into n_clusters as scikit-learn does.
-use bench_core::error::{BenchError, Result};
+use bench_core::error::{fitted, BenchError, Result};
 use bench_core::harness::Clusterer;
 use bench_core::record::Solver;
 use kodama::{linkage, Dendrogram, Method};
@@ -76,7 +76,7 @@ impl Clusterer for Agglomerative {
     }
 
     fn labels(&self, _x: &Array2<f64>) -> Result<Array1<f64>> {
-        self.labels.clone().ok_or_else(|| BenchError::run("labels before fit"))
+        fitted(&self.labels).cloned()
     }
 
     fn solver(&self) -> Solver {

@@ -1,7 +1,7 @@
 //! The `linfa` framework: linfa-clustering's k-means, DBSCAN and Gaussian mixture.
 use std::collections::BTreeMap;
 
-use bench_core::error::{BenchError, Result};
+use bench_core::error::{fitted, BenchError, Result};
 use bench_core::harness::Clusterer;
 use bench_core::record::Solver;
 use linfa::prelude::*;
@@ -35,7 +35,7 @@ impl LinfaKMeans {
     }
 
     fn model(&self) -> Result<&KMeans<f64, linfa_nn::distance::L2Dist>> {
-        self.model.as_ref().ok_or_else(|| BenchError::run("labels before fit"))
+        fitted(&self.model)
     }
 }
 
@@ -97,7 +97,7 @@ impl Clusterer for LinfaDbscan {
     }
 
     fn labels(&self, _x: &Array2<f64>) -> Result<Array1<f64>> {
-        self.labels.clone().ok_or_else(|| BenchError::run("labels before fit"))
+        fitted(&self.labels).cloned()
     }
 
     fn solver(&self) -> Solver {
@@ -122,7 +122,7 @@ impl LinfaGmm {
     }
 
     fn model(&self) -> Result<&GaussianMixtureModel<f64>> {
-        self.model.as_ref().ok_or_else(|| BenchError::run("labels before fit"))
+        fitted(&self.model)
     }
 }
 

@@ -1,5 +1,5 @@
 //! The four regression models behind one fit/predict interface.
-use bench_core::error::{BenchError, Result};
+use bench_core::error::{fitted, BenchError, Result};
 use bench_core::harness::Supervised;
 use bench_core::record::Solver;
 use linfa::prelude::*;
@@ -27,8 +27,7 @@ impl Supervised for Linear {
     }
 
     fn predict(&self, x: &Array2<f64>) -> Result<Array1<f64>> {
-        let fitted = self.fitted.as_ref().ok_or_else(|| BenchError::run("predict before fit"))?;
-        Ok(fitted.predict(x))
+        Ok(fitted(&self.fitted)?.predict(x))
     }
 
     fn solver(&self) -> Solver {
@@ -65,8 +64,7 @@ impl Supervised for Ridge {
     }
 
     fn predict(&self, x: &Array2<f64>) -> Result<Array1<f64>> {
-        let fitted = self.fitted.as_ref().ok_or_else(|| BenchError::run("predict before fit"))?;
-        Ok(fitted.predict(x))
+        Ok(fitted(&self.fitted)?.predict(x))
     }
 
     fn solver(&self) -> Solver {
@@ -108,8 +106,7 @@ impl Supervised for Net {
     }
 
     fn predict(&self, x: &Array2<f64>) -> Result<Array1<f64>> {
-        let fitted = self.fitted.as_ref().ok_or_else(|| BenchError::run("predict before fit"))?;
-        Ok(fitted.predict(x))
+        Ok(fitted(&self.fitted)?.predict(x))
     }
 
     fn solver(&self) -> Solver {

@@ -1,5 +1,5 @@
 //! The `libsvm-rs` framework: a pure-Rust port of LIBSVM, the library inside scikit-learn's SVMs.
-use bench_core::error::{BenchError, Result};
+use bench_core::error::{fitted, BenchError, Result};
 use bench_core::harness::Supervised;
 use bench_core::record::Solver;
 use libsvm_rs::predict::{predict, predict_values};
@@ -34,7 +34,7 @@ impl Libsvm {
     }
 
     fn model(&self) -> Result<&SvmModel> {
-        self.model.as_ref().ok_or_else(|| BenchError::run("predict before fit"))
+        fitted(&self.model)
     }
 }
 

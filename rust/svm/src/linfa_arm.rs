@@ -3,7 +3,7 @@
 //! scikit-learn's SVC) does: the same one-vs-one strategy on both sides.
 use std::collections::BTreeMap;
 
-use bench_core::error::{BenchError, Result};
+use bench_core::error::{fitted, BenchError, Result};
 use bench_core::harness::Supervised;
 use bench_core::record::Solver;
 use linfa::prelude::*;
@@ -65,7 +65,7 @@ impl LinfaSvc {
     }
 
     fn decision_values(&self, x: &Array2<f64>) -> Result<Array2<f64>> {
-        let mapped = self.mapped.ok_or_else(|| BenchError::run("predict before fit"))?;
+        let mapped = *fitted(&self.mapped)?;
         let x = x * mapped.scale;
         let mut out = Array2::zeros((x.nrows(), self.pairs.len()));
         for (column, model) in self.pairs.iter().enumerate() {
