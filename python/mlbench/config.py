@@ -237,6 +237,8 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
                          f"(run `make datasets DOWNLOAD=1` where it can be fetched)")
     device = hardware.device if hardware.device in spec.devices else "cpu"
     rules = matrix.get("exclude", [])
+    for dataset in {d for grid in matrix["algorithms"].values() for d in grid.get(GRID_DATASETS, names)}:
+        ds.verify(dataset, datasets_dir)  # once per dataset: hashing is the slow part
     jobs = []
     for algorithm, grid in matrix["algorithms"].items():
         for dataset in grid.get(GRID_DATASETS, names):
@@ -256,8 +258,7 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
 
 
 def check_target(path: str | Path, algorithm: str, dataset: str, spec: TaskSpec, datasets_dir: Path) -> None:
-    """Verify the dataset, and that its target suits the algorithm (labels for classification)."""
-    ds.verify(dataset, datasets_dir)
+    """The dataset's target suits the algorithm: class labels for classification and clustering."""
     has_labels = ds.read_meta(dataset, datasets_dir).get("target", "").startswith("class labels")
     wants_labels = spec.kind_of(algorithm) != "regression"
     if has_labels != wants_labels:
