@@ -237,7 +237,7 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
                          f"(run `make datasets DOWNLOAD=1` where it can be fetched)")
     device = hardware.device if hardware.device in spec.devices else "cpu"
     rules = matrix.get("exclude", [])
-    for dataset in {d for grid in matrix["algorithms"].values() for d in grid.get(GRID_DATASETS, names)}:
+    for dataset in sorted({d for grid in matrix["algorithms"].values() for d in grid.get(GRID_DATASETS, names)}):
         ds.verify(dataset, datasets_dir)  # once per dataset: hashing is the slow part
     jobs = []
     for algorithm, grid in matrix["algorithms"].items():
