@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,12 @@ def load_task_spec(task: str, source: str | Path = "") -> TaskSpec:
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in TASK_SPECS.glob("*.yaml")))
         raise UsageError(f"{source}: task: unknown task {task!r} (known: {known})")
+    return read_task_spec(path)
+
+
+@cache
+def read_task_spec(path: Path) -> TaskSpec:
+    """Read and validate a spec once per process: the runner and stats ask for it per job and record."""
     data = load_yaml(path)
     check(data, TASK_SPEC_SCHEMA, path)
     return TaskSpec(**data)
