@@ -106,10 +106,7 @@ def run_task(algorithms: dict[str, Entry], framework_version: str, libraries: li
     entry = algorithms[job.algorithm]
     algorithm = entry if isinstance(entry, Supervised | Clustering) else entry(job.hyperparameters)
     if isinstance(algorithm, Unsupported):
-        record = records.identity(job, 0, framework_version, dataset_sha256)
-        record.update({"timings_s": {}, "metrics": {}, "predictions": None,
-                       "resources": {"peak_rss_mb": None, "cpu_time_s": None},
-                       "status": "unsupported", "error": algorithm.reason, "env": env})
+        record = records.unmeasured(job, 0, framework_version, dataset_sha256, "unsupported", algorithm.reason, env)
         records.append_line(args.out, record)
         return
     with threadpool_limits(limits=job.threads):

@@ -29,6 +29,17 @@ def identity(job: Job, repetition: int, framework_version: str | None, dataset_s
     }
 
 
+def unmeasured(job: Job, repetition: int, framework_version: str | None, dataset_sha256: str | None,
+               status: str, error: str, env: dict[str, Any]) -> dict[str, Any]:
+    """A record for a repetition that measured nothing: `unsupported` (by the task) or a failure
+    (by the runner). Same shape in both places, so the schema and stats treat them alike."""
+    record = identity(job, repetition, framework_version, dataset_sha256)
+    record.update({"timings_s": {}, "metrics": {}, "predictions": None,
+                   "resources": {"peak_rss_mb": None, "cpu_time_s": None},
+                   "status": status, "error": error, "env": env})
+    return record
+
+
 def append_line(path: Path, record: dict[str, Any]) -> None:
     """Append one record and flush it, so a crash loses at most the line being written."""
     with path.open("a") as f:

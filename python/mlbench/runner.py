@@ -229,11 +229,7 @@ def relative_predictions(record: dict[str, Any], launch: Launch) -> dict[str, An
 def failure_record(job: Job, repetition: int, status: str, error: str) -> dict[str, Any]:
     digest = ds.digest(job.dataset, Path(job.datasets_dir)) if ds.is_prepared(
         job.dataset, Path(job.datasets_dir)) else None
-    record = records.identity(job, repetition, None, digest)
-    record.update({"timings_s": {}, "metrics": {}, "predictions": None,
-                   "resources": {"peak_rss_mb": None, "cpu_time_s": None},
-                   "status": status, "error": error, "env": envinfo.capture()})
-    return record
+    return records.unmeasured(job, repetition, None, digest, status, error, envinfo.capture())
 
 
 def collect(outcome: Outcome) -> list[dict[str, Any]]:
