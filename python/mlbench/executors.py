@@ -12,7 +12,6 @@ import ctypes.util
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -39,7 +38,6 @@ class Outcome:
     launch: Launch
     returncode: int | None
     timed_out: bool
-    wall_s: float
     note: str | None = None  # why there is no exit code, when the executor knows (e.g. a Slurm state)
 
 
@@ -67,7 +65,6 @@ def die_with_parent(parent_pid: int) -> Callable[[], None]:
 
 def run_one(launch: Launch) -> Outcome:
     """Run a job in its own process group, so a timeout ends every process it started."""
-    start = time.monotonic()
     with launch.stdout.open("w") as out, launch.stderr.open("w") as err:
         process = subprocess.Popen(launch.command, stdout=out, stderr=err, env=launch.env,
                                    stdin=subprocess.DEVNULL, start_new_session=True,
@@ -79,7 +76,7 @@ def run_one(launch: Launch) -> Outcome:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             returncode, timed_out = None, True
-    return Outcome(launch, returncode, timed_out, time.monotonic() - start)
+    return Outcome(launch, returncode, timed_out)
 
 
 class LocalExecutor:

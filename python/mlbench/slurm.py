@@ -110,10 +110,11 @@ class SlurmExecutor:
 
     def outcome(self, launch: Launch, index: int, state: str | None) -> Outcome:
         status = self.status_file(index)
-        if status.exists() and status.read_text().strip().lstrip("-").isdigit():
-            code = int(status.read_text().strip())
-            return Outcome(launch, None if code == TIMEOUT_EXIT else code, code == TIMEOUT_EXIT, 0.0)
-        return Outcome(launch, None, False, 0.0,
+        text = status.read_text().strip() if status.exists() else ""
+        if text.lstrip("-").isdigit():
+            code = int(text)
+            return Outcome(launch, None if code == TIMEOUT_EXIT else code, code == TIMEOUT_EXIT)
+        return Outcome(launch, None, False,
                        note=f"Slurm element ended without an exit status (last Slurm state: {state or 'unknown'})")
 
     def run(self, launches: list[Launch]) -> Iterator[Outcome]:
