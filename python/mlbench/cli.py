@@ -1,33 +1,81 @@
-"""Command line: `python -m mlbench run|validate|datasets|compare|export|report`. Usage errors exit 2 with one line."""
+"""Command line: `python -m mlbench run|noise-floor|validate|datasets|compare|export|report`.
+Usage errors exit 2 with one line."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlbench.errors import UsageError
 from mlbench.paths import DATASETS
 
+if TYPE_CHECKING:
+    from mlbench.runner import RunOptions, Summary
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from mlbench import compare, runner
 
-    options = runner.RunOptions(
+def run_options(args: argparse.Namespace, noise_floor: bool = False) -> RunOptions:
+    from mlbench import runner
+
+    floor_file = None if args.noise_floor in (None, "auto") else Path(args.noise_floor)
+    return runner.RunOptions(
         matrices=args.matrices, hardware=args.hw, languages=[s.strip() for s in args.langs.split(",") if s],
         out=args.out, resume=args.resume, overwrite=args.overwrite, timeout_s=args.timeout,
         executor=args.executor, jobs=args.jobs, datasets_dir=args.datasets_dir, partition=args.partition,
-        max_parallel=args.max_parallel, slurm_opts=args.slurm_opt)
+        max_parallel=args.max_parallel, slurm_opts=args.slurm_opt, order=args.order, processes=args.processes,
+        target_ci=args.target_ci, max_processes=args.max_processes, noise_floor=noise_floor,
+        floor_file=floor_file, use_floor=args.noise_floor != "none")
+
+
+def execute(options: RunOptions) -> Summary:
+    from mlbench import runner
+
     summary = runner.run(options)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items())) or "nothing to run"
-    print(f"\n{args.out}/records.jsonl: {counts}")
+    print(f"\n{options.out}/records.jsonl: {counts}")
+    if summary.disturbed:
+        print(f"{summary.disturbed} task process(es) ran while their threads exceeded the idle cores: their "
+              "repetitions are flagged and left out of verdicts")
     if summary.failures:
         print("failures:")
         for line in summary.failures:
             print(f"  {line}")
+    return summary
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mlbench import compare
+
+    summary = execute(run_options(args))
     if not args.no_table:
         print()
         print("\n".join(compare.report([args.out])))
+    return 1 if summary.failures else 0
+
+
+def cmd_noise_floor(args: argparse.Namespace) -> int:
+    """A/A: every job against itself; prints and writes the false-verdict share and the floor."""
+    import json
+
+    from mlbench import noise, stats
+
+    args.noise_floor = "none"
+    options = run_options(args, noise_floor=True)
+    summary = execute(options)
+    table, loaded = stats.load([options.out])
+    summary_table = noise.summarize(stats.compare(table, loaded))
+    if summary_table.empty:
+        print("no A/A comparison: no job has ok records on both sides")
+        return 1
+    print()
+    print("\n".join(noise.lines(summary_table)))
+    meta = json.loads((options.out / "meta.json").read_text())
+    path = noise.write(options.out, options.hardware, summary_table, meta)
+    overall = summary_table.iloc[-1]
+    print(f"\n{path}: false verdicts {overall.false_verdicts} of {overall.comparisons} "
+          f"({overall.false_share:.1%}); floor m = {overall.floor:.3f}. Runs with --hw {options.hardware} "
+          f"judge against max(margin, floor) from {noise.default_folder(options.hardware)}/{noise.FILE}.")
     return 1 if summary.failures else 0
 
 
@@ -90,17 +138,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlbench", description="Benchmark Python vs Rust ML frameworks.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="validate, expand and run matrices; collect records")
+def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("matrices", nargs="+", type=Path,
                      help="matrix YAML files, or folders of them (e.g. configs/smoke)")
     run.add_argument("--hw", default="cpu", help="hardware profile in configs/hardware (default: cpu)")
     run.add_argument("--langs", default="python,rust", help="comma-separated languages (default: python,rust)")
     run.add_argument("--out", type=Path, required=True, help="run folder, e.g. results/NAME")
-    run.add_argument("--resume", action="store_true", help="skip jobs whose records are complete")
+    run.add_argument("--resume", action="store_true", help="skip task processes whose records are complete")
     run.add_argument("--overwrite", action="store_true", help="delete an existing run folder first")
     run.add_argument("--timeout", type=float, help="seconds per job, overriding the matrices' timeout_s")
     run.add_argument("--executor", default="local", help="where jobs run: local or slurm (default: local)")
@@ -112,7 +156,30 @@ def build_parser() -> argparse.ArgumentParser:
                      help="extra sbatch option, e.g. account=ml or constraint=skylake (repeatable)")
     run.add_argument("--datasets-dir", type=Path, default=DATASETS, help=argparse.SUPPRESS)
     run.add_argument("--no-table", action="store_true", help="skip the comparison table at the end")
+    run.add_argument("--order", default="interleaved", choices=["interleaved", "grouped"],
+                     help="interleaved: the sides of a comparison take turns process by process (A B B A ...); "
+                          "grouped: each job's processes back to back (default: interleaved)")
+    run.add_argument("--processes", type=int, help="task processes per job, overriding the matrices' `processes`")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlbench", description="Benchmark Python vs Rust ML frameworks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="validate, expand and run matrices; collect records")
+    add_run_arguments(run)
+    run.add_argument("--target-ci", type=float, metavar="W",
+                     help="add processes to both sides of comparisons whose 95%% CI is wider than ±W "
+                          "(e.g. 0.05), up to --max-processes")
+    run.add_argument("--max-processes", type=int, default=20, help="cap for --target-ci (default: 20)")
+    run.add_argument("--noise-floor", default="auto", metavar="FILE|none",
+                     help="noise floor to judge against (default: results/noise-floor-HW/noise_floor.json if present)")
     run.set_defaults(func=cmd_run)
+
+    floor = sub.add_parser("noise-floor", help="A/A: run each job against itself; measure false verdicts and "
+                                               "the smallest ratio this machine resolves")
+    add_run_arguments(floor)
+    floor.set_defaults(func=cmd_noise_floor, target_ci=None, max_processes=20, noise_floor="none", no_table=True)
 
     validate = sub.add_parser("validate", help="schema-check matrix or job files")
     validate.add_argument("files", nargs="+", type=Path)

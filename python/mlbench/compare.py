@@ -20,28 +20,31 @@ def comparison_lines(comparisons: pd.DataFrame, phase: str | None = "fit") -> li
         return ["no comparison: no algorithm has ok records in both languages"]
     rows = comparisons if phase in (None, "all") else comparisons[comparisons["phase"] == phase]
     rows = rows.assign(label=stats.param_labels(rows))
-    header = (f"{'task':<11}{'algorithm':<17}{'dataset':<25}{'params':<27}{'rust':<10}{'phase':<8}{'n py/rs':>8} "
-              f"{'py median s':>11} {'rs median s':>11} {'rs/py':>7} {'95% CI':>15} {'p Holm':>8} "
-              f"{'quality py / rs':>30} {'agree':>6}  verdict")
+    header = (f"{'task':<11}{'algorithm':<17}{'dataset':<25}{'params':<27}{'rust':<10}{'phase':<8}{'procs':>6} "
+              f"{'need':>5} {'py median s':>11} {'rs median s':>11} {'rs/py':>7} {'95% CI':>15} {'±m':>5} "
+              f"{'p Holm':>8} {'quality py / rs':>30} {'agree':>6}  verdict")
     lines = [header, "-" * len(header)]
     for r in rows.itertuples():
         quality = f"{r.quality_metric} {number(r.quality_python, '.5f')} / {number(r.quality_rust, '.5f')}"
         ci = f"[{number(r.ci_low)}, {number(r.ci_high)}]"
+        procs = f"{r.processes_python}/{r.processes_rust}"
         lines.append(
             f"{r.task:<11}{r.algorithm[:16]:<17}{r.dataset[:24]:<25}{r.label[:26]:<27}{r.rust_framework[:9]:<10}"
-            f"{r.phase:<8}{f'{r.n_python}/{r.n_rust}':>8} {number(r.median_python):>11} {number(r.median_rust):>11} "
-            f"{number(r.ratio):>7} {ci:>15} {number(r.p_holm, '.2g'):>8} {quality:>30} {number(r.agreement, '.3f'):>6}"
-            f"  {r.verdict}"
+            f"{r.phase:<8}{procs:>6} {number(r.processes_needed, '.0f'):>5} {number(r.median_python):>11} "
+            f"{number(r.median_rust):>11} {number(r.ratio):>7} {ci:>15} {r.margin:>5.0%} {number(r.p_holm, '.2g'):>8} "
+            f"{quality:>30} {number(r.agreement, '.3f'):>6}  {r.verdict}"
             + (f"  ({r.notes})" if r.notes else ""))
     return lines
 
 
 def summary_lines(summary: pd.DataFrame) -> list[str]:
-    lines = ["geometric-mean Rust/Python time ratio (< 1: Rust faster), quality mismatches left out:"]
+    lines = ["geometric-mean Rust/Python time ratio (< 1: Rust faster), quality mismatches left out; verdicts are "
+             "Rust's, against the band [1/(1+m), 1+m]:"]
     for r in summary.itertuples():
         lines.append(f"  {r.scope:<10} {r.phase:<8} {number(r.geomean_ratio)} [{number(r.ci_low)}, "
-                     f"{number(r.ci_high)}]  over {r.comparisons}: {r.rust_faster} Rust faster, {r.ties} ties, "
-                     f"{r.python_faster} Python faster, {r.quality_mismatch} quality mismatch")
+                     f"{number(r.ci_high)}]  over {r.comparisons}: {r.faster} faster, {r.equivalent} equivalent, "
+                     f"{r.inconclusive} inconclusive, {r.slower} slower, {r.quality_mismatch} quality mismatch"
+                     + (f", {r.insufficient_data} insufficient data" if r.insufficient_data else ""))
     return lines
 
 
@@ -52,7 +55,10 @@ def report(paths: list[Path], phase: str | None = "fit") -> list[str]:
     lines = [f"warning: {w.message}" for w in caught]
     if table.empty:
         return [*lines, "no measured records"]
-    comparisons = stats.compare(table, loaded.quality_tolerance)
+    comparisons = stats.compare(table, loaded)
+    if loaded.disturbed:
+        lines.append(f"{loaded.disturbed} repetition(s) measured while the task's threads exceeded the idle cores: "
+                     "left out of the verdicts below")
     lines += comparison_lines(comparisons, phase)
     if not comparisons.empty:
         chosen = comparisons if phase in (None, "all") else comparisons[comparisons["phase"] == phase]

@@ -51,6 +51,8 @@ HARDWARE_SCHEMA: dict[str, Any] = {
         "name": {"type": "string"},
         "device": {"enum": ["cpu", "cuda"]},
         "threads": {"type": "integer", "minimum": 1},
+        # A phase call shorter than this is timed as a sample of k calls (k found by doubling).
+        "min_sample_s": {"type": "number", "minimum": 0},
         # Resources each job asks a Slurm cluster for (`--executor slurm`); ignored by `local`.
         "slurm": {
             "type": "object",
@@ -105,6 +107,7 @@ class HardwareProfile:
     name: str
     device: str
     threads: int
+    min_sample_s: float = 0.05
     slurm: dict[str, Any] = field(default_factory=dict)
 
 
@@ -130,7 +133,9 @@ class Job:
     seed: int
     timeout_s: float
     predictions_dir: str
-    schema_version: int = 1
+    min_sample_s: float = 0.0
+    processes: int = 1  # planned task processes; more can be added (resume, --target-ci) under the same id
+    schema_version: int = 2
     job_id: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -140,7 +145,7 @@ class Job:
     def compute_id(self) -> str:
         """Hash of everything that defines the work (not where results go), so resume can match it."""
         defining = {k: v for k, v in asdict(self).items()
-                    if k not in ("job_id", "run", "datasets_dir", "predictions_dir", "timeout_s")}
+                    if k not in ("job_id", "run", "datasets_dir", "predictions_dir", "timeout_s", "processes")}
         blob = json.dumps(defining, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -210,6 +215,11 @@ def load_matrix(path: str | Path) -> tuple[dict[str, Any], TaskSpec]:
     return matrix, spec
 
 
+def matrix_defaults() -> dict[str, Any]:
+    """The matrix schema's defaults (processes, warmup, seed, timeout_s, margin)."""
+    return {k: v["default"] for k, v in load_schema("matrix")["properties"].items() if "default" in v}
+
+
 def excluded(algorithm: str, params: dict[str, Any], rules: list[dict[str, Any]]) -> bool:
     """A combination is excluded when it matches every key of one rule (a value or a list of values)."""
     values = params | {"algorithm": algorithm}
@@ -232,8 +242,7 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
                   out_dir: Path, datasets_dir: Path) -> tuple[list[Job], list[str]]:
     """All jobs of one matrix, and notes on what was skipped (optional datasets not prepared)."""
     matrix, spec = load_matrix(path)
-    defaults = {k: v["default"] for k, v in load_schema("matrix")["properties"].items() if "default" in v}
-    matrix = defaults | matrix
+    matrix = matrix_defaults() | matrix
     notes: list[str] = []
     names = list(matrix["datasets"])
     for name in matrix.get("optional_datasets", []):
@@ -259,7 +268,8 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
                              threads=hardware.threads, precision=spec.precision,
                              repetitions=matrix["repetitions"], warmup=matrix["warmup"], seed=matrix["seed"],
                              timeout_s=float(matrix["timeout_s"]),
-                             predictions_dir=str((out_dir / "predictions").resolve()))
+                             predictions_dir=str((out_dir / "predictions").resolve()),
+                             min_sample_s=hardware.min_sample_s, processes=matrix["processes"])
                          for language in languages for framework in spec.frameworks(language)]
     return jobs, notes
 

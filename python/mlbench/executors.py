@@ -12,13 +12,16 @@ import ctypes.util
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from mlbench import host as host_load
 from mlbench.config import Job
+from mlbench.measure import SPAWN_VARIABLE
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class Launch:
     raw_records: Path
     stdout: Path
     stderr: Path
+    process: int = 0  # which of the job's task processes this is
 
 
 @dataclass(frozen=True)
@@ -39,10 +43,11 @@ class Outcome:
     returncode: int | None
     timed_out: bool
     note: str | None = None  # why there is no exit code, when the executor knows (e.g. a Slurm state)
+    host: dict[str, Any] | None = None  # the machine around the process (local executor only)
 
 
 class Executor(Protocol):
-    def run(self, launches: list[Launch]) -> Iterator[Outcome]: ...
+    def run(self, launches: Iterable[Launch]) -> Iterator[Outcome]: ...
 
 
 PR_SET_PDEATHSIG = 1
@@ -63,10 +68,13 @@ def die_with_parent(parent_pid: int) -> Callable[[], None]:
     return hook
 
 
-def run_one(launch: Launch) -> Outcome:
-    """Run a job in its own process group, so a timeout ends every process it started."""
+def run_one(launch: Launch, watch_host: bool = True) -> Outcome:
+    """Run a task process in its own process group, so a timeout ends every process it started.
+    With `watch_host`, record the load around it (only meaningful when it runs alone)."""
+    before = host_load.sample() if watch_host else None
     with launch.stdout.open("w") as out, launch.stderr.open("w") as err:
-        process = subprocess.Popen(launch.command, stdout=out, stderr=err, env=launch.env,
+        env = launch.env | {SPAWN_VARIABLE: str(time.monotonic_ns())}
+        process = subprocess.Popen(launch.command, stdout=out, stderr=err, env=env,
                                    stdin=subprocess.DEVNULL, start_new_session=True,
                                    preexec_fn=die_with_parent(os.getpid()))
         try:
@@ -76,7 +84,8 @@ def run_one(launch: Launch) -> Outcome:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             returncode, timed_out = None, True
-    return Outcome(launch, returncode, timed_out)
+    host = host_load.around(before, host_load.sample(), launch.job.threads) if before else None
+    return Outcome(launch, returncode, timed_out, host=host)
 
 
 class LocalExecutor:
@@ -85,13 +94,13 @@ class LocalExecutor:
     def __init__(self, jobs: int = 1) -> None:
         self.jobs = jobs
 
-    def run(self, launches: list[Launch]) -> Iterator[Outcome]:
+    def run(self, launches: Iterable[Launch]) -> Iterator[Outcome]:
         if self.jobs == 1:
-            for launch in launches:
+            for launch in launches:  # lazily: the runner may drop launches as outcomes arrive
                 yield run_one(launch)
             return
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            futures = [pool.submit(run_one, launch) for launch in launches]
+            futures = [pool.submit(run_one, launch, False) for launch in launches]
             for future in as_completed(futures):
                 yield future.result()
 

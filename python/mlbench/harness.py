@@ -4,6 +4,11 @@ A task file declares its algorithms, each a `Supervised` (fit on the training sp
 test split) or a `Clustering` (fit on the training features, label them, predict the test features
 where it can); this module owns the loop, the clock, the records and the errors. Mirrors
 rust/bench-core/src/harness.rs.
+
+One process runs `warmup + repetitions` repetitions of one job over data it loads once; the runner
+starts several such processes per job (`--process K`) and interleaves them with the other side's.
+A phase shorter than the job's `min_sample_s` is timed as a sample of k calls, k found by doubling
+in the first warm-up; records keep the per-call time and k.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from mlbench import datasets as ds
 from mlbench import envinfo, records
 from mlbench.config import Job, load_job
 from mlbench.errors import UsageError
-from mlbench.measure import PhaseTimer, cpu_time_s, peak_rss_mb, reset_peak_rss
+from mlbench.measure import PhaseTimer, cpu_time_s, peak_rss_mb, reset_peak_rss, startup_s
 
 Params = dict[str, Any]
 
@@ -80,14 +85,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run one mlbench job and append its records.")
     parser.add_argument("--config", required=True, type=Path, help="job file (YAML) written by `mlbench run`")
     parser.add_argument("--out", required=True, type=Path, help="JSON Lines file to append records to")
+    parser.add_argument("--process", type=int, default=0,
+                        help="index of this process among the job's replicated processes (default: 0)")
     return parser.parse_args(argv)
 
 
 def run_task(algorithms: dict[str, Entry], framework_version: str, libraries: list[str],
              argv: list[str] | None = None) -> None:
     """Entry point of a task: exit 2 with one line on bad input."""
+    startup = startup_s()  # first thing: spawn to here is this process's start-up (imports included)
     args = parse_args(argv)
     try:
+        if args.process < 0:
+            raise UsageError(f"--process: must be at least 0, got {args.process}")
         job = load_job(args.config)
         if job.language != "python":
             raise UsageError(f"{args.config}: language: this is the Python task, job says {job.language!r}")
@@ -106,13 +116,21 @@ def run_task(algorithms: dict[str, Entry], framework_version: str, libraries: li
     entry = algorithms[job.algorithm]
     algorithm = entry if isinstance(entry, Supervised | Clustering) else entry(job.hyperparameters)
     if isinstance(algorithm, Unsupported):
-        record = records.unmeasured(job, 0, framework_version, dataset_sha256, "unsupported", algorithm.reason, env)
+        record = records.unmeasured(job, args.process, 0, framework_version, dataset_sha256, "unsupported",
+                                    algorithm.reason, env)
         records.append_line(args.out, record)
         return
     with threadpool_limits(limits=job.threads):
+        load_timer = PhaseTimer()
+        data = load_timer.calls("load", 1, lambda: None,
+                                lambda _: ds.load_split(job.dataset, Path(job.datasets_dir)))
+        process_timings = {"startup": startup, "load": load_timer.timings_s["load"]}
+        loops: dict[str, int] = {}
         for repetition in range(job.n_records):
-            record = records.identity(job, repetition, framework_version, dataset_sha256)
-            record.update(measure_repetition(job, algorithm, repetition))
+            record = records.identity(job, args.process, repetition, framework_version, dataset_sha256)
+            calibrate = repetition == 0 and job.warmup > 0  # the first warm-up finds k per phase
+            record.update(measure_repetition(job, algorithm, data, args.process, repetition, loops, calibrate))
+            record["process_timings_s"] = process_timings
             record["env"] = env
             records.append_line(args.out, record)
 
@@ -125,41 +143,68 @@ class Outputs:
     scores: np.ndarray | None = None
 
 
-def run_supervised(algorithm: Supervised, model: Any, data: ds.Split, timer: PhaseTimer) -> Outputs:
-    with timer.phase("fit"):
-        model.fit(data.X_train, data.y_train)
-    with timer.phase("predict"):
-        predictions = model.predict(data.X_test)
+@dataclass
+class Phases:
+    """Runs each phase as a calibrated sample of k calls (k found in the first warm-up)."""
+
+    timer: PhaseTimer
+    loops: dict[str, int]
+    calibrate_to_s: float | None
+
+    def run(self, name: str, prepare: Callable[[], Any], work: Callable[[Any], Any]) -> Any:
+        result = self.timer.calls(name, self.loops.get(name, 1), prepare, work, self.calibrate_to_s)
+        self.loops[name] = self.timer.loops[name]
+        return result
+
+
+def fitted(fit: Callable[[Any], None]) -> Callable[[Any], Any]:
+    """The fit phase's work: fit a freshly built model (built untimed) and hand it on."""
+
+    def work(model: Any) -> Any:
+        fit(model)
+        return model
+
+    return work
+
+
+def run_supervised(algorithm: Supervised, build: Callable[[], Any], data: ds.Split, phases: Phases) -> Outputs:
+    model = phases.run("fit", build, fitted(lambda m: m.fit(data.X_train, data.y_train)))
+    predictions = phases.run("predict", lambda: model, lambda m: m.predict(data.X_test))
     scores = algorithm.scores(model, data.X_test) if algorithm.scores else None  # untimed
     return Outputs(predictions, algorithm.solver(model), algorithm.resolved(model), scores)
 
 
-def run_clustering(algorithm: Clustering, model: Any, data: ds.Split, timer: PhaseTimer) -> Outputs:
-    with timer.phase("fit"):
-        model.fit(data.X_train)
+def run_clustering(algorithm: Clustering, build: Callable[[], Any], data: ds.Split, phases: Phases) -> Outputs:
+    model = phases.run("fit", build, fitted(lambda m: m.fit(data.X_train)))
     labels = algorithm.labels(model, data.X_train)  # untimed: what fit found
     if algorithm.predict is not None:
-        with timer.phase("predict"):
-            algorithm.predict(model, data.X_test)
+        predict = algorithm.predict
+        phases.run("predict", lambda: model, lambda m: predict(m, data.X_test))
     return Outputs(labels, algorithm.solver(model), algorithm.resolved(model))
 
 
-def measure_repetition(job: Job, algorithm: Algorithm, repetition: int) -> dict[str, Any]:
+def measure_repetition(job: Job, algorithm: Algorithm, data: ds.Split, process: int, repetition: int,
+                       loops: dict[str, int], calibrate: bool) -> dict[str, Any]:
     reset_peak_rss()
     cpu_start = cpu_time_s()
     timer = PhaseTimer()
-    with timer.phase("load"):
-        data = ds.load_split(job.dataset, Path(job.datasets_dir))
-    model = algorithm.build(job.hyperparameters, job.seed + repetition)
+    phases = Phases(timer, loops, job.min_sample_s if calibrate else None)
+    seed = job.seed + repetition
+
+    def build() -> Any:
+        return algorithm.build(job.hyperparameters, seed)
+
     if isinstance(algorithm, Supervised):
-        outputs = run_supervised(algorithm, model, data, timer)
+        outputs = run_supervised(algorithm, build, data, phases)
     else:
-        outputs = run_clustering(algorithm, model, data, timer)
+        outputs = run_clustering(algorithm, build, data, phases)
     cpu = cpu_time_s() - cpu_start
-    path = output_path(job, repetition, "npy")
+    path = output_path(job, process, repetition, "npy")
     np.save(path, np.asarray(outputs.predictions, dtype=np.float64))
     record: dict[str, Any] = {
         "timings_s": timer.timings_s,
+        "inner_loops": timer.loops,
+        "page_faults": timer.page_faults,
         "throughput": {},
         "metrics": {},
         "predictions": str(path),
@@ -172,7 +217,7 @@ def measure_repetition(job: Job, algorithm: Algorithm, repetition: int) -> dict[
     if "predict" in timer.timings_s:
         record["throughput"]["predict_samples_per_s"] = len(data.X_test) / max(timer.timings_s["predict"], 1e-12)
     if outputs.scores is not None:
-        scores_path = output_path(job, repetition, "scores.npy")
+        scores_path = output_path(job, process, repetition, "scores.npy")
         np.save(scores_path, np.asarray(outputs.scores, dtype=np.float64).reshape(len(data.X_test), -1))
         record["scores"] = str(scores_path)
     if outputs.resolved:
@@ -180,7 +225,7 @@ def measure_repetition(job: Job, algorithm: Algorithm, repetition: int) -> dict[
     return record
 
 
-def output_path(job: Job, repetition: int, extension: str) -> Path:
+def output_path(job: Job, process: int, repetition: int, extension: str) -> Path:
     folder = Path(job.predictions_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{job.job_id}-{job.language}-{repetition}.{extension}"
+    return folder / f"{job.job_id}-{job.language}-p{process}-{repetition}.{extension}"

@@ -1,34 +1,71 @@
-"""The one measurement routine: phase clocks and per-repetition resources.
+"""The one measurement routine: phase clocks, calibrated inner loops and per-repetition resources.
 
 Mirrors rust/bench-core/src/measure.rs: the same monotonic clock around the same phase boundaries,
-peak RSS from the kernel's VmHWM after resetting it through /proc/self/clear_refs, and process CPU
-time from CLOCK_PROCESS_CPUTIME_ID.
+minor/major page faults from getrusage(RUSAGE_SELF) around each timed call, peak RSS from the
+kernel's VmHWM after resetting it through /proc/self/clear_refs, process CPU time from
+CLOCK_PROCESS_CPUTIME_ID, and start-up as CLOCK_MONOTONIC now minus the runner's spawn time.
 """
 
 from __future__ import annotations
 
+import os
+import resource
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
+SPAWN_VARIABLE = "MLBENCH_SPAWN_NS"  # CLOCK_MONOTONIC in ns, read by the runner just before it spawned us
+# A calibrated sample never exceeds this many calls, whatever min_sample_s asks (pyperf caps too).
+MAX_LOOPS = 1 << 20
 
 
+def faults() -> tuple[int, int]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_minflt, usage.ru_majflt
+
+
+@dataclass
 class PhaseTimer:
-    """Seconds per named phase from time.perf_counter (monotonic)."""
+    """Per-call seconds and page faults per named phase, and the calls (k) each sample took."""
 
-    def __init__(self) -> None:
-        self.timings_s: dict[str, float] = {}
+    timings_s: dict[str, float] = field(default_factory=dict)
+    page_faults: dict[str, dict[str, float]] = field(default_factory=dict)
+    loops: dict[str, int] = field(default_factory=dict)
 
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings_s[name] = self.timings_s.get(name, 0.0) + time.perf_counter() - start
+    def calls(self, name: str, k: int, prepare: Callable[[], Any], work: Callable[[Any], Any],
+              calibrate_to_s: float | None = None) -> Any:
+        """Time `work(prepare())` k times, `prepare` untimed (a fresh model per call where the phase
+        mutates it). With `calibrate_to_s`, double k until one sample lasts at least that long
+        (pyperf's calibration). Records per-call time and faults; returns the last result."""
+        while True:
+            elapsed, minor, major, result = 0.0, 0, 0, None
+            for _ in range(k):
+                state = prepare()
+                minor0, major0 = faults()
+                start = time.perf_counter()
+                result = work(state)
+                elapsed += time.perf_counter() - start
+                minor1, major1 = faults()
+                minor, major = minor + minor1 - minor0, major + major1 - major0
+            if calibrate_to_s is None or elapsed >= calibrate_to_s or k >= MAX_LOOPS:
+                break
+            k *= 2
+        self.timings_s[name] = elapsed / k
+        self.page_faults[name] = {"minor": minor / k, "major": major / k}
+        self.loops[name] = k
+        return result
+
+
+def startup_s() -> float | None:
+    """Seconds from the runner's spawn of this process to now (None when started by hand)."""
+    spawned = os.environ.get(SPAWN_VARIABLE)
+    if not spawned or not spawned.isdigit():
+        return None
+    return max(0.0, (time.monotonic_ns() - int(spawned)) / 1e9)
 
 
 def reset_peak_rss() -> bool:

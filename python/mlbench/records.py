@@ -16,10 +16,16 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def identity(job: Job, repetition: int, framework_version: str | None, dataset_sha256: str | None) -> dict:
-    """The identity fields of a record (DESIGN.md section 3), in the schema's order."""
+SCHEMA_VERSION = 2
+
+
+def identity(job: Job, process: int, repetition: int, framework_version: str | None,
+             dataset_sha256: str | None) -> dict:
+    """The identity fields of a record (DESIGN.md section 3), in the schema's order. `repetition`
+    counts within the process, warm-ups first; the seed of repetition i is seed + i in every process."""
     return {
-        "schema_version": 1, "run": job.run, "job_id": job.job_id, "repetition": repetition,
+        "schema_version": SCHEMA_VERSION, "run": job.run, "job_id": job.job_id, "process": process,
+        "repetition": repetition,
         "warmup": repetition < job.warmup, "task": job.task, "domain": job.domain,
         "language": job.language, "framework": job.framework, "framework_version": framework_version,
         "algorithm": job.algorithm, "dataset": job.dataset, "dataset_sha256": dataset_sha256,
@@ -29,11 +35,11 @@ def identity(job: Job, repetition: int, framework_version: str | None, dataset_s
     }
 
 
-def unmeasured(job: Job, repetition: int, framework_version: str | None, dataset_sha256: str | None,
-               status: str, error: str, env: dict[str, Any]) -> dict[str, Any]:
+def unmeasured(job: Job, process: int, repetition: int, framework_version: str | None,
+               dataset_sha256: str | None, status: str, error: str, env: dict[str, Any]) -> dict[str, Any]:
     """A record for a repetition that measured nothing: `unsupported` (by the task) or a failure
     (by the runner). Same shape in both places, so the schema and stats treat them alike."""
-    record = identity(job, repetition, framework_version, dataset_sha256)
+    record = identity(job, process, repetition, framework_version, dataset_sha256)
     record.update({"timings_s": {}, "metrics": {}, "predictions": None,
                    "resources": {"peak_rss_mb": None, "cpu_time_s": None},
                    "status": status, "error": error, "env": env})

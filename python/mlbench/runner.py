@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ import yaml
 from tqdm import tqdm
 
 from mlbench import datasets as ds
-from mlbench import envinfo, records
-from mlbench.config import Job, expand_matrix, load_hardware, load_matrix, load_task_spec
+from mlbench import envinfo, noise, records
+from mlbench.config import Job, expand_matrix, load_hardware, load_matrix, load_task_spec, matrix_defaults
 from mlbench.errors import UsageError
 from mlbench.evaluate import EvaluationError, Judged, evaluate
 from mlbench.executors import EXECUTORS, Executor, Launch, LocalExecutor, Outcome
@@ -25,6 +26,12 @@ from mlbench.paths import DATASETS, ROOT, RUST_TARGET
 
 STDERR_TAIL_LINES = 20
 KILLED_BY_SIGKILL = -9
+ORDERS = ("interleaved", "grouped")
+# Every task process gets the same glibc allocator settings, whatever its language: freed memory
+# is kept (no trim) and blocks up to 32 MiB (glibc's largest allowed threshold) come from the heap,
+# so a repetition reuses the pages the previous one touched instead of faulting them in again.
+# Without this, Python's fits paid ~390 page faults per repetition that a steady loop does not.
+GLIBC_TUNABLES = "glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=33554432"
 
 
 @dataclass
@@ -42,13 +49,21 @@ class RunOptions:
     max_parallel: int = 1
     slurm_opts: list[str] = field(default_factory=list)
     datasets_dir: Path = DATASETS
+    order: str = "interleaved"  # or "grouped": each job's processes back to back (the old way)
+    processes: int | None = None  # overrides the matrices' `processes`
+    target_ci: float | None = None  # adaptive: add processes until the CI's half-width is within this
+    max_processes: int = 20
+    noise_floor: bool = False  # A/A: each job runs 2 x processes, even ones side A, odd ones side B
+    floor_file: Path | None = None  # the noise floor to judge against; None: this profile's default
+    use_floor: bool = True
 
 
 @dataclass
 class Summary:
     statuses: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
-    skipped_jobs: int = 0
+    skipped_jobs: int = 0  # task processes already complete (resume)
+    disturbed: int = 0  # task processes that ran while their threads exceeded the idle cores
 
 
 def make_executor(options: RunOptions) -> Executor:
@@ -82,14 +97,27 @@ def plan(options: RunOptions) -> tuple[list[Job], list[str]]:
                                                   options.out, options.datasets_dir)
         jobs += matrix_jobs
         notes += matrix_notes
-    if options.timeout_s is not None:
-        jobs = [Job(**(j.to_dict() | {"timeout_s": options.timeout_s, "job_id": ""})) for j in jobs]
+    if options.processes is not None and options.processes < 1:
+        raise UsageError("--processes: must be at least 1")
+    jobs = [with_overrides(job, options) for job in jobs]
     ids = Counter(j.job_id for j in jobs)
     if duplicated := [i for i, n in ids.items() if n > 1]:
         raise UsageError(f"the matrices define the same job more than once ({len(duplicated)} duplicates)")
     for job in jobs:
         command(job)  # fails early, with a clear line, if a task program is missing
     return jobs, notes
+
+
+def with_overrides(job: Job, options: RunOptions) -> Job:
+    """The job with the command line's --timeout and --processes; a noise floor doubles the
+    processes (half of them are side A, half side B). Neither changes the job id."""
+    changes: dict[str, Any] = {}
+    if options.timeout_s is not None:
+        changes["timeout_s"] = options.timeout_s
+    processes = (options.processes or job.processes) * (2 if options.noise_floor else 1)
+    if processes != job.processes:
+        changes["processes"] = processes
+    return Job(**(job.to_dict() | changes | {"job_id": ""})) if changes else job
 
 
 def matrix_files(paths: list[Path]) -> list[Path]:
@@ -116,28 +144,65 @@ def command(job: Job) -> list[str]:
     return [str(binary)]
 
 
-def launch_for(job: Job, out: Path) -> Launch:
+def launch_for(job: Job, process: int, out: Path) -> Launch:
     job_file = out / "jobs" / f"{job.job_id}.yaml"
-    raw = out / "raw" / f"{job.job_id}.jsonl"
+    name = f"{job.job_id}-p{process}"
+    raw = out / "raw" / f"{name}.jsonl"
     raw.unlink(missing_ok=True)
     threads = str(job.threads)
     env = os.environ | {k: threads for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                             "RAYON_NUM_THREADS")}
     env["MLBENCH_GIT_COMMIT"] = envinfo.git_commit() or ""
-    return Launch(job, [*command(job), "--config", str(job_file), "--out", str(raw)], env, raw,
-                  out / "logs" / f"{job.job_id}.out", out / "logs" / f"{job.job_id}.err")
+    env["GLIBC_TUNABLES"] = GLIBC_TUNABLES
+    return Launch(job, [*command(job), "--config", str(job_file), "--out", str(raw), "--process", str(process)],
+                  env, raw, out / "logs" / f"{name}.out", out / "logs" / f"{name}.err", process)
 
 
-def is_complete(job: Job, job_records: list[dict[str, Any]]) -> bool:
-    """Complete: every repetition `ok`, or the task said `unsupported`. Failed jobs run again."""
-    if any(r.get("status") == "unsupported" for r in job_records):
+def is_complete(job: Job, unit_records: list[dict[str, Any]]) -> bool:
+    """A process is complete when every repetition is `ok`, or the task said `unsupported`.
+    Failed processes run again."""
+    if any(r.get("status") == "unsupported" for r in unit_records):
         return True
-    done = {r.get("repetition") for r in job_records if r.get("status") == "ok"}
-    return done == set(range(job.n_records)) and len(job_records) == job.n_records
+    done = {r.get("repetition") for r in unit_records if r.get("status") == "ok"}
+    return done == set(range(job.n_records)) and len(unit_records) == job.n_records
 
 
-def prepare_output(options: RunOptions, jobs: list[Job]) -> list[Job]:
-    """Create the run folder; on resume, keep complete jobs' records and return the jobs still to run."""
+Unit = tuple[str, int]  # (job_id, process)
+
+
+def comparison_key(job: Job) -> tuple[str, ...]:
+    """Jobs that the statistics compare with each other: same work, different side."""
+    return (job.task, job.algorithm, job.dataset, json.dumps(job.hyperparameters, sort_keys=True),
+            job.hardware_profile)
+
+
+def schedule(jobs: list[Job], processes: dict[str, list[int]], order: str,
+             noise_floor: bool = False) -> list[tuple[Job, int]]:
+    """The order in which task processes run.
+
+    `interleaved`: within each comparison the sides take turns, A B .. B A, round after round, so
+    drift and neighbours hit every side alike (with `noise_floor`, a job's even processes form
+    side A and its odd ones side B). `grouped`: each job's processes back to back, job after job.
+    """
+    if order == "grouped":
+        return [(job, p) for job in jobs for p in processes[job.job_id]]
+    groups: dict[tuple[str, ...], list[tuple[Job, list[int]]]] = {}
+    for job in jobs:
+        wanted = processes[job.job_id]
+        sides = ([(job, [p for p in wanted if p % 2 == 0]), (job, [p for p in wanted if p % 2 == 1])]
+                 if noise_floor else [(job, wanted)])
+        groups.setdefault(comparison_key(job), []).extend(sides)
+    planned: list[tuple[Job, int]] = []
+    for sides in groups.values():
+        for round_ in range(max(len(p) for _, p in sides)):
+            for job, wanted in (sides if round_ % 2 == 0 else reversed(sides)):
+                if round_ < len(wanted):
+                    planned.append((job, wanted[round_]))
+    return planned
+
+
+def prepare_output(options: RunOptions, jobs: list[Job]) -> set[Unit]:
+    """Create the run folder; on resume, keep complete processes' records and return those units."""
     out = options.out
     records_path = out / "records.jsonl"
     if records_path.exists() and not (options.resume or options.overwrite):
@@ -150,33 +215,49 @@ def prepare_output(options: RunOptions, jobs: list[Job]) -> list[Job]:
     if content.bad_lines:
         print(f"{records_path}: dropping {len(content.bad_lines)} truncated line(s) "
               f"{content.bad_lines[:5]} from an interrupted run", file=sys.stderr)
-    by_job: dict[str, list[dict[str, Any]]] = {}
+    by_unit: dict[Unit, list[dict[str, Any]]] = {}
     for record in content.records:
-        by_job.setdefault(record.get("job_id", ""), []).append(record)
-    complete = {j.job_id for j in jobs if is_complete(j, by_job.get(j.job_id, []))}
-    kept = [r for r in content.records if r.get("job_id") in complete]
+        by_unit.setdefault((record.get("job_id", ""), record.get("process", 0)), []).append(record)
+    known = {j.job_id: j for j in jobs}
+    complete = {unit for unit, unit_records in by_unit.items()
+                if unit[0] in known and is_complete(known[unit[0]], unit_records)}
+    kept = [r for r in content.records if (r.get("job_id"), r.get("process", 0)) in complete]
     if content.bad_lines or len(kept) != len(content.records):
         records.rewrite(records_path, kept)
     records_path.touch()
     for job in jobs:
-        (out / "jobs" / f"{job.job_id}.yaml").write_text(yaml.safe_dump(job.to_dict(), sort_keys=False))
-    return [j for j in jobs if j.job_id not in complete]
+        write_job(out, job)
+    return complete
 
 
-def write_run_meta(options: RunOptions) -> None:
-    """results/NAME/meta.json: how the run was asked for, and per-task quality tolerances for stats."""
-    tolerances = {}
+def write_job(out: Path, job: Job) -> None:
+    (out / "jobs" / f"{job.job_id}.yaml").write_text(yaml.safe_dump(job.to_dict(), sort_keys=False))
+
+
+def write_run_meta(options: RunOptions, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """results/NAME/meta.json: how the run was asked for, and what stats needs to judge it: per-task
+    quality tolerances and equivalence margins, the machine's noise floor, the process order."""
+    tolerances, margins = {}, {}
     for path in matrix_files(options.matrices):
         matrix, spec = load_matrix(path)
         tolerance = matrix.get("quality_tolerance", spec.quality_tolerance)
         if tolerance is not None:
             tolerances[spec.task] = tolerance
+        margins[spec.task] = matrix.get("margin", matrix_defaults()["margin"])
     meta = {"matrices": [str(p) for p in matrix_files(options.matrices)], "hardware_profile": options.hardware,
             "languages": options.languages, "executor": options.executor, "jobs": options.jobs,
             "partition": options.partition, "max_parallel": options.max_parallel, "slurm_opts": options.slurm_opts,
             "git_commit": envinfo.git_commit(), "written_at": records.utc_now(),
-            "quality_tolerance": tolerances}
+            "quality_tolerance": tolerances, "margin": margins, "order": options.order,
+            "mode": "noise-floor" if options.noise_floor else "run", "glibc_tunables": GLIBC_TUNABLES,
+            "target_ci": options.target_ci, "max_processes": options.max_processes if options.target_ci else None}
+    if options.noise_floor:
+        meta["aa_sides"] = "each job against itself: even process indices are side A, odd ones side B"
+    elif options.use_floor and (floor := noise.read_floor(options.hardware, options.floor_file)):
+        meta["noise_floor"] = floor
+    meta |= extra or {}
     (options.out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
 
 
 def stderr_tail(path: Path) -> str:
@@ -226,10 +307,10 @@ def relative_predictions(record: dict[str, Any], launch: Launch) -> dict[str, An
     return record
 
 
-def failure_record(job: Job, repetition: int, status: str, error: str) -> dict[str, Any]:
+def failure_record(job: Job, process: int, repetition: int, status: str, error: str) -> dict[str, Any]:
     digest = ds.digest(job.dataset, Path(job.datasets_dir)) if ds.is_prepared(
         job.dataset, Path(job.datasets_dir)) else None
-    return records.unmeasured(job, repetition, None, digest, status, error, envinfo.capture())
+    return records.unmeasured(job, process, repetition, None, digest, status, error, envinfo.capture())
 
 
 def collect(outcome: Outcome) -> list[dict[str, Any]]:
@@ -241,6 +322,8 @@ def collect(outcome: Outcome) -> list[dict[str, Any]]:
         split = ds.load_split(job.dataset, Path(job.datasets_dir))
     task_records = [relative_predictions(judged(r, job, split), outcome.launch)
                     for r in content.records if r.get("job_id") == job.job_id]
+    for record in task_records:
+        record["host"] = outcome.host
     problem = failure(outcome)
     if problem is None and content.bad_lines:
         problem = ("failed", f"task wrote {len(content.bad_lines)} malformed record line(s)")
@@ -249,15 +332,20 @@ def collect(outcome: Outcome) -> list[dict[str, Any]]:
     if problem is not None:
         status, error = problem
         next_repetition = len(task_records)
-        task_records.append(failure_record(job, next_repetition, status, error))
+        task_records.append(failure_record(job, outcome.launch.process, next_repetition, status, error) |
+                            {"host": outcome.host})
     return task_records
 
 
 def run(options: RunOptions) -> Summary:
     if options.executor not in EXECUTORS:
         raise UsageError(f"--executor: unknown executor {options.executor!r} (known: {', '.join(EXECUTORS)})")
+    if options.order not in ORDERS:
+        raise UsageError(f"--order: unknown order {options.order!r} (known: {', '.join(ORDERS)})")
     if options.jobs < 1:
         raise UsageError("--jobs: must be at least 1")
+    if options.target_ci is not None and not (0 < options.target_ci < 1):
+        raise UsageError(f"--target-ci: expected a relative half-width between 0 and 1, got {options.target_ci}")
     jobs, notes = plan(options)
     for note in notes:
         print(note, file=sys.stderr)
@@ -265,23 +353,99 @@ def run(options: RunOptions) -> Summary:
     if options.jobs > 1:
         print(f"warning: --jobs {options.jobs} runs jobs side by side; their timings distort each other. "
               "Use it for correctness runs, not for numbers you report.", file=sys.stderr)
-    pending = prepare_output(options, jobs)
+    complete = prepare_output(options, jobs)
     write_run_meta(options)
-    summary = Summary(skipped_jobs=len(jobs) - len(pending))
-    if summary.skipped_jobs:
-        print(f"resume: {summary.skipped_jobs} of {len(jobs)} jobs already complete", file=sys.stderr)
-    launches = [launch_for(job, options.out) for job in pending]
-    records_path = options.out / "records.jsonl"
-    with tqdm(total=len(launches), unit="job", desc=options.out.name, file=sys.stderr,
-              disable=None) as bar:
-        for outcome in executor.run(launches):
-            job_records = collect(outcome)
-            records.append_many(records_path, job_records)
-            for record in job_records:
-                summary.statuses[record["status"]] += 1
-                if record["status"] not in ("ok", "unsupported"):
-                    first_line = (record["error"] or "").splitlines()[0]
-                    summary.failures.append(f"{outcome.launch.job.label}: {record['status']}: {first_line}")
-            bar.set_postfix_str(outcome.launch.job.label[-60:])
-            bar.update()
+    wanted = {job.job_id: list(range(job.processes)) for job in jobs}
+    summary = Summary()
+    done_before = sum(1 for job in jobs for p in wanted[job.job_id] if (job.job_id, p) in complete)
+    summary.skipped_jobs = done_before
+    if done_before:
+        print(f"resume: {done_before} of {sum(map(len, wanted.values()))} task processes already complete",
+              file=sys.stderr)
+    order = run_units(options, executor, jobs, wanted, complete, summary)
+    if options.target_ci is not None:
+        order += adapt(options, executor, jobs, wanted, complete, summary)
     return summary
+
+
+def run_units(options: RunOptions, executor: Executor, jobs: list[Job], wanted: dict[str, list[int]],
+              complete: set[Unit], summary: Summary, label: str = "") -> list[Unit]:
+    """Run the wanted processes not yet complete, in the chosen order; returns the order run."""
+    planned = [(job, p) for job, p in schedule(jobs, wanted, options.order, options.noise_floor)
+               if (job.job_id, p) not in complete]
+    unsupported: set[str] = set()
+
+    def launches() -> Iterator[Launch]:
+        for job, process in planned:
+            if job.job_id not in unsupported:  # the task said so once: its other processes would too
+                yield launch_for(job, process, options.out)
+
+    records_path = options.out / "records.jsonl"
+    ran: list[Unit] = []
+    with tqdm(total=len(planned), unit="proc", desc=label or options.out.name, file=sys.stderr,
+              disable=None) as bar:
+        for outcome in executor.run(launches()):
+            job = outcome.launch.job
+            unit_records = collect(outcome)
+            records.append_many(records_path, unit_records)
+            ran.append((job.job_id, outcome.launch.process))
+            if is_complete(job, unit_records):
+                complete.add((job.job_id, outcome.launch.process))
+            for record in unit_records:
+                summary.statuses[record["status"]] += 1
+                if record["status"] == "unsupported":
+                    unsupported.add(job.job_id)
+                elif record["status"] != "ok":
+                    first_line = (record["error"] or "").splitlines()[0]
+                    summary.failures.append(f"{job.label} process {outcome.launch.process}: "
+                                            f"{record['status']}: {first_line}")
+            if outcome.host and outcome.host["disturbed"]:
+                summary.disturbed += 1
+            bar.set_postfix_str(job.label[-60:])
+            bar.update(1)
+        bar.update(bar.total - bar.n)  # processes skipped because their job is unsupported
+    append_schedule(options.out, ran)
+    return ran
+
+
+def append_schedule(out: Path, ran: list[Unit]) -> None:
+    """The order processes actually ran in, one line per process (schedule.jsonl beside meta.json)."""
+    with (out / "schedule.jsonl").open("a") as f:
+        f.writelines(json.dumps({"job_id": job_id, "process": process}) + "\n" for job_id, process in ran)
+
+
+def adapt(options: RunOptions, executor: Executor, jobs: list[Job], wanted: dict[str, list[int]],
+          complete: set[Unit], summary: Summary) -> list[Unit]:
+    """--target-ci: give both sides of every comparison whose CI is wider than the target more
+    processes (the planned number again), until all are within target or at --max-processes."""
+    from mlbench import stats
+
+    by_key: dict[tuple[str, ...], list[Job]] = {}
+    for job in jobs:
+        by_key.setdefault(comparison_key(job), []).append(job)
+    ran: list[Unit] = []
+    while True:
+        table, loaded = stats.load([options.out])
+        comparisons = stats.compare(table, loaded)
+        wide = comparisons[comparisons["ci_halfwidth"] > options.target_ci] if not comparisons.empty else comparisons
+        grow: set[str] = set()
+        for row in wide.itertuples():
+            for job in by_key.get((row.task, row.algorithm, row.dataset, row.params, row.hardware_profile), []):
+                if job.framework in (row.python_framework, row.rust_framework):
+                    grow.add(job.job_id)
+        grow = {j for j in grow if len(wanted[j]) < options.max_processes}
+        if not grow:
+            break
+        for job in jobs:
+            if job.job_id in grow:
+                have = len(wanted[job.job_id])
+                step = min(job.processes, options.max_processes - have)
+                wanted[job.job_id] = list(range(have + step))
+        grown = [j for j in jobs if j.job_id in grow]
+        for job in grown:
+            write_job(options.out, Job(**(job.to_dict() | {"processes": len(wanted[job.job_id])})))
+        print(f"target CI ±{options.target_ci:.0%}: {len(grown)} job(s) get more processes", file=sys.stderr)
+        ran += run_units(options, executor, grown, wanted, complete, summary, label="more processes")
+    processes = {j: len(p) for j, p in wanted.items()}
+    write_run_meta(options, {"processes_per_job": processes})
+    return ran

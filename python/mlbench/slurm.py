@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,7 +117,8 @@ class SlurmExecutor:
         return Outcome(launch, None, False,
                        note=f"Slurm element ended without an exit status (last Slurm state: {state or 'unknown'})")
 
-    def run(self, launches: list[Launch]) -> Iterator[Outcome]:
+    def run(self, launches: Iterable[Launch]) -> Iterator[Outcome]:
+        launches = list(launches)  # one array for all of them
         if not launches:
             return
         job_id = self.submit(launches)

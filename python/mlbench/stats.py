@@ -1,9 +1,18 @@
 """Statistical comparison of Rust and Python records (DESIGN.md section 5).
 
-Pipeline: `load` the records into a tidy table (one row per measured repetition) -> `compare`
-(one row per task, algorithm, dataset, hyperparameters, hardware profile and phase, Rust framework
-against Python framework) -> Holm correction within each phase -> `summarize` per domain.
-Every test and correction comes from scipy or statsmodels; this module only chooses and documents.
+Pipeline: `load` the records into a tidy table (one row per measured repetition, with the process
+that measured it) -> `compare` (one row per task, algorithm, dataset, hyperparameters, hardware
+profile and phase, Rust framework against Python framework) -> Holm correction within each phase
+-> `summarize` per domain.
+
+Measurements are hierarchical: repetitions within task processes, processes within a side. Two
+runs of the same code differ more between processes than between repetitions of one process (the
+A/A test in README), so every interval and test treats the process as the unit that replicates:
+a two-level bootstrap for the ratio's CI (Kalibera & Jones 2013), Welch's t-test on per-process
+log-medians for the p-value. Verdicts compare the CI with an equivalence band [1/(1+m), 1+m]
+(m: the matrix's margin or the machine's measured noise floor, whichever is larger), in the
+manner of two one-sided tests (Schuirmann 1987): `faster`, `slower`, `equivalent`, `inconclusive`.
+Tests and corrections come from scipy and statsmodels; this module only chooses and documents.
 """
 
 from __future__ import annotations
@@ -20,23 +29,21 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.power import TTestIndPower
 
 from mlbench.config import load_task_spec
 from mlbench.records import read_jsonl
 
 ALPHA = 0.05
 POWER = 0.80
-DETECTABLE_DIFFERENCE = 0.05  # relative difference in medians the sample-size estimate aims to resolve
+DEFAULT_MARGIN = 0.05  # equivalence margin m when neither the run nor a noise floor gives one
 CV_WARNING = 0.10  # a side whose coefficient of variation exceeds this is too noisy to trust alone
 TUKEY_K = 1.5  # Tukey (1977) fences: outside [Q1 - k IQR, Q3 + k IQR]
-BOOTSTRAP_RESAMPLES = 9999
+BOOTSTRAP_RESAMPLES = 9999  # for the geometric mean over comparisons
+HIERARCHICAL_RESAMPLES = 4000  # per comparison; the percentile interval's ends move < 1% beyond this
 SEED = 20240501  # fixed, so a report is reproducible to the digit
-# Asymptotic relative efficiency of Mann-Whitney against the t-test under normality, 3/pi
-# (Lehmann 1975, Nonparametrics, ch. 2): a rank test needs about pi/3 times the t-test's n.
-MANN_WHITNEY_ARE = 3 / math.pi
 DEFAULT_QUALITY_TOLERANCE = 1e-3
 KEYS = ["task", "domain", "algorithm", "dataset", "params", "hardware_profile"]
+PROCESS_PHASES = ("startup", "load")  # measured once per task process, not per repetition
 
 
 @dataclass
@@ -48,6 +55,11 @@ class LoadReport:
     warmups_excluded: int = 0
     malformed: list[tuple[str, int]] = field(default_factory=list)
     quality_tolerance: dict[str, float] = field(default_factory=dict)
+    margin: dict[str, float] = field(default_factory=dict)  # per task, from the matrices
+    noise_floor: dict[str, float] = field(default_factory=dict)  # per task, from `mlbench noise-floor`
+    mode: str = "run"  # "noise-floor": each job against itself, even processes side A, odd side B
+    target_ci: float | None = None
+    disturbed: int = 0  # measured repetitions whose process ran with fewer idle cores than threads
 
 
 def records_file(path: Path) -> Path:
@@ -58,8 +70,11 @@ def flatten(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     row = {k: record.get(k) for k in ("run", "job_id", "repetition", "task", "domain", "language", "framework",
                                       "framework_version", "algorithm", "dataset", "hardware_profile", "device",
                                       "threads", "precision", "status", "error")}
+    row["process"] = record.get("process", 0)
     row["params"] = json.dumps(record.get("hyperparameters", {}), sort_keys=True)
     row.update({f"time_{k}": v for k, v in (record.get("timings_s") or {}).items()})
+    row.update({f"time_{k}": v for k, v in (record.get("process_timings_s") or {}).items() if v is not None})
+    row["disturbed"] = bool((record.get("host") or {}).get("disturbed", False))
     row.update({f"metric_{k}": v for k, v in (record.get("metrics") or {}).items()})
     resources = record.get("resources") or {}
     row["peak_rss_mb"] = resources.get("peak_rss_mb")
@@ -72,7 +87,8 @@ def load(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, LoadReport]:
     """Tidy table of measured repetitions (warm-ups excluded) from records.jsonl files or run folders.
 
     Malformed or truncated lines are skipped with a warning naming file and line, never fatal.
-    A run folder's `meta.json` (written by `mlbench run`) supplies per-task quality tolerances.
+    A run folder's `meta.json` (written by `mlbench run`) supplies per-task quality tolerances,
+    margins, the noise floor it was measured against and the run's mode.
     """
     report = LoadReport()
     rows = []
@@ -91,45 +107,82 @@ def load(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, LoadReport]:
                 report.warmups_excluded += 1
                 continue
             rows.append(flatten(record, file.parent))
-        meta = file.parent / "meta.json"
-        if meta.is_file():
-            report.quality_tolerance.update(json.loads(meta.read_text()).get("quality_tolerance", {}))
+        meta_path = file.parent / "meta.json"
+        if meta_path.is_file():
+            meta = json.loads(meta_path.read_text())
+            report.quality_tolerance.update(meta.get("quality_tolerance", {}))
+            report.margin.update(meta.get("margin", {}))
+            floors = (meta.get("noise_floor") or {}).get("tasks", {})
+            report.noise_floor.update({task: entry["floor"] for task, entry in floors.items()})
+            report.mode = meta.get("mode", report.mode)
+            report.target_ci = meta.get("target_ci", report.target_ci)
     report.records = len(rows)
-    return pd.DataFrame(rows), report
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        report.disturbed = int(table["disturbed"].sum())
+        if report.mode == "noise-floor":  # the two sides of an A/A comparison: even and odd processes
+            side = np.where(table["process"] % 2 == 0, "A", "B")
+            table["framework"] = table["framework"] + " [" + side + "]"
+    return table, report
 
 
 def phases(table: pd.DataFrame) -> list[str]:
     return sorted(c.removeprefix("time_") for c in table.columns if c.startswith("time_"))
 
 
-def _ratio_of_medians(rs: np.ndarray, py: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.median(rs, axis=axis) / np.median(py, axis=axis)
+def resampled_medians(groups: list[np.ndarray], resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Medians of `resamples` two-level bootstrap samples of one side: draw processes with
+    replacement, then within each drawn process its repetitions with replacement."""
+    sizes = np.array([len(g) for g in groups])
+    padded = np.full((len(groups), sizes.max()), np.nan)
+    for i, g in enumerate(groups):
+        padded[i, :len(g)] = g
+    chosen = rng.integers(0, len(groups), (resamples, len(groups)))
+    n = sizes[chosen][..., None]
+    within = np.floor(rng.random((resamples, len(groups), sizes.max())) * n).astype(int)
+    values = padded[chosen[..., None], within]
+    if np.all(sizes == sizes[0]):
+        return np.median(values.reshape(resamples, -1), axis=1)
+    values[np.arange(sizes.max()) >= n] = np.nan  # positions past a shorter process's length
+    return np.nanmedian(values.reshape(resamples, -1), axis=1)
 
 
-def ratio_ci(rs: np.ndarray, py: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    """Bootstrap CI of median(rs) / median(py), each side resampled independently (BCa, Efron &
-    Tibshirani 1993, ch. 14; percentile where BCa is undefined, e.g. constant samples)."""
-    if len(rs) < 2 or len(py) < 2:
+def hierarchical_ratio_ci(rs: list[np.ndarray], py: list[np.ndarray], confidence: float = 0.95,
+                          resamples: int = HIERARCHICAL_RESAMPLES, seed: int = SEED) -> tuple[float, float]:
+    """Percentile CI of median(rs) / median(py) by a two-level bootstrap, each side resampled
+    independently: processes with replacement, then repetitions within them (Kalibera & Jones
+    2013, "Rigorous benchmarking in reasonable time", sec. 5; Davison & Hinkley 1997, sec. 3.8).
+    Resampling both levels slightly overstates the variance (conservative); with a single process
+    per side it reduces to the ordinary bootstrap, which cannot see process-to-process drift."""
+    rs, py = [g for g in rs if len(g)], [g for g in py if len(g)]
+    if sum(map(len, rs)) < 2 or sum(map(len, py)) < 2:
         return math.nan, math.nan
-    for method in ("BCa", "percentile"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = stats.bootstrap((rs, py), _ratio_of_medians, vectorized=True, paired=False,
-                                     confidence_level=confidence, n_resamples=BOOTSTRAP_RESAMPLES,
-                                     method=method, rng=np.random.default_rng(SEED))
-        low, high = result.confidence_interval
-        if np.isfinite(low) and np.isfinite(high):
-            return float(low), float(high)
-    return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    ratios = resampled_medians(rs, resamples, rng) / resampled_medians(py, resamples, rng)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return float(low), float(high)
 
 
-def mann_whitney(rs: np.ndarray, py: np.ndarray) -> tuple[float, float]:
-    """Two-sided Mann-Whitney U (exact where scipy can: small samples without ties), and Cliff's
-    delta = 2U/(n1 n2) - 1 = P(rs > py) - P(rs < py) (Cliff 1993). Positive: Rust takes longer."""
+def process_test(rs: list[np.ndarray], py: list[np.ndarray]) -> float:
+    """Two-sided Welch t-test on per-process log-medians: the process is the replicate, so the
+    test has the degrees of freedom of processes, not of repetitions. NaN with < 2 processes."""
+    a = np.log([np.median(g) for g in rs if len(g)])
+    b = np.log([np.median(g) for g in py if len(g)])
+    if len(a) < 2 or len(b) < 2 or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return math.nan
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return 1.0 if a[0] == b[0] else 0.0
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def cliffs_delta(rs: np.ndarray, py: np.ndarray) -> float:
+    """Cliff's delta = P(rs > py) - P(rs < py) over all pairs of repetitions (Cliff 1993), from
+    scipy's Mann-Whitney U (delta = 2U/(n1 n2) - 1). Positive: Rust takes longer."""
     if len(rs) < 1 or len(py) < 1:
-        return math.nan, math.nan
-    result = stats.mannwhitneyu(rs, py, alternative="two-sided", method="auto")
-    return float(result.pvalue), float(2 * result.statistic / (len(rs) * len(py)) - 1)
+        return math.nan
+    result = stats.mannwhitneyu(rs, py, alternative="two-sided", method="asymptotic")
+    return float(2 * result.statistic / (len(rs) * len(py)) - 1)
 
 
 def tukey_outliers(values: np.ndarray) -> int:
@@ -152,31 +205,26 @@ def cv(values: np.ndarray) -> float:
     return float(np.std(values, ddof=1) / np.mean(values))
 
 
-def min_exact_p(n1: int, n2: int) -> float:
-    """Smallest two-sided p an exact Mann-Whitney test can return: 2 / C(n1 + n2, n1)."""
-    return min(1.0, 2 / math.comb(n1 + n2, n1)) if n1 and n2 else 1.0
+def process_cv(groups: list[np.ndarray]) -> float:
+    """Spread between processes: standard deviation of per-process log-medians (about the CV of
+    a process's median)."""
+    medians = [np.median(g) for g in groups if len(g)]
+    if len(medians) < 2 or min(medians) <= 0:
+        return math.nan
+    return float(np.std(np.log(medians), ddof=1))
 
 
-def repetitions_needed(cv_rs: float, cv_py: float, alpha: float, difference: float = DETECTABLE_DIFFERENCE,
-                       power: float = POWER) -> int:
-    """Repetitions per side to resolve a relative `difference` at `alpha` and `power`.
-
-    t-test sample size (statsmodels) for effect size difference / pooled CV, inflated by the
-    Mann-Whitney ARE; never below the n at which the exact test can reach `alpha` at all.
-    """
-    floor = next(n for n in range(2, 1000) if min_exact_p(n, n) <= alpha)
-    pooled = math.sqrt((cv_rs**2 + cv_py**2) / 2) if np.isfinite(cv_rs) and np.isfinite(cv_py) else math.nan
-    if not np.isfinite(pooled):
-        return floor
-    if pooled == 0:
-        return floor
-    effect = difference / pooled
-    # Normal approximation first: where it asks for under 4 per side, statsmodels' root finder
-    # (bracketed from n = 2) cannot solve, and the exact-test floor decides anyway.
-    n_t = 2 * ((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) / effect) ** 2
-    if n_t >= 4:
-        n_t = TTestIndPower().solve_power(effect_size=effect, alpha=alpha, power=power)
-    return max(floor, math.ceil(n_t / MANN_WHITNEY_ARE))
+def processes_needed(cv_rs: float, cv_py: float, margin: float, alpha: float = ALPHA,
+                     power: float = POWER) -> float:
+    """Processes per side for the ratio's CI to fit inside the equivalence band when the sides
+    are equal, with probability `power`: n = ((z_(1-alpha/2) + z_power) sigma / log(1+m))^2 with
+    sigma^2 = the two sides' between-process variances of log time (normal approximation,
+    Chow, Shao & Wang 2008, sec. 3.2). At least 2; NaN when a side has one process."""
+    if not (np.isfinite(cv_rs) and np.isfinite(cv_py)):
+        return math.nan
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    sigma = math.sqrt(cv_rs**2 + cv_py**2)
+    return float(max(2, math.ceil((z * sigma / math.log1p(margin)) ** 2)))
 
 
 def quality_tolerance(task: str, overrides: dict[str, float]) -> float:
@@ -185,26 +233,48 @@ def quality_tolerance(task: str, overrides: dict[str, float]) -> float:
     return float(load_task_spec(task).quality_tolerance or DEFAULT_QUALITY_TOLERANCE)
 
 
-def compare(table: pd.DataFrame, quality_tolerances: dict[str, float] | None = None,
-            alpha: float = ALPHA) -> pd.DataFrame:
-    """One row per comparison and phase: Rust against Python on the `ok` repetitions."""
-    overrides = quality_tolerances or {}
+def margin_for(task: str, context: LoadReport) -> float:
+    """m for a task: the larger of the run's margin and the machine's measured noise floor (a noise
+    floor run itself is judged against its margin alone)."""
+    margin = float(context.margin.get(task, DEFAULT_MARGIN))
+    if context.mode == "noise-floor":
+        return margin
+    return max(margin, float(context.noise_floor.get(task, 0.0)))
+
+
+def compare(table: pd.DataFrame, context: LoadReport | None = None, alpha: float = ALPHA) -> pd.DataFrame:
+    """One row per comparison and phase: each Rust framework against the Python framework on the
+    `ok` repetitions (in a noise-floor run: each framework's side B against its side A)."""
+    context = context or LoadReport()
     if table.empty:
         return pd.DataFrame()
     ok = table[table["status"] == "ok"]
     rows = []
     for key, group in ok.groupby(KEYS, sort=True):
         identity = dict(zip(KEYS, key, strict=True))
-        py = group[group["language"] == "python"]
         metric = load_task_spec(identity["task"]).primary_metric(identity["algorithm"])
-        tolerance = quality_tolerance(identity["task"], overrides)
-        rust = group[group["language"] == "rust"]
-        for rust_framework, rs in rust.groupby("framework", sort=True):
-            if py.empty:
-                continue
-            rows += compare_pair(identity, py, rs, str(rust_framework), metric, tolerance)
+        settings = (metric, quality_tolerance(identity["task"], context.quality_tolerance),
+                    margin_for(identity["task"], context))
+        for baseline, candidate in sides(group, context.mode):
+            rows += compare_pair(identity, baseline, candidate, *settings)
     comparisons = pd.DataFrame(rows)
     return comparisons if comparisons.empty else finish(comparisons, alpha)
+
+
+def sides(group: pd.DataFrame, mode: str) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """(baseline, candidate) pairs of one comparison group: Python against each Rust framework,
+    or in a noise-floor run each framework's side A against its side B."""
+    if mode == "noise-floor":
+        pairs = []
+        for _, same in group.groupby(group["framework"].str.removesuffix(" [A]").str.removesuffix(" [B]")):
+            a, b = same[same["framework"].str.endswith("[A]")], same[same["framework"].str.endswith("[B]")]
+            if not a.empty and not b.empty:
+                pairs.append((a, b))
+        return pairs
+    py = group[group["language"] == "python"]
+    if py.empty:
+        return []
+    return [(py, rs) for _, rs in group[group["language"] == "rust"].groupby("framework", sort=True)]
 
 
 def median_metric(side: pd.DataFrame, metric: str) -> float:
@@ -214,29 +284,46 @@ def median_metric(side: pd.DataFrame, metric: str) -> float:
     return float(np.median(side[column].dropna()))
 
 
-def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, rust_framework: str, metric: str,
-                 tolerance: float) -> list[dict[str, Any]]:
-    """One row per phase for one Rust framework against the Python framework."""
+def by_process(side: pd.DataFrame, phase: str) -> list[np.ndarray]:
+    """One array of per-call times per task process; a per-process phase has one value each."""
+    column = f"time_{phase}"
+    if column not in side:
+        return []
+    frame = side[["job_id", "process", column]].dropna()
+    if phase in PROCESS_PHASES:
+        frame = frame.drop_duplicates(["job_id", "process"])
+    return [g[column].to_numpy(float) for _, g in frame.groupby(["job_id", "process"], sort=True)]
+
+
+def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, metric: str, tolerance: float,
+                 margin: float) -> list[dict[str, Any]]:
+    """One row per phase for one candidate (Rust framework) against the baseline (Python)."""
     q_py, q_rs = median_metric(py, metric), median_metric(rs, metric)
     mismatch = not (abs(q_py - q_rs) <= tolerance)  # NaN on either side is a mismatch too
     agreement = output_agreement(py, rs, metric)
+    disturbed = int(py["disturbed"].sum() + rs["disturbed"].sum())
+    py, rs = py[~py["disturbed"]], rs[~rs["disturbed"]]  # counted, kept in the records, not judged
     rows = []
     for phase in phases(pd.concat([py, rs])):
-        t_py = py[f"time_{phase}"].dropna().to_numpy(float) if f"time_{phase}" in py else np.array([])
-        t_rs = rs[f"time_{phase}"].dropna().to_numpy(float) if f"time_{phase}" in rs else np.array([])
-        if not len(t_py) or not len(t_rs):
+        g_py, g_rs = by_process(py, phase), by_process(rs, phase)
+        if not g_py or not g_rs:
             continue
-        low, high = ratio_ci(t_rs, t_py)
-        p, delta = mann_whitney(t_rs, t_py)
+        t_py, t_rs = np.concatenate(g_py), np.concatenate(g_rs)
+        low, high = hierarchical_ratio_ci(g_rs, g_py)
+        ratio = float(np.median(t_rs) / np.median(t_py))
+        pcv_py, pcv_rs = process_cv(g_py), process_cv(g_rs)
         rows.append(identity | {
-            "phase": phase, "python_framework": py["framework"].iloc[0], "rust_framework": rust_framework,
-            "n_python": len(t_py), "n_rust": len(t_rs),
+            "phase": phase, "python_framework": py["framework"].iloc[0], "rust_framework": rs["framework"].iloc[0],
+            "n_python": len(t_py), "n_rust": len(t_rs), "processes_python": len(g_py), "processes_rust": len(g_rs),
             "median_python": float(np.median(t_py)), "median_rust": float(np.median(t_rs)),
             "iqr_python": iqr(t_py), "iqr_rust": iqr(t_rs),
-            "ratio": float(np.median(t_rs) / np.median(t_py)), "ci_low": low, "ci_high": high,
-            "p_value": p, "cliffs_delta": delta,
+            "ratio": ratio, "ci_low": low, "ci_high": high,
+            "ci_halfwidth": math.sqrt(high / low) - 1 if low > 0 else math.nan,
+            "margin": margin, "p_value": process_test(g_rs, g_py), "cliffs_delta": cliffs_delta(t_rs, t_py),
             "outliers_python": tukey_outliers(t_py), "outliers_rust": tukey_outliers(t_rs),
-            "cv_python": cv(t_py), "cv_rust": cv(t_rs),
+            "cv_python": cv(t_py), "cv_rust": cv(t_rs), "process_cv_python": pcv_py, "process_cv_rust": pcv_rs,
+            "processes_needed": processes_needed(pcv_rs, pcv_py, margin),
+            "disturbed_excluded": disturbed,
             "quality_metric": metric, "quality_python": q_py, "quality_rust": q_rs,
             "quality_tolerance": tolerance, "quality_mismatch": mismatch, "agreement": agreement,
         })
@@ -288,30 +375,35 @@ def finish(comparisons: pd.DataFrame, alpha: float) -> pd.DataFrame:
         _, adjusted, _, _ = multipletests(tested["p_value"], alpha=alpha, method="holm")
         comparisons.loc[tested.index, "p_holm"] = adjusted
         comparisons.loc[family.index, "family_size"] = len(tested)
-    m = comparisons["family_size"].clip(lower=1)
-    comparisons["underpowered"] = [min_exact_p(a, b) > alpha / k for a, b, k in
-                                   zip(comparisons["n_rust"], comparisons["n_python"], m, strict=True)]
-    comparisons["repetitions_needed"] = [repetitions_needed(r, p, alpha / k) for r, p, k in
-                                         zip(comparisons["cv_rust"], comparisons["cv_python"], m, strict=True)]
+    have = comparisons[["processes_python", "processes_rust"]].min(axis=1)
+    comparisons["underpowered"] = ~(have >= comparisons["processes_needed"])  # NaN (one process): underpowered
     comparisons["verdict"] = [verdict(row) for row in comparisons.itertuples()]
-    comparisons["notes"] = [", ".join(notes(row, alpha)) for row in comparisons.itertuples()]
+    comparisons["notes"] = [", ".join(notes(row)) for row in comparisons.itertuples()]
     return comparisons
 
 
+VERDICTS = ("faster", "equivalent", "inconclusive", "slower", "quality-mismatch", "insufficient-data")
+
+
 def verdict(row: Any) -> str:
-    """Rust's side of the comparison: a speed-up under a quality mismatch is never a win."""
+    """The candidate's (Rust's) side, read off the CI against the band [1/(1+m), 1+m]: `faster` or
+    `slower` when the whole CI lies beyond the band, `equivalent` when it lies inside, else
+    `inconclusive`. A speed-up under a quality mismatch is never a win."""
     if row.quality_mismatch:
         return "quality-mismatch"
     if not (np.isfinite(row.ci_low) and np.isfinite(row.ci_high)):
         return "insufficient-data"
-    if row.ci_high < 1:
-        return "rust-faster"
-    if row.ci_low > 1:
-        return "python-faster"
-    return "tie"
+    upper = 1 + row.margin
+    if row.ci_high < 1 / upper:
+        return "faster"
+    if row.ci_low > upper:
+        return "slower"
+    if row.ci_low >= 1 / upper and row.ci_high <= upper:
+        return "equivalent"
+    return "inconclusive"
 
 
-def notes(row: Any, alpha: float) -> list[str]:
+def notes(row: Any) -> list[str]:
     out = []
     if row.quality_mismatch:
         out.append(f"quality-mismatch ({row.quality_metric} {row.quality_python:.4g} vs {row.quality_rust:.4g})")
@@ -320,10 +412,13 @@ def notes(row: Any, alpha: float) -> list[str]:
             out.append(f"cv {side} {getattr(row, f'cv_{side}'):.0%}")
         if getattr(row, f"outliers_{side}"):
             out.append(f"{getattr(row, f'outliers_{side}')} outlier(s) {side}")
-    if row.underpowered:
-        out.append(f"underpowered (n={row.n_rust}/{row.n_python}, need {row.repetitions_needed})")
-    elif np.isfinite(row.p_holm) and row.p_holm >= alpha and row.verdict in ("rust-faster", "python-faster"):
-        out.append("not significant after Holm")
+    if min(row.processes_python, row.processes_rust) < 2:
+        out.append("1 process per side: the CI cannot see drift between processes")
+    elif row.underpowered:
+        out.append(f"underpowered ({min(row.processes_python, row.processes_rust)} processes per side, "
+                   f"need {row.processes_needed:.0f} for ±{row.margin:.0%})")
+    if row.disturbed_excluded:
+        out.append(f"{row.disturbed_excluded} disturbed repetition(s) left out")
     return out
 
 
@@ -357,10 +452,8 @@ def summarize(comparisons: pd.DataFrame) -> pd.DataFrame:
             centre, low, high = geometric_mean_ci(fair["ratio"].to_numpy(float))
             counts = group["verdict"].value_counts()
             rows.append({"scope": scope, "phase": phase, "comparisons": len(group), "geomean_ratio": centre,
-                         "ci_low": low, "ci_high": high, "rust_faster": int(counts.get("rust-faster", 0)),
-                         "ties": int(counts.get("tie", 0)), "python_faster": int(counts.get("python-faster", 0)),
-                         "quality_mismatch": int(counts.get("quality-mismatch", 0)),
-                         "insufficient_data": int(counts.get("insufficient-data", 0))})
+                         "ci_low": low, "ci_high": high}
+                        | {v.replace("-", "_"): int(counts.get(v, 0)) for v in VERDICTS})
     return pd.DataFrame(rows)
 
 

@@ -10,6 +10,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a plain script, too
 
+import mlbench.lean  # noqa: F401  (before scikit-learn: keeps pandas out)
+
 import sklearn
 from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans
 from sklearn.mixture import GaussianMixture

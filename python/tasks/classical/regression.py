@@ -8,6 +8,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a plain script, too
 
+import mlbench.lean  # noqa: F401  (before scikit-learn: keeps pandas out)
+
 import sklearn
 from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, Ridge
 

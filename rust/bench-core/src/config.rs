@@ -6,6 +6,9 @@ use serde::Deserialize;
 
 use crate::error::{BenchError, Result};
 
+/// The job file's schema version (configs/schema/job.schema.json).
+pub const SCHEMA_VERSION: u32 = 2;
+
 /// One cell of the matrix, as written by `mlbench run`. Unknown keys are errors.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +33,10 @@ pub struct Job {
     pub seed: u64,
     pub timeout_s: f64,
     pub predictions_dir: PathBuf,
+    /// A phase call shorter than this is timed as a sample of k calls (k found in the first warm-up).
+    pub min_sample_s: f64,
+    /// Task processes the runner plans for this job (informational: the process index is `--process`).
+    pub processes: u32,
 }
 
 impl Job {
@@ -44,8 +51,8 @@ impl Job {
     }
 
     fn check(&self) -> std::result::Result<(), String> {
-        if self.schema_version != 1 {
-            return Err(format!("schema_version: expected 1, got {}", self.schema_version));
+        if self.schema_version != SCHEMA_VERSION {
+            return Err(format!("schema_version: expected {SCHEMA_VERSION}, got {}", self.schema_version));
         }
         if self.job_id.len() != 16 || !self.job_id.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(format!("job_id: expected 16 hex digits, got {:?}", self.job_id));
@@ -61,6 +68,12 @@ impl Job {
         }
         if self.timeout_s.is_nan() || self.timeout_s <= 0.0 {
             return Err("timeout_s: must be positive".into());
+        }
+        if !self.min_sample_s.is_finite() || self.min_sample_s < 0.0 {
+            return Err("min_sample_s: must be a finite number >= 0".into());
+        }
+        if self.processes < 1 {
+            return Err("processes: must be at least 1".into());
         }
         Ok(())
     }
@@ -78,7 +91,8 @@ impl Job {
         })
     }
 
-    /// Warm-ups come first, then measured repetitions; indices are global, the seed is seed + i.
+    /// Warm-ups come first, then measured repetitions; indices count within a process, the seed is
+    /// seed + i in every process.
     pub fn n_records(&self) -> u32 {
         self.warmup + self.repetitions
     }
@@ -88,10 +102,10 @@ impl Job {
 mod tests {
     use super::*;
 
-    pub(super) const JOB: &str = "schema_version: 1\njob_id: 0123456789abcdef\nrun: t\ntask: regression\n\
+    pub(super) const JOB: &str = "schema_version: 2\njob_id: 0123456789abcdef\nrun: t\ntask: regression\n\
 domain: classical\nlanguage: rust\nframework: linfa\nalgorithm: ridge\ndataset: d\ndatasets_dir: /tmp\n\
 hyperparameters: {alpha: 1.0}\nhardware_profile: cpu\ndevice: cpu\nthreads: 1\nprecision: float64\n\
-repetitions: 2\nwarmup: 1\nseed: 4\ntimeout_s: 10\npredictions_dir: /tmp\n";
+repetitions: 2\nwarmup: 1\nseed: 4\ntimeout_s: 10\npredictions_dir: /tmp\nmin_sample_s: 0.05\nprocesses: 5\n";
 
     fn load(text: &str) -> Result<Job> {
         let dir = tempfile::tempdir().unwrap();

@@ -4,6 +4,11 @@
 //! A task names one `Builder`; it returns a `Model`, either supervised (fit on the training split,
 //! predict the test split) or clustering (fit on the training features, label them, and predict
 //! the test features where the algorithm can). The harness owns the clock around each phase.
+//!
+//! One process runs `warmup + repetitions` repetitions of one job over data it loads once; the
+//! runner starts several such processes per job (`--process K`) and interleaves them with the
+//! other side's. A phase shorter than the job's `min_sample_s` is timed as a sample of k calls, k
+//! found by doubling in the first warm-up; records keep the per-call time and k.
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -15,7 +20,7 @@ use crate::config::Job;
 use crate::data::{self, Split};
 use crate::env::{self, Env};
 use crate::error::{BenchError, Result};
-use crate::measure::{cpu_time_s, peak_rss_mb, reset_peak_rss, PhaseTimer};
+use crate::measure::{cpu_time_s, peak_rss_mb, reset_peak_rss, startup_s, PhaseTimer};
 use crate::record::{Record, Resources, Solver};
 
 #[derive(Debug, Parser)]
@@ -27,6 +32,9 @@ pub struct Args {
     /// JSON Lines file to append records to.
     #[arg(long)]
     pub out: PathBuf,
+    /// Index of this process among the job's replicated processes.
+    #[arg(long, default_value_t = 0)]
+    pub process: u32,
 }
 
 /// A fit/predict model; the harness times `fit` and `predict`.
@@ -49,8 +57,12 @@ pub trait Supervised {
 pub trait Clusterer {
     fn fit(&mut self, x: &Array2<f64>) -> Result<()>;
     fn labels(&self, x: &Array2<f64>) -> Result<Array1<f64>>;
-    fn predict(&self, _x: &Array2<f64>) -> Option<Result<Array1<f64>>> {
-        None
+    /// Whether the algorithm labels new points (`predict`, timed as the `predict` phase).
+    fn can_predict(&self) -> bool {
+        false
+    }
+    fn predict(&self, _x: &Array2<f64>) -> Result<Array1<f64>> {
+        Err(BenchError::run("this clustering algorithm does not label new points"))
     }
     fn solver(&self) -> Solver;
     fn resolved(&self) -> BTreeMap<String, f64> {
@@ -76,8 +88,9 @@ pub struct TaskInfo {
 
 /// Entry point of a task: exit 2 with one line on bad input, 1 on a failed run.
 pub fn main_task(info: TaskInfo) -> ! {
+    let startup = startup_s(); // first thing: spawn to here is this process's start-up
     let args = Args::parse();
-    let code = match run_task(&args, &info) {
+    let code = match run_task(&args, &info, startup) {
         Ok(()) => 0,
         Err(err) => {
             eprintln!("error: {err}");
@@ -87,7 +100,7 @@ pub fn main_task(info: TaskInfo) -> ! {
     std::process::exit(code)
 }
 
-pub fn run_task(args: &Args, info: &TaskInfo) -> Result<()> {
+pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()> {
     let job = Job::load(&args.config)?;
     let in_job = |err: BenchError| match err {
         BenchError::Usage(message) => BenchError::usage(format!("{}: {message}", args.config.display())),
@@ -104,9 +117,10 @@ pub fn run_task(args: &Args, info: &TaskInfo) -> Result<()> {
     let libraries: Vec<(&str, &str)> = info.frameworks.to_vec();
     let env = env::capture(&libraries);
     let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
+    let process = args.process;
     match (info.build)(&job, job.seed) {
         Err(BenchError::Unsupported(reason)) => {
-            let mut record = Record::new(&job, 0, version, &digest, &env);
+            let mut record = Record::new(&job, process, 0, version, &digest, &env);
             record.status = "unsupported".into();
             record.error = Some(reason);
             return record.append_to(&args.out);
@@ -114,46 +128,86 @@ pub fn run_task(args: &Args, info: &TaskInfo) -> Result<()> {
         Err(err) => return Err(in_job(err)), // unknown algorithm or bad parameters: before any work
         Ok(_) => {}
     }
+    let mut load_timer = PhaseTimer::default();
+    let split = load_timer.calls("load", 1, None, || Ok(()), |_| data::load_split(&job.dataset, &job.datasets_dir))?;
+    let process_timings = BTreeMap::from([
+        ("startup".to_string(), startup),
+        ("load".to_string(), load_timer.timings_s.get("load").copied()),
+    ]);
+    let mut loops = BTreeMap::new();
     for repetition in 0..job.n_records() {
-        let record = measure_repetition(&job, info, version, repetition, &digest, &env)?;
+        let calibrate = repetition == 0 && job.warmup > 0; // the first warm-up finds k per phase
+        let mut record =
+            measure_repetition(&job, info, &split, (process, repetition), &mut loops, calibrate, version, &digest, &env)?;
+        record.process_timings_s = process_timings.clone();
         record.append_to(&args.out)?;
     }
     Ok(())
 }
 
+/// Runs each phase as a calibrated sample of k calls (k found in the first warm-up).
+struct Phases<'a> {
+    timer: PhaseTimer,
+    loops: &'a mut BTreeMap<String, u64>,
+    calibrate_to_s: Option<f64>,
+}
+
+impl Phases<'_> {
+    fn run<S, T>(
+        &mut self,
+        name: &str,
+        prepare: impl FnMut() -> Result<S>,
+        work: impl FnMut(S) -> Result<T>,
+    ) -> Result<T> {
+        let k = self.loops.get(name).copied().unwrap_or(1);
+        let out = self.timer.calls(name, k, self.calibrate_to_s, prepare, work)?;
+        self.loops.insert(name.to_string(), self.timer.loops[name]);
+        Ok(out)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn measure_repetition(
     job: &Job,
     info: &TaskInfo,
+    split: &Split,
+    (process, repetition): (u32, u32),
+    loops: &mut BTreeMap<String, u64>,
+    calibrate: bool,
     version: &str,
-    repetition: u32,
     digest: &str,
     env: &Env,
 ) -> Result<Record> {
-    let mut record = Record::new(job, repetition, version, digest, env);
+    let mut record = Record::new(job, process, repetition, version, digest, env);
     reset_peak_rss();
     let cpu_start = cpu_time_s();
-    let mut timer = PhaseTimer::default();
-    let split = timer.phase("load", || data::load_split(&job.dataset, &job.datasets_dir))?;
-    let outputs = match (info.build)(job, record.seed)? {
-        Model::Supervised(model) => run_supervised(model, &split, &mut timer)?,
-        Model::Clusterer(model) => run_clusterer(model, &split, &mut timer)?,
+    let seed = record.seed;
+    let mut phases =
+        Phases { timer: PhaseTimer::default(), loops, calibrate_to_s: calibrate.then_some(job.min_sample_s) };
+    let build = || (info.build)(job, seed);
+    let outputs = match build()? {
+        Model::Supervised(_) => run_supervised(build, split, &mut phases)?,
+        Model::Clusterer(_) => run_clusterer(build, split, &mut phases)?,
     };
     let cpu = cpu_time_s() - cpu_start;
-    let path = output_path(job, repetition, "npy")?;
+    let path = output_path(job, process, repetition, "npy")?;
     write_npy(&path, &outputs.predictions)
         .map_err(|e| BenchError::run(format!("{}: {e}", path.display())))?;
     if let Some(scores) = &outputs.scores {
-        let scores_path = output_path(job, repetition, "scores.npy")?;
+        let scores_path = output_path(job, process, repetition, "scores.npy")?;
         write_npy(&scores_path, scores)
             .map_err(|e| BenchError::run(format!("{}: {e}", scores_path.display())))?;
         record.scores = Some(scores_path.display().to_string());
     }
+    let timer = phases.timer;
     if let Some(&predict_s) = timer.timings_s.get("predict") {
         record
             .throughput
             .insert("predict_samples_per_s".into(), outputs.predicted_rows as f64 / predict_s.max(1e-12));
     }
     record.timings_s = timer.timings_s;
+    record.inner_loops = timer.loops;
+    record.page_faults = timer.page_faults;
     record.predictions = Some(path.display().to_string());
     record.solver = Some(outputs.solver);
     record.resolved = outputs.resolved;
@@ -169,9 +223,31 @@ struct Outputs {
     predicted_rows: usize,
 }
 
-fn run_supervised(mut model: Box<dyn Supervised>, split: &Split, timer: &mut PhaseTimer) -> Result<Outputs> {
-    timer.phase("fit", || model.fit(&split.x_train, &split.y_train))?;
-    let predictions = timer.phase("predict", || model.predict(&split.x_test))?;
+fn supervised(model: Model) -> Result<Box<dyn Supervised>> {
+    match model {
+        Model::Supervised(model) => Ok(model),
+        Model::Clusterer(_) => Err(BenchError::run("the builder changed model kind between calls")),
+    }
+}
+
+fn clusterer(model: Model) -> Result<Box<dyn Clusterer>> {
+    match model {
+        Model::Clusterer(model) => Ok(model),
+        Model::Supervised(_) => Err(BenchError::run("the builder changed model kind between calls")),
+    }
+}
+
+/// Fit a freshly built model per call (built untimed), then predict with the last one.
+fn run_supervised(build: impl Fn() -> Result<Model>, split: &Split, phases: &mut Phases) -> Result<Outputs> {
+    let model = phases.run(
+        "fit",
+        || supervised(build()?),
+        |mut model| {
+            model.fit(&split.x_train, &split.y_train)?;
+            Ok(model)
+        },
+    )?;
+    let predictions = phases.run("predict", || Ok(()), |_| model.predict(&split.x_test))?;
     Ok(Outputs {
         predictions,
         scores: model.scores(&split.x_test)?,
@@ -181,13 +257,18 @@ fn run_supervised(mut model: Box<dyn Supervised>, split: &Split, timer: &mut Pha
     })
 }
 
-fn run_clusterer(mut model: Box<dyn Clusterer>, split: &Split, timer: &mut PhaseTimer) -> Result<Outputs> {
-    timer.phase("fit", || model.fit(&split.x_train))?;
-    let labels = model.labels(&split.x_train)?;
-    if let Some(predicted) = timer.phase("predict", || model.predict(&split.x_test)) {
-        predicted?;
-    } else {
-        timer.timings_s.remove("predict");
+fn run_clusterer(build: impl Fn() -> Result<Model>, split: &Split, phases: &mut Phases) -> Result<Outputs> {
+    let model = phases.run(
+        "fit",
+        || clusterer(build()?),
+        |mut model| {
+            model.fit(&split.x_train)?;
+            Ok(model)
+        },
+    )?;
+    let labels = model.labels(&split.x_train)?; // untimed: what fit found
+    if model.can_predict() {
+        phases.run("predict", || Ok(()), |_| model.predict(&split.x_test))?;
     }
     Ok(Outputs {
         predictions: labels,
@@ -198,8 +279,8 @@ fn run_clusterer(mut model: Box<dyn Clusterer>, split: &Split, timer: &mut Phase
     })
 }
 
-fn output_path(job: &Job, repetition: u32, extension: &str) -> Result<PathBuf> {
+fn output_path(job: &Job, process: u32, repetition: u32, extension: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(&job.predictions_dir)
         .map_err(|e| BenchError::run(format!("{}: {e}", job.predictions_dir.display())))?;
-    Ok(job.predictions_dir.join(format!("{}-{}-{repetition}.{extension}", job.job_id, job.language)))
+    Ok(job.predictions_dir.join(format!("{}-{}-p{process}-{repetition}.{extension}", job.job_id, job.language)))
 }

@@ -6,9 +6,10 @@ use std::path::Path;
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::config::Job;
+use crate::config::{Job, SCHEMA_VERSION};
 use crate::env::Env;
 use crate::error::{BenchError, Result};
+use crate::measure::Faults;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Solver {
@@ -28,6 +29,9 @@ pub struct Record {
     pub schema_version: u32,
     pub run: String,
     pub job_id: String,
+    /// Which of the job's task processes measured this.
+    pub process: u32,
+    /// Index within the process, warm-ups first.
     pub repetition: u32,
     pub warmup: bool,
     pub task: String,
@@ -45,7 +49,15 @@ pub struct Record {
     pub precision: String,
     pub seed: u64,
     pub started_at: String,
+    /// Seconds per call of each phase (a sample of `inner_loops` calls, divided).
     pub timings_s: BTreeMap<String, f64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub inner_loops: BTreeMap<String, u64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub page_faults: BTreeMap<String, Faults>,
+    /// Once per process: `startup` (spawn to harness entry) and `load`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub process_timings_s: BTreeMap<String, Option<f64>>,
     pub throughput: BTreeMap<String, f64>,
     pub metrics: BTreeMap<String, f64>,
     pub predictions: Option<String>,
@@ -64,11 +76,19 @@ pub struct Record {
 
 impl Record {
     /// A record with the job's identity filled in, status `ok` and empty measurements.
-    pub fn new(job: &Job, repetition: u32, framework_version: &str, dataset_sha256: &str, env: &Env) -> Self {
+    pub fn new(
+        job: &Job,
+        process: u32,
+        repetition: u32,
+        framework_version: &str,
+        dataset_sha256: &str,
+        env: &Env,
+    ) -> Self {
         Record {
-            schema_version: 1,
+            schema_version: SCHEMA_VERSION,
             run: job.run.clone(),
             job_id: job.job_id.clone(),
+            process,
             repetition,
             warmup: repetition < job.warmup,
             task: job.task.clone(),
@@ -87,6 +107,9 @@ impl Record {
             seed: job.seed + u64::from(repetition),
             started_at: Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
             timings_s: BTreeMap::new(),
+            inner_loops: BTreeMap::new(),
+            page_faults: BTreeMap::new(),
+            process_timings_s: BTreeMap::new(),
             throughput: BTreeMap::new(),
             metrics: BTreeMap::new(),
             predictions: None,

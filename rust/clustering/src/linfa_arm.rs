@@ -62,8 +62,12 @@ impl Clusterer for LinfaKMeans {
         Ok(to_labels(self.model()?.predict(x)))
     }
 
-    fn predict(&self, x: &Array2<f64>) -> Option<Result<Array1<f64>>> {
-        Some(self.model().map(|m| to_labels(m.predict(x))))
+    fn can_predict(&self) -> bool {
+        true
+    }
+
+    fn predict(&self, x: &Array2<f64>) -> Result<Array1<f64>> {
+        self.model().map(|m| to_labels(m.predict(x)))
     }
 
     fn solver(&self) -> Solver {
@@ -147,8 +151,12 @@ impl Clusterer for LinfaGmm {
         Ok(to_labels(self.model()?.predict(x)))
     }
 
-    fn predict(&self, x: &Array2<f64>) -> Option<Result<Array1<f64>>> {
-        Some(self.model().map(|m| to_labels(m.predict(x))))
+    fn can_predict(&self) -> bool {
+        true
+    }
+
+    fn predict(&self, x: &Array2<f64>) -> Result<Array1<f64>> {
+        self.model().map(|m| to_labels(m.predict(x)))
     }
 
     fn solver(&self) -> Solver {
