@@ -12,7 +12,7 @@ import yaml
 
 from conftest import mlbench, write_yaml
 
-GOOD: dict[str, Any] = {"task": "regression", "repetitions": 2, "datasets": ["diabetes"],
+GOOD: dict[str, Any] = {"task": "regression", "repetitions": 2, "processes": 1, "datasets": ["diabetes"],
                         "algorithms": {"ridge": {"alpha": 1.0}}}
 
 CASES = {
@@ -167,7 +167,7 @@ def test_rust_classical_tasks_refuse_bad_hyperparameters(task: str, algorithm: s
                                                           rust_classical: list[Path]) -> None:
     from mlbench.config import HardwareProfile, expand_matrix
 
-    matrix = write_yaml(tmp_path / "m.yaml", {"task": task, "repetitions": 1, "datasets": ["iris"],
+    matrix = write_yaml(tmp_path / "m.yaml", {"task": task, "repetitions": 1, "processes": 1, "datasets": ["iris"],
                                              "algorithms": {algorithm: {}}})
     jobs, _ = expand_matrix(matrix, HardwareProfile("cpu", "cpu", 1), ["rust"], "r", tmp_path, datasets_dir)
     job = jobs[0].to_dict()

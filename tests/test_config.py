@@ -25,7 +25,7 @@ def test_expansion_covers_every_cell_and_ids_are_stable(tmp_path: Path, datasets
     assert len({j.job_id for j in jobs}) == len(jobs)
     again, _ = expand_matrix(matrix, CPU, ["python", "rust"], "other-run", tmp_path / "x", datasets_dir)
     assert [j.job_id for j in jobs] == [j.job_id for j in again]  # the run name does not define the work
-    assert all(j.warmup == 1 and j.seed == 42 for j in jobs)  # schema defaults
+    assert all(j.warmup == 2 and j.seed == 42 and j.processes == 5 for j in jobs)  # schema defaults
 
 
 def test_optional_dataset_not_prepared_is_skipped_with_a_note(tmp_path: Path, datasets_dir: Path) -> None:

@@ -28,7 +28,7 @@ R2_TOL = 1e-3
 @pytest.fixture(scope="module")
 def parity_run(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path, rust_regression: Path) -> Path:
     folder = tmp_path_factory.mktemp("parity")
-    matrix = write_yaml(folder / "matrix.yaml", {"task": "regression", "repetitions": 1, "warmup": 0,
+    matrix = write_yaml(folder / "matrix.yaml", {"task": "regression", "repetitions": 1, "processes": 1, "warmup": 0,
                                                  "datasets": DATASETS, "algorithms": ALGORITHMS})
     result = mlbench("run", matrix, "--out", folder / "run", "--datasets-dir", datasets_dir, "--no-table")
     assert result.returncode == 0, result.stderr + result.stdout

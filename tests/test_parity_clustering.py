@@ -16,7 +16,7 @@ from conftest import load_run, run_matrix
 def clustering_run(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path,
                    rust_classical: list[Path]) -> Path:
     return run_matrix(tmp_path_factory.mktemp("clustering"), datasets_dir, {
-        "task": "clustering", "repetitions": 1, "warmup": 0, "datasets": ["synthetic_blobs"],
+        "task": "clustering", "repetitions": 1, "processes": 1, "warmup": 0, "datasets": ["synthetic_blobs"],
         "algorithms": {
             "kmeans": {"n_clusters": 4, "init": "first_k"},
             "dbscan": {"datasets": ["synthetic_moons"], "eps": 0.3, "min_samples": 5},

@@ -20,7 +20,7 @@ MULTICLASS_DECISION_RTOL = 1e-2
 @pytest.fixture(scope="module")
 def svm_run(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path, rust_classical: list[Path]) -> Path:
     return run_matrix(tmp_path_factory.mktemp("svm"), datasets_dir, {
-        "task": "svm", "repetitions": 1, "warmup": 0, "datasets": ["iris", "breast_cancer"],
+        "task": "svm", "repetitions": 1, "processes": 1, "warmup": 0, "datasets": ["iris", "breast_cancer"],
         "algorithms": {"svc": {"kernel": ["rbf", "linear", "poly"], "gamma": ["scale", 0.1]},
                        "nusvc": {"nu": 0.3}, "linearsvc": {},
                        "svr": {"datasets": ["diabetes"], "C": 10.0, "gamma": ["scale", "auto"]}}})

@@ -31,7 +31,8 @@ def test_report_embeds_every_figure(executed: tuple[Path, str]) -> None:
 
 def test_report_shows_the_tables_and_the_failed_job(executed: tuple[Path, str]) -> None:
     _, html = executed
-    for text in ("Comparison table", "mlbench-sortable", "rust-faster", "scikit-learn", "linfa",
+    for text in ("Comparison table", "mlbench-sortable", "faster", "processes_needed", "startup", "Equivalence margins",
+                 "scikit-learn", "linfa",
                  "target-cpu=native", "timeout", "killed after exceeding timeout_s=300", "geomean_ratio"):
         assert text in html, text
     assert "Traceback" not in html

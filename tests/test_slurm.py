@@ -38,7 +38,7 @@ def identities(records: list[dict]) -> Counter:
 @pytest.mark.slurm
 @slurm
 def test_slurm_gives_the_same_records_as_local(tmp_path: Path, datasets_dir: Path, rust_regression: Path) -> None:
-    matrix = write_yaml(tmp_path / "m.yaml", {"task": "regression", "repetitions": 2, "warmup": 1,
+    matrix = write_yaml(tmp_path / "m.yaml", {"task": "regression", "repetitions": 2, "processes": 1, "warmup": 1,
                                               "datasets": ["diabetes"],
                                               "algorithms": {"linear": {}, "lasso": {"alpha": 0.1}}})
     common = ["--datasets-dir", datasets_dir, "--no-table"]
@@ -67,7 +67,7 @@ def array_job(run: Path) -> str | None:
 @slurm
 def test_scancel_is_a_failed_record_and_resume_resubmits_only_it(tmp_path: Path, datasets_dir: Path,
                                                                    fault_specs: Path) -> None:
-    matrix = write_yaml(tmp_path / "m.yaml", {"task": "fault", "repetitions": 1, "warmup": 0,
+    matrix = write_yaml(tmp_path / "m.yaml", {"task": "fault", "repetitions": 1, "processes": 1, "warmup": 0,
                                               "datasets": ["diabetes"], "algorithms": {"mean": {"sleep_s": [0, 6]}}})
     run = tmp_path / "run"
     env = os.environ | {"MLBENCH_TASK_SPECS": str(fault_specs)}
@@ -107,8 +107,8 @@ def test_scancel_is_a_failed_record_and_resume_resubmits_only_it(tmp_path: Path,
 
 
 def test_missing_sbatch_points_to_the_local_executor(tmp_path: Path, datasets_dir: Path) -> None:
-    matrix = write_yaml(tmp_path / "m.yaml", {"task": "regression", "repetitions": 1, "datasets": ["diabetes"],
-                                              "algorithms": {"linear": {}}})
+    matrix = write_yaml(tmp_path / "m.yaml", {"task": "regression", "repetitions": 1, "processes": 1,
+                                              "datasets": ["diabetes"], "algorithms": {"linear": {}}})
     env_path = os.environ["PATH"]
     os.environ["PATH"] = str(Path(sys.executable).parent)  # python, but no Slurm tools
     try:

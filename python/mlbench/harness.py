@@ -26,7 +26,7 @@ from mlbench import datasets as ds
 from mlbench import envinfo, records
 from mlbench.config import Job, load_job
 from mlbench.errors import UsageError
-from mlbench.measure import PhaseTimer, cpu_time_s, peak_rss_mb, reset_peak_rss, startup_s
+from mlbench.measure import PhaseTimer, cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, startup_s
 
 Params = dict[str, Any]
 
@@ -94,6 +94,7 @@ def run_task(algorithms: dict[str, Entry], framework_version: str, libraries: li
              argv: list[str] | None = None) -> None:
     """Entry point of a task: exit 2 with one line on bad input."""
     startup = startup_s()  # first thing: spawn to here is this process's start-up (imports included)
+    die_with_runner()
     args = parse_args(argv)
     try:
         if args.process < 0:

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from mlbench import stats
 
 COLOURS = {"python": "#3776ab", "rust": "#b7410e"}
+VERDICT_COLOURS = {"faster": "#2a9d4b", "slower": "#c0392b", "equivalent": "#1f5fa8", "inconclusive": "black"}
 RUST_SHADES = ["#b7410e", "#e08e0b", "#7b3f00", "#d35400"]
 
 
@@ -28,8 +29,8 @@ def forest(comparisons: pd.DataFrame, phase: str = "fit") -> Figure:
     fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.5))
     y = np.arange(len(rows))[::-1]
     for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
-        colour = "grey" if r["quality_mismatch"] else ("#2a9d4b" if r["verdict"] == "rust-faster" else
-                                                       "#c0392b" if r["verdict"] == "python-faster" else "black")
+        colour = "grey" if r["quality_mismatch"] else VERDICT_COLOURS.get(r["verdict"], "black")
+        ax.fill_betweenx([yi - 0.4, yi + 0.4], 1 / (1 + r["margin"]), 1 + r["margin"], color="#dddddd", lw=0)
         low = r["ci_low"] if np.isfinite(r["ci_low"]) else r["ratio"]
         high = r["ci_high"] if np.isfinite(r["ci_high"]) else r["ratio"]
         ax.plot([low, high], [yi, yi], color=colour, lw=2)
@@ -37,8 +38,9 @@ def forest(comparisons: pd.DataFrame, phase: str = "fit") -> Figure:
     ax.axvline(1, color="black", ls="--", lw=1)
     ax.set_xscale("log")
     ax.set_yticks(y, [f"[{r['domain']}] {names[i]}" for i, r in rows.iterrows()], fontsize=8)
-    ax.set_xlabel(f"{phase} time, Rust / Python (median, 95% bootstrap CI; < 1: Rust faster)")
-    ax.set_title("Speed ratio per comparison (grey, hollow: quality mismatch, never a win)")
+    ax.set_xlabel(f"{phase} time, Rust / Python (median, 95% two-level bootstrap CI; < 1: Rust faster)")
+    ax.set_title("Speed ratio per comparison; shaded: equivalence band ±m\n(green faster, red slower, blue "
+                 "equivalent, black inconclusive; grey hollow: quality mismatch, never a win)", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -20,7 +20,7 @@ use crate::config::Job;
 use crate::data::{self, Split};
 use crate::env::{self, Env};
 use crate::error::{BenchError, Result};
-use crate::measure::{cpu_time_s, peak_rss_mb, reset_peak_rss, startup_s, PhaseTimer};
+use crate::measure::{cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, startup_s, PhaseTimer};
 use crate::record::{Record, Resources, Solver};
 
 #[derive(Debug, Parser)]
@@ -89,6 +89,7 @@ pub struct TaskInfo {
 /// Entry point of a task: exit 2 with one line on bad input, 1 on a failed run.
 pub fn main_task(info: TaskInfo) -> ! {
     let startup = startup_s(); // first thing: spawn to here is this process's start-up
+    die_with_runner();
     let args = Args::parse();
     let code = match run_task(&args, &info, startup) {
         Ok(()) => 0,

@@ -88,6 +88,24 @@ fn monotonic_ns() -> u128 {
     ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
 }
 
+/// The runner's pid: tasks die with it (`die_with_runner`).
+pub const RUNNER_PID_VARIABLE: &str = "MLBENCH_RUNNER_PID";
+
+/// The kernel kills this task if the runner that started it dies, so no orphan keeps writing
+/// records while a resumed run repeats its process. Mirrors python/mlbench/measure.py.
+pub fn die_with_runner() {
+    let Some(runner) = std::env::var(RUNNER_PID_VARIABLE).ok().and_then(|p| p.parse::<i32>().ok()) else {
+        return; // started by hand
+    };
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number; getppid has no preconditions.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() != runner {
+            std::process::exit(1); // the runner died before the guard was set
+        }
+    }
+}
+
 /// Seconds from the runner's spawn of this process to now (None when started by hand).
 pub fn startup_s() -> Option<f64> {
     let spawned: u128 = std::env::var(SPAWN_VARIABLE).ok()?.parse().ok()?;
