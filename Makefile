@@ -13,11 +13,12 @@ RUN ?= smoke
 RUST_SOURCES := .cargo/config.toml $(shell find rust -path rust/target -prune -o \( -name '*.rs' -o -name 'Cargo.*' -o -name '*.toml' \) -print)
 RUST_BINARIES := rust/target/release/regression rust/target/release/svm rust/target/release/clustering
 
-.PHONY: help setup build datasets smoke report bench-regression bench-svm bench-clustering bench-classical compare export test test-python test-rust lint clean distclean
+.PHONY: help setup build datasets smoke noise-floor bench-harness report bench-regression bench-svm bench-clustering bench-classical compare export test test-python test-rust lint clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: HW=cpu|gpu  RUN=NAME (report, compare, export)  ARGS='--resume' (passed to mlbench run)  DOWNLOAD=1"
+	@echo "  ARGS examples: '--target-ci 0.05 --max-processes 20' (adaptive), '--order grouped', '--processes 10'"
 
 setup: $(VENV)/.installed ## create .venv and install the pinned Python dependencies (once)
 
@@ -40,6 +41,12 @@ datasets: setup ## prepare datasets/ (.npy + meta.json with sha256); DOWNLOAD=1 
 smoke: setup build datasets ## run the small matrices in both languages, print the comparison, write reports/smoke.html
 	$(PY) -m mlbench run configs/smoke --hw $(HW) --out results/smoke --overwrite $(ARGS); status=$$?; \
 	$(PY) -m mlbench report results/smoke --output reports/smoke.html || exit $$?; exit $$status
+
+noise-floor: setup build datasets ## A/A: every smoke job against itself -> results/noise-floor-$(HW)/noise_floor.json (MATRICES=... to choose)
+	$(PY) -m mlbench noise-floor $(or $(MATRICES),configs/smoke) --hw $(HW) --out results/noise-floor-$(HW) --overwrite $(ARGS)
+
+bench-harness: setup datasets ## benchmark: a ridge fit timed by the harness against a steady direct loop
+	$(PY) benchmarks/harness_vs_direct.py $(ARGS)
 
 report: setup ## execute analysis.ipynb on results/$(RUN) -> reports/$(RUN).html
 	$(PY) -m mlbench report results/$(RUN) --output reports/$(RUN).html
@@ -71,7 +78,7 @@ test-rust:
 	cd rust && cargo test --release --locked
 
 lint: setup ## ruff and cargo clippy -D warnings
-	$(VENV)/bin/ruff check python tests
+	$(VENV)/bin/ruff check python tests benchmarks
 	cd rust && cargo clippy --release --all-targets --locked -- -D warnings
 
 clean: ## remove results, reports and the Rust build
