@@ -99,3 +99,21 @@ def test_kill_then_resume_gives_exactly_the_expected_records(tmp_path: Path, dat
     kept = {(r["job_id"], r["process"], r["repetition"]): r["started_at"] for r in first}
     assert all(kept[k] == r["started_at"] for r in final
                if (k := (r["job_id"], r["process"], r["repetition"])) in kept)
+
+
+def test_target_ci_adds_processes_to_both_sides_up_to_the_cap(tmp_path: Path, datasets_dir: Path,
+                                                             rust_regression: Path) -> None:
+    """A target no CI can reach: both sides grow from 2 to 4 processes (one more round), no further;
+    the job ids stay the same, and the comparison says it missed the target."""
+    matrix = write_yaml(tmp_path / "m.yaml", {"task": "regression", "repetitions": 2, "processes": 2, "warmup": 1,
+                                              "datasets": ["diabetes"], "algorithms": {"linear": {}}})
+    result = mlbench("run", matrix, "--out", tmp_path / "run", "--datasets-dir", datasets_dir,
+                     "--target-ci", "0.0001", "--max-processes", "4")
+    assert result.returncode == 0, result.stderr
+    records = read(tmp_path / "run")
+    per_job = Counter(r["job_id"] for r in records)
+    assert len(per_job) == 2 and set(per_job.values()) == {4 * 3}
+    assert {r["process"] for r in records} == {0, 1, 2, 3}
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert set(meta["processes_per_job"].values()) == {4} and meta["target_ci"] == 0.0001
+    assert "wider than the target" in result.stdout

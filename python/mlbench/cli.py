@@ -64,13 +64,15 @@ def cmd_noise_floor(args: argparse.Namespace) -> int:
     options = run_options(args, noise_floor=True)
     summary = execute(options)
     table, loaded = stats.load([options.out])
-    summary_table = noise.summarize(stats.compare(table, loaded))
+    comparisons = stats.compare(table, loaded)
+    summary_table = noise.summarize(comparisons)
     if summary_table.empty:
         print("no A/A comparison: no job has ok records on both sides")
         return 1
     print()
     print("\n".join(noise.lines(summary_table)))
     meta = json.loads((options.out / "meta.json").read_text())
+    meta["processes_per_side"] = int(comparisons["processes_python"].median())
     path = noise.write(options.out, options.hardware, summary_table, meta)
     overall = summary_table.iloc[-1]
     print(f"\n{path}: false verdicts {overall.false_verdicts} of {overall.comparisons} "

@@ -62,7 +62,7 @@ class RunOptions:
 class Summary:
     statuses: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
-    skipped_jobs: int = 0  # task processes already complete (resume)
+    skipped_processes: int = 0  # task processes already complete (resume)
     disturbed: int = 0  # task processes that ran while their threads exceeded the idle cores
 
 
@@ -221,6 +221,9 @@ def prepare_output(options: RunOptions, jobs: list[Job]) -> set[Unit]:
     known = {j.job_id: j for j in jobs}
     complete = {unit for unit, unit_records in by_unit.items()
                 if unit[0] in known and is_complete(known[unit[0]], unit_records)}
+    unsupported = {job_id for (job_id, _), unit_records in by_unit.items()
+                   if any(r.get("status") == "unsupported" for r in unit_records)}
+    complete |= {(job.job_id, p) for job in jobs if job.job_id in unsupported for p in range(job.processes)}
     kept = [r for r in content.records if (r.get("job_id"), r.get("process", 0)) in complete]
     if content.bad_lines or len(kept) != len(content.records):
         records.rewrite(records_path, kept)
@@ -358,13 +361,13 @@ def run(options: RunOptions) -> Summary:
     wanted = {job.job_id: list(range(job.processes)) for job in jobs}
     summary = Summary()
     done_before = sum(1 for job in jobs for p in wanted[job.job_id] if (job.job_id, p) in complete)
-    summary.skipped_jobs = done_before
+    summary.skipped_processes = done_before
     if done_before:
         print(f"resume: {done_before} of {sum(map(len, wanted.values()))} task processes already complete",
               file=sys.stderr)
-    order = run_units(options, executor, jobs, wanted, complete, summary)
+    run_units(options, executor, jobs, wanted, complete, summary)
     if options.target_ci is not None:
-        order += adapt(options, executor, jobs, wanted, complete, summary)
+        adapt(options, executor, jobs, wanted, complete, summary)
     return summary
 
 
@@ -427,7 +430,11 @@ def adapt(options: RunOptions, executor: Executor, jobs: list[Job], wanted: dict
     while True:
         table, loaded = stats.load([options.out])
         comparisons = stats.compare(table, loaded)
-        wide = comparisons[comparisons["ci_halfwidth"] > options.target_ci] if not comparisons.empty else comparisons
+        if comparisons.empty:
+            break
+        # start-up and load are measured once per process: they do not steer how many are needed
+        timed = comparisons[~comparisons["phase"].isin(stats.PROCESS_PHASES)]
+        wide = timed[~(timed["ci_halfwidth"] <= options.target_ci)]  # NaN (no CI yet) is wide too
         grow: set[str] = set()
         for row in wide.itertuples():
             for job in by_key.get((row.task, row.algorithm, row.dataset, row.params, row.hardware_profile), []):

@@ -222,6 +222,8 @@ def processes_needed(cv_rs: float, cv_py: float, margin: float, alpha: float = A
     Chow, Shao & Wang 2008, sec. 3.2). At least 2; NaN when a side has one process."""
     if not (np.isfinite(cv_rs) and np.isfinite(cv_py)):
         return math.nan
+    if margin <= 0:
+        return math.inf  # no number of processes puts a CI inside an empty band
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
     sigma = math.sqrt(cv_rs**2 + cv_py**2)
     return float(max(2, math.ceil((z * sigma / math.log1p(margin)) ** 2)))
@@ -258,7 +260,16 @@ def compare(table: pd.DataFrame, context: LoadReport | None = None, alpha: float
         for baseline, candidate in sides(group, context.mode):
             rows += compare_pair(identity, baseline, candidate, *settings)
     comparisons = pd.DataFrame(rows)
-    return comparisons if comparisons.empty else finish(comparisons, alpha)
+    if comparisons.empty:
+        return comparisons
+    comparisons = finish(comparisons, alpha)
+    if context.target_ci is not None:  # --target-ci: say which comparisons reached it
+        comparisons["target_reached"] = comparisons["ci_halfwidth"] <= context.target_ci
+        missed = ~comparisons["target_reached"]
+        comparisons.loc[missed, "notes"] = [
+            ", ".join(filter(None, [n, f"CI ±{w:.1%} wider than the target ±{context.target_ci:.0%}"]))
+            for n, w in zip(comparisons.loc[missed, "notes"], comparisons.loc[missed, "ci_halfwidth"], strict=True)]
+    return comparisons
 
 
 def sides(group: pd.DataFrame, mode: str) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
