@@ -303,7 +303,11 @@ def by_process(side: pd.DataFrame, phase: str) -> list[np.ndarray]:
     frame = side[["job_id", "process", column]].dropna()
     if phase in PROCESS_PHASES:
         frame = frame.drop_duplicates(["job_id", "process"])
-    return [g[column].to_numpy(float) for _, g in frame.groupby(["job_id", "process"], sort=True)]
+    if frame.empty:
+        return []
+    codes, _ = pd.factorize(frame["job_id"] + ":" + frame["process"].astype(str), sort=True)
+    order = np.argsort(codes, kind="stable")
+    return np.split(frame[column].to_numpy(float)[order], np.cumsum(np.bincount(codes))[:-1])
 
 
 def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, metric: str, tolerance: float,
