@@ -63,7 +63,9 @@ def test_every_pair_ran_on_both_sides(parity_run: Path) -> None:
 
 def test_coefficients_and_r2_agree(parity_run: Path, datasets_dir: Path) -> None:
     failures = []
-    for (dataset, algorithm, params), sides in sorted(pairs(parity_run).items()):
+    grouped = pairs(parity_run)
+    assert len(grouped) == len(DATASETS) * 5  # every pair below is checked: none can pass by absence
+    for (dataset, algorithm, params), sides in sorted(grouped.items()):
         X_test = ds.load_split(dataset, datasets_dir).X_test
         w_py = coefficients(parity_run, sides["python"], X_test)
         w_rs = coefficients(parity_run, sides["rust"], X_test)
@@ -86,6 +88,9 @@ def test_the_alpha_mapping_is_observable(parity_run: Path, datasets_dir: Path) -
 
 
 def test_coordinate_descent_runs_the_same_iterations(parity_run: Path) -> None:
+    checked = 0
     for (_, algorithm, _), sides in pairs(parity_run).items():
         if algorithm in ("lasso", "elastic_net"):
             assert sides["python"]["solver"]["n_iter"] == sides["rust"]["solver"]["n_iter"]
+            checked += 1
+    assert checked == len(DATASETS) * 2

@@ -35,10 +35,11 @@ def by_job(run: Path) -> dict[tuple[str, str, str], dict[str, dict[str, Any]]]:
 
 
 def test_svc_decision_values_and_accuracy_match_libsvm_rs(svm_run: Path) -> None:
-    failures = []
+    failures, checked = [], 0
     for (algorithm, dataset, params), sides in by_job(svm_run).items():
         if algorithm not in ("svc", "nusvc"):
             continue
+        checked += 1
         py, rs = sides["scikit-learn"], sides["libsvm-rs"]
         d_py, d_rs = np.load(svm_run / py["scores"]), np.load(svm_run / rs["scores"])
         binary = d_py.shape[1] == 1
@@ -49,23 +50,28 @@ def test_svc_decision_values_and_accuracy_match_libsvm_rs(svm_run: Path) -> None
             failures.append(f"{algorithm} {dataset} {params}: decision gap {gap:.2e} (allowed {allowed:.1e}), "
                             f"accuracy {py['metrics']['accuracy']:.4f} vs {rs['metrics']['accuracy']:.4f}")
     assert not failures, "\n".join(failures)
+    assert checked == 2 * (3 * 2 + 1)  # datasets x (svc kernels x gammas + nusvc)
 
 
 def test_gamma_is_resolved_identically_on_every_side(svm_run: Path) -> None:
+    checked = 0
     for (algorithm, dataset, params), sides in by_job(svm_run).items():
         gammas = {fw: r["resolved"]["gamma"] for fw, r in sides.items() if r["status"] == "ok" and "resolved" in r}
         if algorithm == "linearsvc":
             continue
+        checked += 1
         assert set(gammas) == {"scikit-learn", "libsvm-rs", "linfa"}, (algorithm, dataset)
         reference = gammas["scikit-learn"]
         assert all(abs(g - reference) <= 1e-12 * reference for g in gammas.values()), (algorithm, dataset, gammas)
         if json.loads(params).get("gamma") == 0.1:
             assert reference == 0.1
+    assert checked == 2 * (3 * 2 + 1) + 2  # svc and nusvc on two datasets, svr with two gammas
 
 
 def test_linfa_mapping_reproduces_scikit_learn_on_rbf_and_poly(svm_run: Path) -> None:
     """linfa's Gaussian eps = 1/gamma and the sqrt(gamma) scaling for poly: the binary problem's
     decision values agree with scikit-learn's within the solvers' tolerance."""
+    checked = 0
     for (algorithm, dataset, params), sides in by_job(svm_run).items():
         kernel = json.loads(params).get("kernel")
         if algorithm != "svc" or dataset != "breast_cancer" or kernel not in ("rbf", "poly"):
@@ -73,22 +79,30 @@ def test_linfa_mapping_reproduces_scikit_learn_on_rbf_and_poly(svm_run: Path) ->
         d_py = np.load(svm_run / sides["scikit-learn"]["scores"])
         d_linfa = np.load(svm_run / sides["linfa"]["scores"])
         assert np.abs(d_py - d_linfa).max() <= 1e-2 * max(1.0, np.abs(d_py).max()), params
+        checked += 1
+    assert checked == 2 * 2  # rbf and poly, each with gamma scale and 0.1
 
 
 def test_svr_agrees(svm_run: Path) -> None:
+    checked = 0
     for (algorithm, _, params), sides in by_job(svm_run).items():
         if algorithm == "svr":
             r2 = {fw: r["metrics"]["r2"] for fw, r in sides.items()}
-            assert max(r2.values()) - min(r2.values()) < 1e-3, (params, r2)
+            assert len(r2) == 3 and max(r2.values()) - min(r2.values()) < 1e-3, (params, r2)
+            checked += 1
+    assert checked == 2  # gamma scale and auto
 
 
 def test_linearsvc_is_unsupported_in_rust_with_a_reason(svm_run: Path) -> None:
+    checked = 0
     for (algorithm, _, _), sides in by_job(svm_run).items():
         if algorithm == "linearsvc":
             assert sides["scikit-learn"]["status"] == "ok"
             for framework in ("linfa", "libsvm-rs"):
                 assert sides[framework]["status"] == "unsupported"
                 assert "liblinear" in sides[framework]["error"]
+            checked += 1
+    assert checked == 2  # iris and breast_cancer
 
 
 def test_records_are_schema_valid(svm_run: Path) -> None:

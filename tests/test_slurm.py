@@ -23,8 +23,20 @@ def cluster_is_up() -> bool:
     return result.returncode == 0 and "idle" in result.stdout.split()
 
 
-slurm = pytest.mark.skipif(not cluster_is_up(), reason="no idle Slurm cluster here: `sudo scripts/slurm-up.sh` "
-                           "starts a one-node one (installs Debian's slurm packages)")
+# CI starts a cluster and sets MLBENCH_REQUIRE_SLURM=1: there a missing cluster fails these tests
+# instead of skipping them, so a broken cluster start cannot pass unnoticed.
+REQUIRED = os.environ.get("MLBENCH_REQUIRE_SLURM") == "1"
+UP = cluster_is_up()
+if REQUIRED and not UP:
+    slurm = pytest.mark.usefixtures("missing_cluster")
+else:
+    slurm = pytest.mark.skipif(not UP, reason="no idle Slurm cluster here: `sudo scripts/slurm-up.sh` starts a "
+                               "one-node one (installs Debian's slurm packages)")
+
+
+@pytest.fixture
+def missing_cluster() -> None:
+    pytest.fail("MLBENCH_REQUIRE_SLURM=1 but no idle Slurm cluster answers `sinfo`: scripts/slurm-up.sh failed")
 
 
 def read(run: Path) -> list[dict]:
