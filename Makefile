@@ -10,7 +10,7 @@ EXTRAS ?= classical,stats,report,dev
 ARGS ?=
 RUN ?= smoke
 
-RUST_SOURCES := .cargo/config.toml $(shell find rust -path rust/target -prune -o \( -name '*.rs' -o -name 'Cargo.*' -o -name '*.toml' \) -print)
+RUST_SOURCES := .cargo/config.toml $(wildcard configs/tasks/*.yaml) $(shell find rust -path rust/target -prune -o \( -name '*.rs' -o -name 'Cargo.*' -o -name '*.toml' \) -print)
 RUST_BINARIES := rust/target/release/regression rust/target/release/svm rust/target/release/clustering
 
 .PHONY: help setup build datasets smoke noise-floor bench-harness report bench-regression bench-svm bench-clustering bench-classical compare export test test-python test-rust lint clean distclean

@@ -108,7 +108,7 @@ def test_target_ci_adds_processes_to_both_sides_up_to_the_cap(tmp_path: Path, da
     matrix = write_yaml(tmp_path / "m.yaml", {"task": "regression", "repetitions": 2, "processes": 2, "warmup": 1,
                                               "datasets": ["diabetes"], "algorithms": {"linear": {}}})
     result = mlbench("run", matrix, "--out", tmp_path / "run", "--datasets-dir", datasets_dir,
-                     "--target-ci", "0.0001", "--max-processes", "4")
+                     "--target-ci", "0.0001", "--max-processes", "4", "--no-host-watch")
     assert result.returncode == 0, result.stderr
     records = read(tmp_path / "run")
     per_job = Counter(r["job_id"] for r in records)

@@ -25,7 +25,7 @@ def run_options(args: argparse.Namespace, noise_floor: bool = False) -> RunOptio
         executor=args.executor, jobs=args.jobs, datasets_dir=args.datasets_dir, partition=args.partition,
         max_parallel=args.max_parallel, slurm_opts=args.slurm_opt, order=args.order, processes=args.processes,
         target_ci=args.target_ci, max_processes=args.max_processes, noise_floor=noise_floor,
-        floor_file=floor_file, use_floor=args.noise_floor != "none")
+        floor_file=floor_file, use_floor=args.noise_floor != "none", watch_host=not args.no_host_watch)
 
 
 def execute(options: RunOptions) -> Summary:
@@ -67,7 +67,9 @@ def cmd_noise_floor(args: argparse.Namespace) -> int:
     comparisons = stats.compare(table, loaded)
     summary_table = noise.summarize(comparisons)
     if summary_table.empty:
-        print("no A/A comparison: no job has ok records on both sides")
+        busy = (f"; {loaded.disturbed} repetitions ran on a busy machine and were left out: rerun it idle"
+                if loaded.disturbed else "")
+        print(f"no A/A comparison: no job has ok records on both sides{busy}")
         return 1
     print()
     print("\n".join(noise.lines(summary_table)))
@@ -162,6 +164,9 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                      help="interleaved: the sides of a comparison take turns process by process (A B B A ...); "
                           "grouped: each job's processes back to back (default: interleaved)")
     run.add_argument("--processes", type=int, help="task processes per job, overriding the matrices' `processes`")
+    run.add_argument("--no-host-watch", action="store_true",
+                     help="do not watch the machine's load around each process: nothing is flagged as disturbed "
+                          "(for correctness runs on a busy machine, not for numbers you report)")
 
 
 def build_parser() -> argparse.ArgumentParser:

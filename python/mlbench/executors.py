@@ -75,13 +75,14 @@ def run_one(launch: Launch, watch_host: bool = True) -> Outcome:
 class LocalExecutor:
     """One job at a time by default: parallel jobs distort each other's timings."""
 
-    def __init__(self, jobs: int = 1) -> None:
+    def __init__(self, jobs: int = 1, watch_host: bool = True) -> None:
         self.jobs = jobs
+        self.watch_host = watch_host and jobs == 1  # side by side, the load is our own
 
     def run(self, launches: Iterable[Launch]) -> Iterator[Outcome]:
         if self.jobs == 1:
             for launch in launches:  # lazily: the runner may drop launches as outcomes arrive
-                yield run_one(launch)
+                yield run_one(launch, self.watch_host)
             return
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             futures = [pool.submit(run_one, launch, False) for launch in launches]

@@ -56,6 +56,7 @@ class RunOptions:
     noise_floor: bool = False  # A/A: each job runs 2 x processes, even ones side A, odd ones side B
     floor_file: Path | None = None  # the noise floor to judge against; None: this profile's default
     use_floor: bool = True
+    watch_host: bool = True  # record the load around each process (and flag disturbed ones)
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Summary:
 def make_executor(options: RunOptions) -> Executor:
     """The executor behind `--executor`; each gets the same launches and yields the same outcomes."""
     if options.executor == "local":
-        return LocalExecutor(jobs=options.jobs)
+        return LocalExecutor(jobs=options.jobs, watch_host=options.watch_host)
     from mlbench.slurm import SlurmExecutor
 
     extra = []

@@ -1,6 +1,8 @@
 """JSON Schema validation that reports the first problem as one line naming file and field."""
 
 import json
+import math
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,24 @@ def field_path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "(top level)"
 
 
+def non_finite(instance: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, float]]:
+    """(field, value) of every NaN or infinite number: JSON Schema cannot refuse them, and YAML
+    reads `.nan` and `.inf` as numbers."""
+    if isinstance(instance, float) and not math.isfinite(instance):
+        yield ".".join(path) or "(top level)", instance
+    elif isinstance(instance, dict):
+        for key, value in instance.items():
+            yield from non_finite(value, (*path, str(key)))
+    elif isinstance(instance, list):
+        for index, value in enumerate(instance):
+            yield from non_finite(value, (*path, str(index)))
+
+
 def check(instance: Any, schema: dict[str, Any] | str, source: str | Path) -> None:
-    """Raise UsageError for the first schema violation, deterministically ordered."""
+    """Raise UsageError for the first schema violation, deterministically ordered; NaN and
+    infinite numbers are violations everywhere."""
+    for field, value in non_finite(instance):
+        raise UsageError(f"{source}: {field}: {value} is not a finite number")
     if isinstance(schema, str):
         schema = load_schema(schema)
     validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())

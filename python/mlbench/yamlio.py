@@ -26,6 +26,8 @@ def load_yaml(path: str | Path) -> Any:
         text = path.read_text()
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: cannot read: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
     try:

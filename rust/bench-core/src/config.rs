@@ -75,6 +75,12 @@ impl Job {
         if self.processes < 1 {
             return Err("processes: must be at least 1".into());
         }
+        // YAML's .nan and .inf cannot become JSON numbers: they arrive here as null.
+        if let Some((key, _)) = self.hyperparameters.iter().find(|(_, v)| v.is_null()) {
+            return Err(format!(
+                "hyperparameters.{key}: not a finite number, string or boolean (NaN, infinities and null are refused)"
+            ));
+        }
         Ok(())
     }
 
@@ -99,10 +105,10 @@ impl Job {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    pub(super) const JOB: &str = "schema_version: 2\njob_id: 0123456789abcdef\nrun: t\ntask: regression\n\
+    pub(crate) const JOB: &str = "schema_version: 2\njob_id: 0123456789abcdef\nrun: t\ntask: regression\n\
 domain: classical\nlanguage: rust\nframework: linfa\nalgorithm: ridge\ndataset: d\ndatasets_dir: /tmp\n\
 hyperparameters: {alpha: 1.0}\nhardware_profile: cpu\ndevice: cpu\nthreads: 1\nprecision: float64\n\
 repetitions: 2\nwarmup: 1\nseed: 4\ntimeout_s: 10\npredictions_dir: /tmp\nmin_sample_s: 0.05\nprocesses: 5\n";

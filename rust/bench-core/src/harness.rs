@@ -84,6 +84,9 @@ pub struct TaskInfo {
     /// Version of each framework this binary can run, by the job's `framework` name.
     pub frameworks: &'static [(&'static str, &'static str)],
     pub build: Builder,
+    /// The task spec (configs/tasks/<task>.yaml, `include_str!`): hyperparameters are checked
+    /// against it before any model is built, as Python checks them.
+    pub spec: &'static str,
 }
 
 /// Entry point of a task: exit 2 with one line on bad input, 1 on a failed run.
@@ -115,6 +118,7 @@ pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()
         .ok_or_else(|| {
             in_job(BenchError::usage(format!("framework: {:?} is not in this binary", job.framework)))
         })?;
+    crate::spec::check_hyperparameters(info.spec, &job).map_err(in_job)?;
     let libraries: Vec<(&str, &str)> = info.frameworks.to_vec();
     let env = env::capture(&libraries);
     let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
@@ -130,7 +134,13 @@ pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()
         Ok(_) => {}
     }
     let mut load_timer = PhaseTimer::default();
-    let split = load_timer.calls("load", 1, None, || Ok(()), |_| data::load_split(&job.dataset, &job.datasets_dir))?;
+    let split = load_timer.calls(
+        "load",
+        1,
+        None,
+        || Ok(()),
+        |_| data::load_split(&job.dataset, &job.datasets_dir),
+    )?;
     let process_timings = BTreeMap::from([
         ("startup".to_string(), startup),
         ("load".to_string(), load_timer.timings_s.get("load").copied()),
@@ -138,8 +148,17 @@ pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()
     let mut loops = BTreeMap::new();
     for repetition in 0..job.n_records() {
         let calibrate = repetition == 0 && job.warmup > 0; // the first warm-up finds k per phase
-        let mut record =
-            measure_repetition(&job, info, &split, (process, repetition), &mut loops, calibrate, version, &digest, &env)?;
+        let mut record = measure_repetition(
+            &job,
+            info,
+            &split,
+            (process, repetition),
+            &mut loops,
+            calibrate,
+            version,
+            &digest,
+            &env,
+        )?;
         record.process_timings_s = process_timings.clone();
         record.append_to(&args.out)?;
     }
@@ -283,5 +302,7 @@ fn run_clusterer(build: impl Fn() -> Result<Model>, split: &Split, phases: &mut 
 fn output_path(job: &Job, process: u32, repetition: u32, extension: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(&job.predictions_dir)
         .map_err(|e| BenchError::run(format!("{}: {e}", job.predictions_dir.display())))?;
-    Ok(job.predictions_dir.join(format!("{}-{}-p{process}-{repetition}.{extension}", job.job_id, job.language)))
+    Ok(job
+        .predictions_dir
+        .join(format!("{}-{}-p{process}-{repetition}.{extension}", job.job_id, job.language)))
 }

@@ -10,5 +10,6 @@ pub mod error;
 pub mod harness;
 pub mod measure;
 pub mod record;
+pub mod spec;
 
 pub use error::BenchError;

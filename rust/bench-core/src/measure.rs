@@ -71,8 +71,10 @@ impl PhaseTimer {
             if done {
                 let calls = k.max(1) as f64;
                 self.timings_s.insert(name.to_string(), elapsed / calls);
-                self.page_faults
-                    .insert(name.to_string(), Faults { minor: minor as f64 / calls, major: major as f64 / calls });
+                self.page_faults.insert(
+                    name.to_string(),
+                    Faults { minor: minor as f64 / calls, major: major as f64 / calls },
+                );
                 self.loops.insert(name.to_string(), k.max(1));
                 return Ok(result.expect("at least one call ran"));
             }
@@ -164,11 +166,17 @@ mod tests {
     fn page_faults_see_first_touch() {
         let mut timer = PhaseTimer::default();
         timer
-            .calls("fit", 1, None, || Ok::<_, ()>(()), |_| {
-                let block = vec![1u8; 16 << 20];
-                std::hint::black_box(&block);
-                Ok(())
-            })
+            .calls(
+                "fit",
+                1,
+                None,
+                || Ok::<_, ()>(()),
+                |_| {
+                    let block = vec![1u8; 16 << 20];
+                    std::hint::black_box(&block);
+                    Ok(())
+                },
+            )
             .unwrap();
         assert!(timer.page_faults["fit"].minor >= 1000.0, "{:?}", timer.page_faults);
     }

@@ -64,5 +64,6 @@ fn main() {
             ("kodama", env!("MLBENCH_VERSION_KODAMA")),
         ],
         build,
+        spec: include_str!("../../../configs/tasks/clustering.yaml"),
     })
 }

@@ -35,5 +35,9 @@ fn build(job: &Job, _seed: u64) -> Result<Model> {
 }
 
 fn main() {
-    main_task(TaskInfo { frameworks: &[("linfa", env!("MLBENCH_VERSION_LINFA"))], build })
+    main_task(TaskInfo {
+        frameworks: &[("linfa", env!("MLBENCH_VERSION_LINFA"))],
+        build,
+        spec: include_str!("../../../configs/tasks/regression.yaml"),
+    })
 }

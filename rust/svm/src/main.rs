@@ -66,5 +66,6 @@ fn main() {
             ("libsvm-rs", env!("MLBENCH_VERSION_LIBSVM_RS")),
         ],
         build,
+        spec: include_str!("../../../configs/tasks/svm.yaml"),
     })
 }

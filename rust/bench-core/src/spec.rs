@@ -1,0 +1,111 @@
+//! One parameter spec for both languages: the task's `configs/tasks/<task>.yaml`, compiled into
+//! its binary, with each algorithm's hyperparameters checked by the `jsonschema` crate exactly as
+//! python/mlbench/config.py checks them with Python's jsonschema (defaults stripped, every key
+//! required, no other key allowed). A value the spec refuses never reaches a Rust library.
+use serde_json::{Map, Value};
+
+use crate::config::Job;
+use crate::error::{BenchError, Result};
+
+/// The JSON Schema of one algorithm's fully expanded hyperparameters (Python: `parameter_schema`).
+fn parameter_schema(params: &Map<String, Value>) -> Value {
+    let properties: Map<String, Value> = params
+        .iter()
+        .map(|(name, fragment)| {
+            let mut fragment = fragment.as_object().cloned().unwrap_or_default();
+            fragment.remove("default");
+            (name.clone(), Value::Object(fragment))
+        })
+        .collect();
+    serde_json::json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": params.keys().collect::<Vec<_>>(),
+        "properties": properties,
+    })
+}
+
+/// Check a job's hyperparameters against the task spec (YAML text). Errors name the field, as
+/// Python's do: `hyperparameters.alpha: -1.0 is less than or equal to the minimum of 0`.
+pub fn check_hyperparameters(spec_yaml: &str, job: &Job) -> Result<()> {
+    let spec: Value = serde_yaml_ng::from_str(spec_yaml)
+        .map_err(|e| BenchError::run(format!("the compiled-in task spec is not valid YAML: {e}")))?;
+    let algorithms = spec.get("algorithms").and_then(Value::as_object).cloned().unwrap_or_default();
+    let Some(params) = algorithms.get(&job.algorithm) else {
+        let known: Vec<&str> = algorithms.keys().map(String::as_str).collect();
+        return Err(BenchError::usage(format!(
+            "algorithm: unknown algorithm {:?} for task {} (known: {})",
+            job.algorithm,
+            job.task,
+            known.join(", ")
+        )));
+    };
+    let schema = parameter_schema(params.as_object().unwrap_or(&Map::new()));
+    let validator = jsonschema::validator_for(&schema)
+        .map_err(|e| BenchError::run(format!("the task spec's schema for {}: {e}", job.algorithm)))?;
+    let instance = Value::Object(job.hyperparameters.clone());
+    let mut errors: Vec<(String, String)> = validator
+        .iter_errors(&instance)
+        .map(|e| {
+            let path = e.instance_path().to_string();
+            let field = path.trim_start_matches('/').replace('/', ".");
+            (field, e.to_string())
+        })
+        .collect();
+    errors.sort(); // the first by field, then message: deterministic, like Python's
+    match errors.into_iter().next() {
+        None => Ok(()),
+        Some((field, message)) => {
+            let field = if field.is_empty() { String::new() } else { format!(".{field}") };
+            Err(BenchError::usage(format!("hyperparameters{field}: {message}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = concat!(
+        "algorithms:\n",
+        "  ridge:\n",
+        "    alpha: {type: number, exclusiveMinimum: 0, default: 1.0}\n",
+        "    max_iter: {type: integer, minimum: 1, default: 1000}\n",
+    );
+
+    fn job(params: &str) -> Job {
+        let mut job: Job = serde_yaml_ng::from_str(crate::config::tests::JOB).unwrap();
+        job.hyperparameters = serde_json::from_str(params).unwrap();
+        job
+    }
+
+    #[test]
+    fn accepts_what_the_spec_allows() {
+        check_hyperparameters(SPEC, &job(r#"{"alpha": 0.5, "max_iter": 10}"#)).unwrap();
+    }
+
+    #[test]
+    fn refuses_out_of_range_values_naming_the_field() {
+        let err = check_hyperparameters(SPEC, &job(r#"{"alpha": -1.0, "max_iter": 10}"#)).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().starts_with("hyperparameters.alpha: "), "{err}");
+        assert!(err.to_string().contains("minimum of 0"), "{err}");
+    }
+
+    #[test]
+    fn refuses_missing_and_unknown_keys() {
+        let err = check_hyperparameters(SPEC, &job(r#"{"alpha": 1.0}"#)).unwrap_err();
+        assert!(err.to_string().contains("max_iter"), "{err}");
+        let err =
+            check_hyperparameters(SPEC, &job(r#"{"alpha": 1.0, "max_iter": 1, "colour": 1}"#)).unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn refuses_an_unknown_algorithm() {
+        let mut j = job("{}");
+        j.algorithm = "huber".into();
+        let err = check_hyperparameters(SPEC, &j).unwrap_err();
+        assert!(err.to_string().contains("unknown algorithm \"huber\""), "{err}");
+    }
+}
