@@ -134,6 +134,11 @@ TASK_CASES = {
     "wrong type": ({"threads": "many"}, "threads"),
     "unknown algorithm": ({"algorithm": "ridge2"}, "ridge2"),
     "missing dataset": ({"dataset": "nothing_here"}, "nothing_here"),
+    # out of the spec's range: Python's jsonschema and Rust's jsonschema crate refuse it alike,
+    # before any library sees it (it used to reach linfa and exit 1)
+    "out of range": ({"hyperparameters": {"alpha": -1.0, "tol": 1e-4, "max_iter": 10}}, "alpha"),
+    "not finite": ({"hyperparameters": {"alpha": float("nan"), "tol": 1e-4, "max_iter": 10}}, "alpha"),
+    "infinite": ({"hyperparameters": {"alpha": 1.0, "tol": float("inf"), "max_iter": 10}}, "tol"),
 }
 
 
@@ -149,6 +154,24 @@ def test_task_refuses_a_bad_job(language: str, case: str, tmp_path: Path, datase
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
     assert fragment in result.stderr and str(job) in result.stderr, result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("language", ["python", "rust"])
+@pytest.mark.parametrize("case", ["not utf-8", "empty", "a directory"])
+def test_task_refuses_an_unreadable_job_file(language: str, case: str, tmp_path: Path,
+                                             rust_regression: Path) -> None:
+    job = tmp_path / "job.yaml"
+    if case == "not utf-8":
+        job.write_bytes(b"\xff\xfe job")
+    elif case == "empty":
+        job.write_text("")
+    else:
+        job.mkdir()
+    out = tmp_path / "records.jsonl"
+    result = run_task(language, job, out, rust_regression)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(job) in result.stderr and not out.exists()
 
 
 def test_job_files_round_trip_through_yaml(tmp_path: Path, datasets_dir: Path) -> None:
