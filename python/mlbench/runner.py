@@ -350,6 +350,8 @@ def run(options: RunOptions) -> Summary:
         raise UsageError("--jobs: must be at least 1")
     if options.target_ci is not None and not (0 < options.target_ci < 1):
         raise UsageError(f"--target-ci: expected a relative half-width between 0 and 1, got {options.target_ci}")
+    if options.max_processes < 1:
+        raise UsageError("--max-processes: must be at least 1")
     jobs, notes = plan(options)
     for note in notes:
         print(note, file=sys.stderr)
