@@ -60,7 +60,6 @@ def cmd_noise_floor(args: argparse.Namespace) -> int:
 
     from mlbench import noise, stats
 
-    args.noise_floor = "none"
     options = run_options(args, noise_floor=True)
     summary = execute(options)
     table, loaded = stats.load([options.out])

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from mlbench import host as host_load
 from mlbench.config import Job
-from mlbench.measure import SPAWN_VARIABLE
+from mlbench.measure import RUNNER_PID_VARIABLE, SPAWN_VARIABLE
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,6 @@ class Outcome:
 
 class Executor(Protocol):
     def run(self, launches: Iterable[Launch]) -> Iterator[Outcome]: ...
-
-
-RUNNER_PID_VARIABLE = "MLBENCH_RUNNER_PID"  # tasks die with this process (measure.die_with_runner)
 
 
 def run_one(launch: Launch, watch_host: bool = True) -> Outcome:

@@ -63,7 +63,6 @@ class RunOptions:
 class Summary:
     statuses: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
-    skipped_processes: int = 0  # task processes already complete (resume)
     disturbed: int = 0  # task processes that ran while their threads exceeded the idle cores
 
 
@@ -159,10 +158,14 @@ def launch_for(job: Job, process: int, out: Path) -> Launch:
                   env, raw, out / "logs" / f"{name}.out", out / "logs" / f"{name}.err", process)
 
 
+def said_unsupported(unit_records: list[dict[str, Any]]) -> bool:
+    return any(r.get("status") == "unsupported" for r in unit_records)
+
+
 def is_complete(job: Job, unit_records: list[dict[str, Any]]) -> bool:
     """A process is complete when every repetition is `ok`, or the task said `unsupported`.
     Failed processes run again."""
-    if any(r.get("status") == "unsupported" for r in unit_records):
+    if said_unsupported(unit_records):
         return True
     done = {r.get("repetition") for r in unit_records if r.get("status") == "ok"}
     return done == set(range(job.n_records)) and len(unit_records) == job.n_records
@@ -222,8 +225,7 @@ def prepare_output(options: RunOptions, jobs: list[Job]) -> set[Unit]:
     known = {j.job_id: j for j in jobs}
     complete = {unit for unit, unit_records in by_unit.items()
                 if unit[0] in known and is_complete(known[unit[0]], unit_records)}
-    unsupported = {job_id for (job_id, _), unit_records in by_unit.items()
-                   if any(r.get("status") == "unsupported" for r in unit_records)}
+    unsupported = {job_id for (job_id, _), unit_records in by_unit.items() if said_unsupported(unit_records)}
     complete |= {(job.job_id, p) for job in jobs if job.job_id in unsupported for p in range(job.processes)}
     kept = [r for r in content.records if (r.get("job_id"), r.get("process", 0)) in complete]
     if content.bad_lines or len(kept) != len(content.records):
@@ -238,7 +240,7 @@ def write_job(out: Path, job: Job) -> None:
     (out / "jobs" / f"{job.job_id}.yaml").write_text(yaml.safe_dump(job.to_dict(), sort_keys=False))
 
 
-def write_run_meta(options: RunOptions, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_run_meta(options: RunOptions) -> dict[str, Any]:
     """results/NAME/meta.json: how the run was asked for, and what stats needs to judge it: per-task
     quality tolerances and equivalence margins, the machine's noise floor, the process order."""
     tolerances, margins = {}, {}
@@ -259,9 +261,12 @@ def write_run_meta(options: RunOptions, extra: dict[str, Any] | None = None) -> 
         meta["aa_sides"] = "each job against itself: even process indices are side A, odd ones side B"
     elif options.use_floor and (floor := noise.read_floor(options.hardware, options.floor_file)):
         meta["noise_floor"] = floor
-    meta |= extra or {}
-    (options.out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    save_meta(options.out, meta)
     return meta
+
+
+def save_meta(out: Path, meta: dict[str, Any]) -> None:
+    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def stderr_tail(path: Path) -> str:
@@ -326,8 +331,6 @@ def collect(outcome: Outcome) -> list[dict[str, Any]]:
         split = ds.load_split(job.dataset, Path(job.datasets_dir))
     task_records = [relative_predictions(judged(r, job, split), outcome.launch)
                     for r in content.records if r.get("job_id") == job.job_id]
-    for record in task_records:
-        record["host"] = outcome.host
     problem = failure(outcome)
     if problem is None and content.bad_lines:
         problem = ("failed", f"task wrote {len(content.bad_lines)} malformed record line(s)")
@@ -336,8 +339,9 @@ def collect(outcome: Outcome) -> list[dict[str, Any]]:
     if problem is not None:
         status, error = problem
         next_repetition = len(task_records)
-        task_records.append(failure_record(job, outcome.launch.process, next_repetition, status, error) |
-                            {"host": outcome.host})
+        task_records.append(failure_record(job, outcome.launch.process, next_repetition, status, error))
+    for record in task_records:
+        record["host"] = outcome.host
     return task_records
 
 
@@ -360,23 +364,23 @@ def run(options: RunOptions) -> Summary:
         print(f"warning: --jobs {options.jobs} runs jobs side by side; their timings distort each other. "
               "Use it for correctness runs, not for numbers you report.", file=sys.stderr)
     complete = prepare_output(options, jobs)
-    write_run_meta(options)
+    meta = write_run_meta(options)
     wanted = {job.job_id: list(range(job.processes)) for job in jobs}
     summary = Summary()
     done_before = sum(1 for job in jobs for p in wanted[job.job_id] if (job.job_id, p) in complete)
-    summary.skipped_processes = done_before
     if done_before:
         print(f"resume: {done_before} of {sum(map(len, wanted.values()))} task processes already complete",
               file=sys.stderr)
     run_units(options, executor, jobs, wanted, complete, summary)
     if options.target_ci is not None:
         adapt(options, executor, jobs, wanted, complete, summary)
+        save_meta(options.out, meta | {"processes_per_job": {j: len(p) for j, p in wanted.items()}})
     return summary
 
 
 def run_units(options: RunOptions, executor: Executor, jobs: list[Job], wanted: dict[str, list[int]],
-              complete: set[Unit], summary: Summary, label: str = "") -> list[Unit]:
-    """Run the wanted processes not yet complete, in the chosen order; returns the order run."""
+              complete: set[Unit], summary: Summary, label: str = "") -> None:
+    """Run the wanted processes not yet complete, in the chosen order; schedule.jsonl gets the order."""
     planned = [(job, p) for job, p in schedule(jobs, wanted, options.order, options.noise_floor)
                if (job.job_id, p) not in complete]
     unsupported: set[str] = set()
@@ -411,7 +415,6 @@ def run_units(options: RunOptions, executor: Executor, jobs: list[Job], wanted: 
             bar.update(1)
         bar.update(bar.total - bar.n)  # processes skipped because their job is unsupported
     append_schedule(options.out, ran)
-    return ran
 
 
 def append_schedule(out: Path, ran: list[Unit]) -> None:
@@ -421,7 +424,7 @@ def append_schedule(out: Path, ran: list[Unit]) -> None:
 
 
 def adapt(options: RunOptions, executor: Executor, jobs: list[Job], wanted: dict[str, list[int]],
-          complete: set[Unit], summary: Summary) -> list[Unit]:
+          complete: set[Unit], summary: Summary) -> None:
     """--target-ci: give both sides of every comparison whose CI is wider than the target more
     processes (the planned number again), until all are within target or at --max-processes."""
     from mlbench import stats
@@ -429,7 +432,6 @@ def adapt(options: RunOptions, executor: Executor, jobs: list[Job], wanted: dict
     by_key: dict[tuple[str, ...], list[Job]] = {}
     for job in jobs:
         by_key.setdefault(comparison_key(job), []).append(job)
-    ran: list[Unit] = []
     while True:
         table, loaded = stats.load([options.out])
         comparisons = stats.compare(table, loaded)
@@ -446,16 +448,10 @@ def adapt(options: RunOptions, executor: Executor, jobs: list[Job], wanted: dict
         grow = {j for j in grow if len(wanted[j]) < options.max_processes}
         if not grow:
             break
-        for job in jobs:
-            if job.job_id in grow:
-                have = len(wanted[job.job_id])
-                step = min(job.processes, options.max_processes - have)
-                wanted[job.job_id] = list(range(have + step))
         grown = [j for j in jobs if j.job_id in grow]
         for job in grown:
+            have = len(wanted[job.job_id])
+            wanted[job.job_id] = list(range(have + min(job.processes, options.max_processes - have)))
             write_job(options.out, Job(**(job.to_dict() | {"processes": len(wanted[job.job_id])})))
         print(f"target CI ±{options.target_ci:.0%}: {len(grown)} job(s) get more processes", file=sys.stderr)
-        ran += run_units(options, executor, grown, wanted, complete, summary, label="more processes")
-    processes = {j: len(p) for j, p in wanted.items()}
-    write_run_meta(options, {"processes_per_job": processes})
-    return ran
+        run_units(options, executor, grown, wanted, complete, summary, label="more processes")

@@ -164,11 +164,19 @@ def hierarchical_ratio_ci(rs: list[np.ndarray], py: list[np.ndarray], confidence
     return float(low), float(high)
 
 
-def process_test(rs: list[np.ndarray], py: list[np.ndarray]) -> float:
-    """Two-sided Welch t-test on per-process log-medians: the process is the replicate, so the
-    test has the degrees of freedom of processes, not of repetitions. NaN with < 2 processes."""
-    a = np.log([np.median(g) for g in rs if len(g)])
-    b = np.log([np.median(g) for g in py if len(g)])
+def log_medians(groups: list[np.ndarray]) -> np.ndarray:
+    """log of each process's median time (NaN where a median is not positive)."""
+    medians = np.array([np.median(g) for g in groups if len(g)], dtype=float)
+    logs = np.full(len(medians), np.nan)
+    positive = medians > 0
+    logs[positive] = np.log(medians[positive])
+    return logs
+
+
+def process_test(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Welch t-test on per-process log-medians (`log_medians`): the process is the
+    replicate, so the test has the degrees of freedom of processes, not of repetitions. NaN with
+    < 2 processes."""
     if len(a) < 2 or len(b) < 2 or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         return math.nan
     if np.ptp(a) == 0 and np.ptp(b) == 0:
@@ -205,13 +213,12 @@ def cv(values: np.ndarray) -> float:
     return float(np.std(values, ddof=1) / np.mean(values))
 
 
-def process_cv(groups: list[np.ndarray]) -> float:
-    """Spread between processes: standard deviation of per-process log-medians (about the CV of
-    a process's median)."""
-    medians = [np.median(g) for g in groups if len(g)]
-    if len(medians) < 2 or min(medians) <= 0:
+def process_cv(logs: np.ndarray) -> float:
+    """Spread between processes: standard deviation of per-process log-medians (`log_medians`;
+    about the CV of a process's median)."""
+    if len(logs) < 2 or not np.all(np.isfinite(logs)):
         return math.nan
-    return float(np.std(np.log(medians), ddof=1))
+    return float(np.std(logs, ddof=1))
 
 
 def processes_needed(cv_rs: float, cv_py: float, margin: float, alpha: float = ALPHA,
@@ -326,7 +333,8 @@ def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, m
         t_py, t_rs = np.concatenate(g_py), np.concatenate(g_rs)
         low, high = hierarchical_ratio_ci(g_rs, g_py)
         ratio = float(np.median(t_rs) / np.median(t_py))
-        pcv_py, pcv_rs = process_cv(g_py), process_cv(g_rs)
+        logs_py, logs_rs = log_medians(g_py), log_medians(g_rs)
+        pcv_py, pcv_rs = process_cv(logs_py), process_cv(logs_rs)
         rows.append(identity | {
             "phase": phase, "python_framework": py["framework"].iloc[0], "rust_framework": rs["framework"].iloc[0],
             "n_python": len(t_py), "n_rust": len(t_rs), "processes_python": len(g_py), "processes_rust": len(g_rs),
@@ -334,7 +342,7 @@ def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, m
             "iqr_python": iqr(t_py), "iqr_rust": iqr(t_rs),
             "ratio": ratio, "ci_low": low, "ci_high": high,
             "ci_halfwidth": math.sqrt(high / low) - 1 if low > 0 else math.nan,
-            "margin": margin, "p_value": process_test(g_rs, g_py), "cliffs_delta": cliffs_delta(t_rs, t_py),
+            "margin": margin, "p_value": process_test(logs_rs, logs_py), "cliffs_delta": cliffs_delta(t_rs, t_py),
             "outliers_python": tukey_outliers(t_py), "outliers_rust": tukey_outliers(t_rs),
             "cv_python": cv(t_py), "cv_rust": cv(t_rs), "process_cv_python": pcv_py, "process_cv_rust": pcv_rs,
             "processes_needed": processes_needed(pcv_rs, pcv_py, margin),

@@ -123,7 +123,7 @@ pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()
     let env = env::capture(&libraries);
     let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
     let process = args.process;
-    match (info.build)(&job, job.seed) {
+    let supervised = match (info.build)(&job, job.seed) {
         Err(BenchError::Unsupported(reason)) => {
             let mut record = Record::new(&job, process, 0, version, &digest, &env);
             record.status = "unsupported".into();
@@ -131,8 +131,8 @@ pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()
             return record.append_to(&args.out);
         }
         Err(err) => return Err(in_job(err)), // unknown algorithm or bad parameters: before any work
-        Ok(_) => {}
-    }
+        Ok(model) => matches!(model, Model::Supervised(_)),
+    };
     let mut load_timer = PhaseTimer::default();
     let split = load_timer.calls(
         "load",
@@ -145,24 +145,37 @@ pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()
         ("startup".to_string(), startup),
         ("load".to_string(), load_timer.timings_s.get("load").copied()),
     ]);
+    let context = ProcessContext {
+        job: &job,
+        info,
+        split: &split,
+        supervised,
+        process,
+        version,
+        digest: &digest,
+        env: &env,
+    };
     let mut loops = BTreeMap::new();
     for repetition in 0..job.n_records() {
         let calibrate = repetition == 0 && job.warmup > 0; // the first warm-up finds k per phase
-        let mut record = measure_repetition(
-            &job,
-            info,
-            &split,
-            (process, repetition),
-            &mut loops,
-            calibrate,
-            version,
-            &digest,
-            &env,
-        )?;
+        let mut record = measure_repetition(&context, repetition, &mut loops, calibrate)?;
         record.process_timings_s = process_timings.clone();
         record.append_to(&args.out)?;
     }
     Ok(())
+}
+
+/// What every repetition of one task process shares.
+struct ProcessContext<'a> {
+    job: &'a Job,
+    info: &'a TaskInfo,
+    split: &'a Split,
+    /// The builder's model kind, learnt from the build that checked for `unsupported`.
+    supervised: bool,
+    process: u32,
+    version: &'a str,
+    digest: &'a str,
+    env: &'a Env,
 }
 
 /// Runs each phase as a calibrated sample of k calls (k found in the first warm-up).
@@ -186,18 +199,13 @@ impl Phases<'_> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn measure_repetition(
-    job: &Job,
-    info: &TaskInfo,
-    split: &Split,
-    (process, repetition): (u32, u32),
+    context: &ProcessContext,
+    repetition: u32,
     loops: &mut BTreeMap<String, u64>,
     calibrate: bool,
-    version: &str,
-    digest: &str,
-    env: &Env,
 ) -> Result<Record> {
+    let ProcessContext { job, info, split, supervised, process, version, digest, env } = *context;
     let mut record = Record::new(job, process, repetition, version, digest, env);
     reset_peak_rss();
     let cpu_start = cpu_time_s();
@@ -205,9 +213,10 @@ fn measure_repetition(
     let mut phases =
         Phases { timer: PhaseTimer::default(), loops, calibrate_to_s: calibrate.then_some(job.min_sample_s) };
     let build = || (info.build)(job, seed);
-    let outputs = match build()? {
-        Model::Supervised(_) => run_supervised(build, split, &mut phases)?,
-        Model::Clusterer(_) => run_clusterer(build, split, &mut phases)?,
+    let outputs = if supervised {
+        run_supervised(build, split, &mut phases)?
+    } else {
+        run_clusterer(build, split, &mut phases)?
     };
     let cpu = cpu_time_s() - cpu_start;
     let path = output_path(job, process, repetition, "npy")?;
