@@ -6,18 +6,23 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 HW ?= cpu
-EXTRAS ?= classical,stats,report,dev
+EXTRAS ?= classical,dl,stats,report,dev
 ARGS ?=
 RUN ?= smoke
 
 RUST_SOURCES := .cargo/config.toml $(wildcard configs/tasks/*.yaml) $(shell find rust -path rust/target -prune -o \( -name '*.rs' -o -name 'Cargo.*' -o -name '*.toml' \) -print)
-RUST_BINARIES := rust/target/release/regression rust/target/release/svm rust/target/release/clustering
+RUST_BINARIES := $(addprefix rust/target/release/,regression svm clustering cnn cnn-burn)
+# tch builds against the venv's libtorch (torch-sys finds it through the venv's python); HW=gpu adds
+# candle's and burn's CUDA backends (needs the CUDA toolkit's nvcc).
+CARGO_ENV := PATH="$(abspath $(VENV))/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
+CARGO_FEATURES := $(if $(filter gpu,$(HW)),--features cuda)
 
-.PHONY: help setup build datasets smoke noise-floor bench-harness report bench-regression bench-svm bench-clustering bench-classical compare export test test-python test-rust lint clean distclean
+.PHONY: help setup build datasets smoke noise-floor bench-harness report bench-classical compare export test test-python test-rust lint clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: HW=cpu|gpu  RUN=NAME (report, compare, export)  ARGS='--resume' (passed to mlbench run)  DOWNLOAD=1"
+	@echo "  bench-NAME        the full grid of configs/<domain>/NAME.yaml: $(sort $(basename $(notdir $(BENCH_MATRICES))))"
 	@echo "  ARGS examples: '--target-ci 0.05 --max-processes 20' (adaptive), '--order grouped', '--processes 10'"
 
 setup: $(VENV)/.installed ## create .venv and install the pinned Python dependencies (once)
@@ -30,12 +35,14 @@ $(VENV)/.installed: pyproject.toml
 
 build: $(RUST_BINARIES) ## build the Rust workspace in release mode (skipped when up to date)
 
-$(RUST_BINARIES) &: $(RUST_SOURCES)
+$(RUST_BINARIES) &: $(RUST_SOURCES) $(VENV)/.installed
 	@command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 2; }
-	cd rust && cargo build --release --locked
+	cd rust && $(CARGO_ENV) cargo build --release --locked $(CARGO_FEATURES)
+	cd rust/cnn-burn && cargo build --release --locked --target-dir ../target $(CARGO_FEATURES)
 	touch $(RUST_BINARIES)
 
 datasets: setup ## prepare datasets/ (.npy + meta.json with sha256); DOWNLOAD=1 also fetches non-bundled ones
+	@scripts/install-fashion-mnist.sh
 	$(PY) -m mlbench datasets prepare $(if $(DOWNLOAD),--download)
 
 smoke: setup build datasets ## run the small matrices in both languages, print the comparison, write reports/smoke.html
@@ -51,14 +58,13 @@ bench-harness: setup datasets ## benchmark: a ridge fit timed by the harness aga
 report: setup ## execute analysis.ipynb on results/$(RUN) -> reports/$(RUN).html
 	$(PY) -m mlbench report results/$(RUN) --output reports/$(RUN).html
 
-bench-regression: setup build datasets ## full regression grid -> results/regression-$(HW)
-	$(PY) -m mlbench run configs/classical/regression.yaml --hw $(HW) --out results/regression-$(HW) $(ARGS)
+# Every matrix configs/<domain>/NAME.yaml (smoke aside) is `make bench-NAME HW=cpu|gpu`, no edit here.
+BENCH_MATRICES := $(wildcard $(addsuffix /*.yaml,$(addprefix configs/,classical deep_learning llm rl)))
 
-bench-svm: setup build datasets ## full SVM grid -> results/svm-$(HW)
-	$(PY) -m mlbench run configs/classical/svm.yaml --hw $(HW) --out results/svm-$(HW) $(ARGS)
-
-bench-clustering: setup build datasets ## full clustering grid -> results/clustering-$(HW)
-	$(PY) -m mlbench run configs/classical/clustering.yaml --hw $(HW) --out results/clustering-$(HW) $(ARGS)
+bench-%: setup build datasets ## the full grid of configs/<domain>/%.yaml -> results/%-$(HW) (e.g. bench-cnn, bench-svm)
+	@matrix="$(filter %/$*.yaml,$(BENCH_MATRICES))"; \
+	[ -n "$$matrix" ] || { echo "error: no matrix named $* (have: $(sort $(basename $(notdir $(BENCH_MATRICES)))))" >&2; exit 2; }; \
+	$(PY) -m mlbench run $$matrix --hw $(HW) --out results/$*-$(HW) $(ARGS)
 
 bench-classical: setup build datasets ## every classical task -> results/classical-$(HW)
 	$(PY) -m mlbench run configs/classical --hw $(HW) --out results/classical-$(HW) $(ARGS)
@@ -74,12 +80,14 @@ test: test-python test-rust ## run pytest and cargo test
 test-python: setup build
 	$(PY) -m pytest
 
-test-rust:
-	cd rust && cargo test --release --locked
+test-rust: setup
+	cd rust && $(CARGO_ENV) cargo test --release --locked
+	cd rust/cnn-burn && cargo test --release --locked --target-dir ../target
 
 lint: setup ## ruff and cargo clippy -D warnings
 	$(VENV)/bin/ruff check python tests benchmarks
-	cd rust && cargo clippy --release --all-targets --locked -- -D warnings
+	cd rust && $(CARGO_ENV) cargo clippy --release --all-targets --locked -- -D warnings
+	cd rust/cnn-burn && cargo clippy --release --all-targets --locked --target-dir ../target -- -D warnings
 
 clean: ## remove results, reports and the Rust build
 	rm -rf results reports rust/target

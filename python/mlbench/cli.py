@@ -201,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     comp = sub.add_parser("compare", help="print the Rust vs Python table for runs")
     comp.add_argument("runs", nargs="+", type=Path, help="run folders or records.jsonl files")
-    comp.add_argument("--phase", default="fit", help="phase to compare, or `all` (default: fit)")
+    comp.add_argument("--phase", default="headline",
+                      help="phase to compare, `all`, or `headline`: fit for classical tasks, train for training "
+                           "tasks (default)")
     comp.set_defaults(func=cmd_compare)
 
     export = sub.add_parser("export", help="write a run's tidy table (one row per measured repetition)")

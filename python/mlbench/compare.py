@@ -15,10 +15,19 @@ def number(value: float, spec: str = ".3g") -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
-def comparison_lines(comparisons: pd.DataFrame, phase: str | None = "fit") -> list[str]:
+def chosen_phase(comparisons: pd.DataFrame, phase: str | None) -> pd.DataFrame:
+    """`headline`: each task's main phase (fit for classical tasks, train for training tasks)."""
+    if phase in (None, "all"):
+        return comparisons
+    if phase == "headline":
+        return comparisons[comparisons["phase"].isin(stats.HEADLINE_PHASES)]
+    return comparisons[comparisons["phase"] == phase]
+
+
+def comparison_lines(comparisons: pd.DataFrame, phase: str | None = "headline") -> list[str]:
     if comparisons.empty:
         return ["no comparison: no algorithm has ok records in both languages"]
-    rows = comparisons if phase in (None, "all") else comparisons[comparisons["phase"] == phase]
+    rows = chosen_phase(comparisons, phase)
     rows = rows.assign(label=stats.param_labels(rows))
     header = (f"{'task':<11}{'algorithm':<17}{'dataset':<25}{'params':<27}{'rust':<10}{'phase':<8}{'procs':>6} "
               f"{'need':>5} {'py median s':>11} {'rs median s':>11} {'rs/py':>7} {'95% CI':>15} {'±m':>5} "
@@ -30,7 +39,7 @@ def comparison_lines(comparisons: pd.DataFrame, phase: str | None = "fit") -> li
         procs = f"{r.processes_python}/{r.processes_rust}"
         lines.append(
             f"{r.task:<11}{r.algorithm[:16]:<17}{r.dataset[:24]:<25}{r.label[:26]:<27}{r.rust_framework[:9]:<10}"
-            f"{r.phase:<8}{procs:>6} {number(r.processes_needed, '.0f'):>5} {number(r.median_python):>11} "
+            f"{r.phase[:7]:<8}{procs:>6} {number(r.processes_needed, '.0f'):>5} {number(r.median_python):>11} "
             f"{number(r.median_rust):>11} {number(r.ratio):>7} {ci:>15} {r.margin:>5.0%} {number(r.p_holm, '.2g'):>8} "
             f"{quality:>30} {number(r.agreement, '.3f'):>6}  {r.verdict}"
             + (f"  ({r.notes})" if r.notes else ""))
@@ -48,7 +57,7 @@ def summary_lines(summary: pd.DataFrame) -> list[str]:
     return lines
 
 
-def report(paths: list[Path], phase: str | None = "fit") -> list[str]:
+def report(paths: list[Path], phase: str | None = "headline") -> list[str]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         table, loaded = stats.load(paths)
@@ -61,8 +70,7 @@ def report(paths: list[Path], phase: str | None = "fit") -> list[str]:
                      "left out of the verdicts below")
     lines += comparison_lines(comparisons, phase)
     if not comparisons.empty:
-        chosen = comparisons if phase in (None, "all") else comparisons[comparisons["phase"] == phase]
-        lines += ["", *summary_lines(stats.summarize(chosen))]
+        lines += ["", *summary_lines(stats.summarize(chosen_phase(comparisons, phase)))]
     problems = stats.problems(table)
     if not problems.empty:
         lines += ["", "not ok:"]

@@ -30,9 +30,14 @@ TASK_SPEC_SCHEMA: dict[str, Any] = {
         "domain": {"enum": ["classical", "deep_learning", "llm", "rl"]},
         "python": {"type": "object", "required": ["script", "framework"], "additionalProperties": False,
                    "properties": {"script": {"type": "string"}, "framework": {"type": "string"}}},
+        # What happens inside one repetition: fit/predict (`supervised`, `clustering`, chosen by the
+        # task's algorithm objects) or `train_classifier` (epochs over shared weights and batch order).
+        "protocol": {"enum": ["supervised", "clustering", "train_classifier"]},
         "rust": {"type": "object", "required": ["binary", "frameworks"], "additionalProperties": False,
                  "properties": {"binary": {"type": "string"},
-                                "frameworks": {"type": "array", "items": {"type": "string"}, "minItems": 1}}},
+                                "frameworks": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                                # a framework whose arm is its own binary (e.g. a separate workspace)
+                                "binaries": {"type": "object", "additionalProperties": {"type": "string"}}}},
         "devices": {"type": "array", "items": {"type": "string"}, "minItems": 1},
         "precision": {"type": "string"},
         "kind": {"enum": ["regression", "classification", "clustering"]},
@@ -84,6 +89,15 @@ class TaskSpec:
     algorithms: dict[str, dict[str, Any]]
     kinds: dict[str, str] = field(default_factory=dict)  # algorithms judged otherwise than `kind`
     quality_tolerance: float | None = None  # largest primary-metric gap still called the same quality
+    protocol: str = "supervised"
+
+    @property
+    def needs_fixtures(self) -> bool:
+        """Training tasks share initial weights and batch order, written once before any side runs."""
+        return self.protocol == "train_classifier"
+
+    def binary(self, framework: str) -> str:
+        return self.rust.get("binaries", {}).get(framework, self.rust["binary"])
 
     def frameworks(self, language: str) -> list[str]:
         return [self.python["framework"]] if language == "python" else list(self.rust["frameworks"])
@@ -135,6 +149,10 @@ class Job:
     predictions_dir: str
     min_sample_s: float = 0.0
     processes: int = 1  # planned task processes; more can be added (resume, --target-ci) under the same id
+    # Training tasks: where the shared initial weights and batch orders are (not part of the id: it
+    # is derived from the id's fields), and the batch sizes inference is timed at.
+    fixtures_dir: str = ""
+    inference_batch_sizes: list[int] = field(default_factory=list)
     schema_version: int = 2
     job_id: str = field(default="")
 
@@ -145,7 +163,8 @@ class Job:
     def compute_id(self) -> str:
         """Hash of everything that defines the work (not where results go), so resume can match it."""
         defining = {k: v for k, v in asdict(self).items()
-                    if k not in ("job_id", "run", "datasets_dir", "predictions_dir", "timeout_s", "processes")}
+                    if k not in ("job_id", "run", "datasets_dir", "predictions_dir", "timeout_s", "processes",
+                                 "fixtures_dir") and not (k == "inference_batch_sizes" and not v)}
         blob = json.dumps(defining, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -269,9 +288,22 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
                              repetitions=matrix["repetitions"], warmup=matrix["warmup"], seed=matrix["seed"],
                              timeout_s=float(matrix["timeout_s"]),
                              predictions_dir=str((out_dir / "predictions").resolve()),
-                             min_sample_s=hardware.min_sample_s, processes=matrix["processes"])
+                             min_sample_s=hardware.min_sample_s, processes=matrix["processes"],
+                             fixtures_dir=fixtures_dir(out_dir, spec, algorithm, dataset, params, matrix["seed"]),
+                             inference_batch_sizes=list(matrix["inference_batch_sizes"]) if spec.needs_fixtures
+                             else [])
                          for language in languages for framework in spec.frameworks(language)]
     return jobs, notes
+
+
+def fixtures_dir(out_dir: Path, spec: TaskSpec, algorithm: str, dataset: str, params: dict[str, Any],
+                 seed: int) -> str:
+    """One folder per (algorithm, dataset, hyperparameters, seed) shared by every side, or "" when the
+    task needs none. Files inside are per repetition seed (init-SEED.safetensors, order-SEED.npy)."""
+    if not spec.needs_fixtures:
+        return ""
+    blob = json.dumps([spec.task, algorithm, dataset, params, seed], sort_keys=True, separators=(",", ":"))
+    return str((out_dir / "fixtures" / hashlib.sha256(blob.encode()).hexdigest()[:16]).resolve())
 
 
 def check_target(path: str | Path, algorithm: str, dataset: str, spec: TaskSpec, datasets_dir: Path) -> None:

@@ -1,5 +1,9 @@
 """Datasets prepared once into datasets/<name>/ as .npy files plus meta.json, read by both languages.
 
+meta.json names the layout: `tabular` (float64 features, standardised here) or `images` (uint8
+N x C x H x W pixels, normalised on load by the rule meta.json states; see mlbench.images), and
+lists every file with its sha256, shape and dtype. Both languages verify the files it lists.
+
 Every split is the same seeded 75/25 split (stratified for class labels), and features are
 standardized here (train statistics applied to both halves) so that neither language preprocesses.
 meta.json records each file's sha256; both languages refuse a mismatch. A dataset's digest
@@ -16,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlbench import images
 from mlbench.errors import DatasetError
 
 SPLIT_SEED = 20240501
@@ -114,7 +119,7 @@ def synthetic_circles(download: bool) -> Source:
     return Source(X, y, "make_circles(n_samples=1000, noise=0.05, factor=0.5, seed 7)", labels=True)
 
 
-BUILDERS: dict[str, Callable[[bool], Source]] = {
+BUILDERS: dict[str, Callable[[bool], Source | images.ImageSource]] = {
     "diabetes": diabetes,
     "california_housing": california_housing,
     "synthetic_linear": synthetic_linear,
@@ -128,8 +133,12 @@ BUILDERS: dict[str, Callable[[bool], Source]] = {
     "synthetic_blobs": synthetic_blobs,
     "synthetic_moons": synthetic_moons,
     "synthetic_circles": synthetic_circles,
+    "synthetic_images": images.synthetic_images,
+    "synthetic_images_rgb": images.synthetic_images_rgb,
+    "fashion_mnist": images.fashion_mnist,
+    "fashion_mnist_2k": images.fashion_mnist_2k,
 }
-OPTIONAL = {"california_housing"}
+OPTIONAL = {"california_housing", "fashion_mnist", "fashion_mnist_2k"}
 
 
 def sha256_file(path: Path) -> str:
@@ -155,19 +164,35 @@ def split_and_standardize(source: Source) -> dict[str, np.ndarray]:
             "y_test": np.ascontiguousarray(y_test, dtype=target)}
 
 
-def write(name: str, source: Source, out_dir: Path) -> Path:
+def tabular_meta(source: Source) -> tuple[dict[str, np.ndarray], dict]:
+    meta = {"layout": "tabular", "split_seed": SPLIT_SEED, "test_size": TEST_SIZE,
+            "target": "class labels 0..k-1 (int64)" if source.labels else "real values (float64)",
+            "standardized": "features, with training-set mean and std"}
+    return split_and_standardize(source), meta
+
+
+def image_meta(source: images.ImageSource) -> tuple[dict[str, np.ndarray], dict]:
+    arrays = {"X_train": np.ascontiguousarray(source.X_train, dtype=np.uint8),
+              "X_test": np.ascontiguousarray(source.X_test, dtype=np.uint8),
+              "y_train": np.ascontiguousarray(source.y_train, dtype=np.int64),
+              "y_test": np.ascontiguousarray(source.y_test, dtype=np.int64)}
+    meta = {"layout": "images", "shape": list(source.X_train.shape[1:]), "n_classes": source.n_classes,
+            "target": "class labels 0..k-1 (int64)", "normalise": images.normalisation(source.X_train)}
+    return arrays, meta
+
+
+def write(name: str, source: Source | images.ImageSource, out_dir: Path) -> Path:
     """Write arrays and meta.json into a temporary folder, then rename it into place."""
     final = out_dir / name
     tmp = out_dir / f".{name}.tmp"
     tmp.mkdir(parents=True, exist_ok=True)
+    arrays, layout = image_meta(source) if isinstance(source, images.ImageSource) else tabular_meta(source)
     files = {}
-    for key, array in split_and_standardize(source).items():
+    for key, array in arrays.items():
         path = tmp / f"{key}.npy"
         np.save(path, array)
         files[path.name] = {"sha256": sha256_file(path), "shape": list(array.shape), "dtype": str(array.dtype)}
-    meta = {"name": name, "source": source.source, "split_seed": SPLIT_SEED, "test_size": TEST_SIZE,
-            "target": "class labels 0..k-1 (int64)" if source.labels else "real values (float64)",
-            "standardized": "features, with training-set mean and std", "files": files}
+    meta = {"name": name, "source": source.source, **layout, "files": files}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     if final.exists():
         for child in final.iterdir():
@@ -199,7 +224,11 @@ def prepare(names: list[str], out_dir: Path, download: bool = False,
                 continue
             raise
         write(name, source, out_dir)
-        log(f"prepared {name}: {source.X.shape[0]} samples x {source.X.shape[1]} features")
+        if isinstance(source, images.ImageSource):
+            log(f"prepared {name}: {len(source.X_train)} + {len(source.X_test)} images of "
+                f"{'x'.join(map(str, source.X_train.shape[1:]))}")
+        else:
+            log(f"prepared {name}: {source.X.shape[0]} samples x {source.X.shape[1]} features")
         ready.append(name)
     return ready
 
@@ -211,7 +240,8 @@ def is_prepared(name: str, datasets_dir: Path) -> bool:
 def read_meta(name: str, datasets_dir: Path) -> dict:
     path = datasets_dir / name / "meta.json"
     if not path.is_file():
-        raise DatasetError(f"dataset {name!r} is not prepared in {datasets_dir} (run `make datasets`)")
+        hint = " after `sudo apt-get install dataset-fashion-mnist`" if name.startswith("fashion_mnist") else ""
+        raise DatasetError(f"dataset {name!r} is not prepared in {datasets_dir} (run `make datasets`{hint})")
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
@@ -219,11 +249,12 @@ def read_meta(name: str, datasets_dir: Path) -> dict:
 
 
 def verify(name: str, datasets_dir: Path) -> str:
-    """Check every file against meta.json; return the dataset digest."""
+    """Check every file meta.json lists (and the four a split needs) against it; return the digest."""
     meta = read_meta(name, datasets_dir)
-    for filename in FILES:
+    listed = meta.get("files", {})
+    for filename in sorted(set(listed) | set(FILES)):
         path = datasets_dir / name / filename
-        expected = meta.get("files", {}).get(filename, {}).get("sha256")
+        expected = listed.get(filename, {}).get("sha256")
         if not path.is_file():
             raise DatasetError(f"{path}: missing file of dataset {name!r} (run `make datasets`)")
         if sha256_file(path) != expected:
@@ -245,5 +276,14 @@ class Split:
 
 
 def load_split(name: str, datasets_dir: Path) -> Split:
-    """Read the four arrays (verify() first, once per process)."""
-    return Split(*(np.load(datasets_dir / name / filename) for filename in FILES))
+    """Read the four arrays (verify() first, once per process); images come normalised, float32."""
+    split = Split(*(np.load(datasets_dir / name / filename) for filename in FILES))
+    meta = read_meta(name, datasets_dir)
+    if meta.get("layout") == "images":
+        return Split(images.normalise(split.X_train, meta), images.normalise(split.X_test, meta),
+                     split.y_train, split.y_test)
+    return split
+
+
+def layout(name: str, datasets_dir: Path) -> str:
+    return read_meta(name, datasets_dir).get("layout", "tabular")

@@ -21,6 +21,7 @@ class Judged:
     y_test: np.ndarray
     predictions: np.ndarray
     scores: np.ndarray | None = None
+    logits: np.ndarray | None = None  # training tasks: the test set's logits (n x classes)
 
 
 class EvaluationError(ValueError):
@@ -72,6 +73,8 @@ def classification_metrics(case: Judged) -> dict[str, float | None]:
         "auc_roc": None,
         "auc_pr": None,
     }
+    if case.logits is not None:
+        out["test_loss"] = cross_entropy(case.logits, y_true)
     if case.scores is not None:
         scores = ovr_scores(case.scores.reshape(len(y_true), -1), len(classes))
         if len(classes) == 2:
@@ -82,6 +85,14 @@ def classification_metrics(case: Judged) -> dict[str, float | None]:
             out["auc_roc"] = metrics.roc_auc_score(onehot, scores, average="macro")
             out["auc_pr"] = metrics.average_precision_score(onehot, scores, average="macro")
     return out
+
+
+def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
+    """Mean cross-entropy of integer labels under softmax(logits), computed stably in float64."""
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    log_softmax = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-log_softmax[np.arange(len(y)), y].mean())
 
 
 def within_cluster_sum_of_squares(X: np.ndarray, labels: np.ndarray) -> float:
@@ -127,6 +138,8 @@ def evaluate(kind: str, case: Judged) -> dict[str, float | None]:
         raise EvaluationError(f"predictions have shape {case.predictions.shape}, expected {expected}")
     if not np.all(np.isfinite(case.predictions)):
         raise EvaluationError(f"{int(np.sum(~np.isfinite(case.predictions)))} predictions are NaN or infinite")
+    if case.logits is not None and (case.logits.shape[0] != len(case.y_test) or not np.all(np.isfinite(case.logits))):
+        raise EvaluationError(f"logits have shape {case.logits.shape} or non-finite values")
     if case.scores is not None and not np.all(np.isfinite(case.scores)):
         raise EvaluationError("decision values contain NaN or infinite values")
     return {k: None if v is None else float(v) for k, v in metric_fn(case).items()}

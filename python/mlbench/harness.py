@@ -1,8 +1,10 @@
 """The task side of the contract: `<task>.py --config JOB.yaml --out RECORDS.jsonl`.
 
 A task file declares its algorithms, each a `Supervised` (fit on the training split, predict the
-test split) or a `Clustering` (fit on the training features, label them, predict the test features
-where it can); this module owns the loop, the clock, the records and the errors. Mirrors
+test split), a `Clustering` (fit on the training features, label them, predict the test features
+where it can) or a `TrainClassifier` (the `train_classifier` protocol of mlbench.training: epochs
+from shared initial weights over a shared batch order); this module owns the loop, the clock, the
+records and the errors. Mirrors
 rust/bench-core/src/harness.rs.
 
 One process runs `warmup + repetitions` repetitions of one job over data it loads once; the runner
@@ -23,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from mlbench import datasets as ds
-from mlbench import envinfo, records
+from mlbench import envinfo, records, training
 from mlbench.config import Job, load_job
 from mlbench.errors import UsageError
-from mlbench.measure import PhaseTimer, cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, startup_s
+from mlbench.measure import PhaseTimer, cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s
+from mlbench.training import TrainClassifier
 
 Params = dict[str, Any]
 
@@ -77,7 +80,7 @@ class Unsupported:
     reason: str
 
 
-Algorithm = Supervised | Clustering
+Algorithm = Supervised | Clustering | TrainClassifier
 Entry = Algorithm | Callable[[Params], Algorithm | Unsupported]
 
 
@@ -87,12 +90,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, type=Path, help="JSON Lines file to append records to")
     parser.add_argument("--process", type=int, default=0,
                         help="index of this process among the job's replicated processes (default: 0)")
+    parser.add_argument("--parity", type=Path, default=None,
+                        help="training tasks, for the parity tests: write init/step/epoch outputs into DIR and exit")
+    parser.add_argument("--fixtures", action="store_true",
+                        help="training tasks: write the job's shared initial weights and batch orders, then exit")
     return parser.parse_args(argv)
 
 
 def run_task(algorithms: dict[str, Entry], framework_version: str, libraries: list[str],
-             argv: list[str] | None = None) -> None:
-    """Entry point of a task: exit 2 with one line on bad input."""
+             argv: list[str] | None = None, setup: Callable[[Job], dict[str, Any]] | None = None) -> None:
+    """Entry point of a task: exit 2 with one line on bad input. `setup(job)`, where given, applies
+    the job's thread count (and device) to the framework once per process and returns what the
+    framework then reports (recorded in `env.framework_threads`)."""
     startup = startup_s()  # first thing: spawn to here is this process's start-up (imports included)
     die_with_runner()
     args = parse_args(argv)
@@ -100,7 +109,7 @@ def run_task(algorithms: dict[str, Entry], framework_version: str, libraries: li
         if args.process < 0:
             raise UsageError(f"--process: must be at least 0, got {args.process}")
         job = load_job(args.config)
-        if job.language != "python":
+        if job.language != "python" and not args.fixtures:
             raise UsageError(f"{args.config}: language: this is the Python task, job says {job.language!r}")
         if job.algorithm not in algorithms:
             raise UsageError(f"{args.config}: algorithm: {job.algorithm!r} is not implemented in Python")
@@ -108,14 +117,25 @@ def run_task(algorithms: dict[str, Entry], framework_version: str, libraries: li
             dataset_sha256 = ds.verify(job.dataset, Path(job.datasets_dir))
         except UsageError as exc:
             raise UsageError(f"{args.config}: dataset: {exc}") from None
+        entry = algorithms[job.algorithm]
+        algorithm = entry if isinstance(entry, Algorithm) else entry(job.hyperparameters)
+        if isinstance(algorithm, TrainClassifier):
+            algorithm = training_checks(args.config, job, algorithm)
+        if setup is not None:
+            framework_threads = setup(job)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     from threadpoolctl import threadpool_limits
 
+    if args.fixtures:
+        if isinstance(algorithm, TrainClassifier):
+            meta = ds.read_meta(job.dataset, Path(job.datasets_dir))
+            training.write_fixtures(job, algorithm, training.shape_of(meta), n_train_of(meta))
+        return
     env = envinfo.capture(libraries)
-    entry = algorithms[job.algorithm]
-    algorithm = entry if isinstance(entry, Supervised | Clustering) else entry(job.hyperparameters)
+    if setup is not None:
+        env["framework_threads"] = framework_threads
     if isinstance(algorithm, Unsupported):
         record = records.unmeasured(job, args.process, 0, framework_version, dataset_sha256, "unsupported",
                                     algorithm.reason, env)
@@ -126,6 +146,10 @@ def run_task(algorithms: dict[str, Entry], framework_version: str, libraries: li
         data = load_timer.calls("load", 1, lambda: None,
                                 lambda _: ds.load_split(job.dataset, Path(job.datasets_dir)))
         process_timings = {"startup": startup, "load": load_timer.timings_s["load"]}
+        if args.parity is not None and isinstance(algorithm, TrainClassifier):
+            meta = ds.read_meta(job.dataset, Path(job.datasets_dir))
+            training.parity(job, algorithm, data, training.shape_of(meta), args.parity, job.device)
+            return
         loops: dict[str, int] = {}
         for repetition in range(job.n_records):
             record = records.identity(job, args.process, repetition, framework_version, dataset_sha256)
@@ -134,6 +158,26 @@ def run_task(algorithms: dict[str, Entry], framework_version: str, libraries: li
             record["process_timings_s"] = process_timings
             record["env"] = env
             records.append_line(args.out, record)
+
+
+def n_train_of(meta: dict[str, Any]) -> int:
+    return int(meta["files"]["y_train.npy"]["shape"][0])
+
+
+def training_checks(config: Path, job: Job, algorithm: TrainClassifier) -> TrainClassifier | Unsupported:
+    """A training job's own checks (sizes, files) before anything runs; `pretrained` without a file
+    is `unsupported`: no pretrained checkpoint for these networks exists offline."""
+    meta = ds.read_meta(job.dataset, Path(job.datasets_dir))
+    if meta.get("layout") != "images":
+        raise UsageError(f"{config}: dataset: {job.dataset!r} is not an image dataset")
+    try:
+        training.check_job(job, n_train_of(meta))
+    except UsageError as exc:
+        raise UsageError(f"{config}: {exc}") from None
+    if job.hyperparameters.get("pretrained") and not job.hyperparameters.get("weights_file"):
+        return Unsupported("pretrained: true needs weights_file (a safetensors file with PyTorch names): "
+                           "no pretrained checkpoint for this network can be had offline")
+    return algorithm
 
 
 @dataclass
@@ -187,10 +231,13 @@ def run_clustering(algorithm: Clustering, build: Callable[[], Any], data: ds.Spl
 def measure_repetition(job: Job, algorithm: Algorithm, data: ds.Split, process: int, repetition: int,
                        loops: dict[str, int], calibrate: bool) -> dict[str, Any]:
     reset_peak_rss()
+    rss_start = rss_mb()
     cpu_start = cpu_time_s()
     timer = PhaseTimer()
     phases = Phases(timer, loops, job.min_sample_s if calibrate else None)
     seed = job.seed + repetition
+    if isinstance(algorithm, TrainClassifier):
+        return measure_training(job, algorithm, data, process, repetition, phases, seed, rss_start, cpu_start)
 
     def build() -> Any:
         return algorithm.build(job.hyperparameters, seed)
@@ -211,7 +258,7 @@ def measure_repetition(job: Job, algorithm: Algorithm, data: ds.Split, process: 
         "predictions": str(path),
         "solver": {"name": outputs.solver.name, "stopping_rule": outputs.solver.stopping_rule,
                    "n_iter": outputs.solver.n_iter},
-        "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu},
+        "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start},
         "status": "ok",
         "error": None,
     }
@@ -224,6 +271,36 @@ def measure_repetition(job: Job, algorithm: Algorithm, data: ds.Split, process: 
     if outputs.resolved:
         record["resolved"] = {k: float(v) for k, v in outputs.resolved.items()}
     return record
+
+
+def measure_training(job: Job, algorithm: TrainClassifier, data: ds.Split, process: int, repetition: int,
+                     phases: Phases, seed: int, rss_start: float | None, cpu_start: float) -> dict[str, Any]:
+    meta = ds.read_meta(job.dataset, Path(job.datasets_dir))
+    outputs = training.run_training(job, algorithm, data, training.shape_of(meta), seed, phases, job.device,
+                                    warmup=repetition < job.warmup)
+    cpu = cpu_time_s() - cpu_start
+    predictions = output_path(job, process, repetition, "npy")
+    np.save(predictions, np.argmax(outputs.logits, axis=1).astype(np.float64))
+    logits = output_path(job, process, repetition, "logits.npy")
+    np.save(logits, outputs.logits.astype(np.float32))
+    curve = output_path(job, process, repetition, "loss_curve.npy")
+    np.save(curve, np.asarray(outputs.record["series"]["train_loss"], dtype=np.float64))
+    timer = phases.timer
+    return outputs.record | {
+        "timings_s": timer.timings_s,
+        "inner_loops": timer.loops | {"train": 1},
+        "page_faults": timer.page_faults,
+        "metrics": {},
+        "predictions": str(predictions),
+        "artifacts": {"logits": str(logits), "loss_curve": str(curve)},
+        "solver": {"name": f"{job.hyperparameters['optimizer']} (mini-batch, shared batch order)",
+                   "stopping_rule": f"fixed: {job.hyperparameters['epochs']} epoch(s)",
+                   "n_iter": job.hyperparameters["epochs"]},
+        "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start,
+                      "gpu_peak_mem_mb": None, "gpu_util_percent": None, "gpu_energy_j": None},
+        "status": "ok",
+        "error": None,
+    }
 
 
 def output_path(job: Job, process: int, repetition: int, extension: str) -> Path:

@@ -111,5 +111,16 @@ def peak_rss_mb() -> float | None:
     return None
 
 
+def rss_mb() -> float | None:
+    """Current VmRSS of this process in MiB (the baseline a repetition starts from), or None."""
+    try:
+        for line in STATUS.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
 def cpu_time_s() -> float:
     return time.clock_gettime(time.CLOCK_PROCESS_CPUTIME_ID)

@@ -138,7 +138,7 @@ def command(job: Job) -> list[str]:
     spec = load_task_spec(job.task)
     if job.language == "python":
         return [sys.executable, str(ROOT / spec.python["script"])]
-    binary = RUST_TARGET / spec.rust["binary"]  # an absolute path (test fixtures) stays as it is
+    binary = RUST_TARGET / spec.binary(job.framework)  # an absolute path (test fixtures) stays as it is
     if not binary.exists():
         raise UsageError(f"Rust binary {binary} is missing: run `make build` first")
     return [str(binary)]
@@ -236,6 +236,25 @@ def prepare_output(options: RunOptions, jobs: list[Job]) -> set[Unit]:
     return complete
 
 
+def write_fixtures(out: Path, jobs: list[Job]) -> None:
+    """Training tasks: the Python task writes each fixtures folder's initial weights and batch
+    orders once (`--fixtures`), before any side runs, so every side reads the same files."""
+    import subprocess
+
+    firsts: dict[str, Job] = {}
+    for job in jobs:
+        if job.fixtures_dir:
+            firsts.setdefault(job.fixtures_dir, job)
+    for job in tqdm(list(firsts.values()), desc="initial weights", unit="net", file=sys.stderr, disable=None):
+        spec = load_task_spec(job.task)
+        done = subprocess.run([sys.executable, str(ROOT / spec.python["script"]), "--fixtures",
+                               "--config", str(out / "jobs" / f"{job.job_id}.yaml"), "--out", os.devnull],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise UsageError(f"{job.label}: writing the shared initial weights failed: "
+                             f"{(done.stderr.strip().splitlines() or ['(no message)'])[-1]}")
+
+
 def write_job(out: Path, job: Job) -> None:
     (out / "jobs" / f"{job.job_id}.yaml").write_text(yaml.safe_dump(job.to_dict(), sort_keys=False))
 
@@ -297,9 +316,11 @@ def judged(record: dict[str, Any], job: Job, split: ds.Split | None) -> dict[str
         return record
     try:
         assert split is not None
+        logits = record.get("artifacts", {}).get("logits")
         case = Judged(X_train=split.X_train, y_train=split.y_train, y_test=split.y_test,
                       predictions=np.load(record["predictions"]),
-                      scores=np.load(record["scores"]) if record.get("scores") else None)
+                      scores=np.load(record["scores"]) if record.get("scores") else None,
+                      logits=np.load(logits) if logits else None)
         kind = load_task_spec(job.task).kind_of(job.algorithm)
         record["metrics"] = evaluate(kind, case) | record["metrics"]
     except (OSError, ValueError, EvaluationError) as exc:
@@ -313,6 +334,8 @@ def relative_predictions(record: dict[str, Any], launch: Launch) -> dict[str, An
     for key in ("predictions", "scores"):
         if record.get(key):
             record[key] = os.path.relpath(record[key], run_folder)
+    for name, path in record.get("artifacts", {}).items():
+        record["artifacts"][name] = os.path.relpath(path, run_folder)
     return record
 
 
@@ -364,6 +387,7 @@ def run(options: RunOptions) -> Summary:
         print(f"warning: --jobs {options.jobs} runs jobs side by side; their timings distort each other. "
               "Use it for correctness runs, not for numbers you report.", file=sys.stderr)
     complete = prepare_output(options, jobs)
+    write_fixtures(options.out, jobs)
     meta = write_run_meta(options)
     wanted = {job.job_id: list(range(job.processes)) for job in jobs}
     summary = Summary()

@@ -44,6 +44,7 @@ SEED = 20240501  # fixed, so a report is reproducible to the digit
 DEFAULT_QUALITY_TOLERANCE = 1e-3
 KEYS = ["task", "domain", "algorithm", "dataset", "params", "hardware_profile"]
 PROCESS_PHASES = ("startup", "load")  # measured once per task process, not per repetition
+HEADLINE_PHASES = ("fit", "train")  # each task's main phase: fit (classical), train (training tasks)
 
 
 @dataclass

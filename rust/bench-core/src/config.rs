@@ -37,6 +37,13 @@ pub struct Job {
     pub min_sample_s: f64,
     /// Task processes the runner plans for this job (informational: the process index is `--process`).
     pub processes: u32,
+    /// Training tasks: the shared initial weights and batch orders (`init-SEED.safetensors`,
+    /// `order-SEED.npy`); empty for other tasks.
+    #[serde(default)]
+    pub fixtures_dir: PathBuf,
+    /// Training tasks: the batch sizes inference latency is timed at.
+    #[serde(default)]
+    pub inference_batch_sizes: Vec<usize>,
 }
 
 impl Job {

@@ -5,8 +5,14 @@ use serde::Serialize;
 
 const SCHEDULER_VARIABLES: [&str; 4] =
     ["SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURMD_NODENAME"];
-const THREAD_VARIABLES: [&str; 6] =
-    ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS", "OPENBLAS_CORETYPE", "GLIBC_TUNABLES"];
+const THREAD_VARIABLES: [&str; 6] = [
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "RAYON_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+    "GLIBC_TUNABLES",
+];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Build {
@@ -28,6 +34,9 @@ pub struct Env {
     /// Which cluster job and node measured this (absent outside a scheduler).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub scheduler: BTreeMap<String, String>,
+    /// Training tasks: the thread count each framework reports after the job's was applied.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub framework_threads: BTreeMap<String, u64>,
 }
 
 fn cpu_model() -> Option<String> {
@@ -69,5 +78,6 @@ pub fn capture(libraries: &[(&str, &str)]) -> Env {
             target_features: env!("MLBENCH_TARGET_FEATURES"),
         },
         scheduler: variables(&SCHEDULER_VARIABLES),
+        framework_threads: BTreeMap::new(),
     }
 }

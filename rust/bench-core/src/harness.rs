@@ -20,7 +20,9 @@ use crate::config::Job;
 use crate::data::{self, Split};
 use crate::env::{self, Env};
 use crate::error::{BenchError, Result};
-use crate::measure::{cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, startup_s, PhaseTimer};
+use crate::measure::{
+    cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s, PhaseTimer,
+};
 use crate::record::{Record, Resources, Solver};
 
 #[derive(Debug, Parser)]
@@ -35,6 +37,9 @@ pub struct Args {
     /// Index of this process among the job's replicated processes.
     #[arg(long, default_value_t = 0)]
     pub process: u32,
+    /// Training tasks, for the parity tests: write init/step/epoch outputs into DIR and exit.
+    #[arg(long)]
+    pub parity: Option<PathBuf>,
 }
 
 /// A fit/predict model; the harness times `fit` and `predict`.
@@ -208,6 +213,7 @@ fn measure_repetition(
     let ProcessContext { job, info, split, supervised, process, version, digest, env } = *context;
     let mut record = Record::new(job, process, repetition, version, digest, env);
     reset_peak_rss();
+    let rss_start = rss_mb();
     let cpu_start = cpu_time_s();
     let seed = record.seed;
     let mut phases =
@@ -240,7 +246,8 @@ fn measure_repetition(
     record.predictions = Some(path.display().to_string());
     record.solver = Some(outputs.solver);
     record.resolved = outputs.resolved;
-    record.resources = Resources { peak_rss_mb: peak_rss_mb(), cpu_time_s: Some(cpu) };
+    record.resources =
+        Resources { peak_rss_mb: peak_rss_mb(), cpu_time_s: Some(cpu), rss_start_mb: rss_start, gpu: None };
     Ok(record)
 }
 

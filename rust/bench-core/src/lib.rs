@@ -11,5 +11,6 @@ pub mod harness;
 pub mod measure;
 pub mod record;
 pub mod spec;
+pub mod training;
 
 pub use error::BenchError;

@@ -119,12 +119,20 @@ pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
+/// Current VmRSS of this process in MiB (the baseline a repetition starts from), or None.
+pub fn rss_mb() -> Option<f64> {
+    status_kib("VmRSS:").map(|kib| kib / 1024.0)
+}
+
+fn status_kib(key: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse::<f64>().ok()
+}
+
 /// VmHWM of this process in MiB, or None where /proc is not available.
 pub fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    status_kib("VmHWM:").map(|kib| kib / 1024.0)
 }
 
 pub fn cpu_time_s() -> f64 {

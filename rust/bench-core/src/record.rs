@@ -22,6 +22,28 @@ pub struct Solver {
 pub struct Resources {
     pub peak_rss_mb: Option<f64>,
     pub cpu_time_s: Option<f64>,
+    /// Resident set size when the repetition started: the baseline the peak includes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_start_mb: Option<f64>,
+    /// Training tasks: GPU figures, null (never 0) where no GPU was used.
+    #[serde(flatten)]
+    pub gpu: Option<GpuResources>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct GpuResources {
+    pub gpu_peak_mem_mb: Option<f64>,
+    pub gpu_util_percent: Option<f64>,
+    pub gpu_energy_j: Option<f64>,
+}
+
+/// Time-to-accuracy: the first epoch whose test accuracy reached `target`, and the training
+/// seconds until then (both null if none did).
+#[derive(Debug, Clone, Serialize)]
+pub struct TimeToAccuracy {
+    pub target: f64,
+    pub epochs: Option<u32>,
+    pub seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +91,17 @@ pub struct Record {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub solver: Option<Solver>,
     pub resources: Resources,
+    /// Named output files (training tasks: logits, loss_curve).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub artifacts: BTreeMap<String, String>,
+    /// Task-reported series, one value per epoch.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub series: BTreeMap<String, Vec<f64>>,
+    /// Work per phase (samples), from which throughput is derived.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_to_accuracy: Option<TimeToAccuracy>,
     pub status: String,
     pub error: Option<String>,
     pub env: Env,
@@ -116,7 +149,11 @@ impl Record {
             scores: None,
             resolved: BTreeMap::new(),
             solver: None,
-            resources: Resources { peak_rss_mb: None, cpu_time_s: None },
+            resources: Resources { peak_rss_mb: None, cpu_time_s: None, rss_start_mb: None, gpu: None },
+            artifacts: BTreeMap::new(),
+            series: BTreeMap::new(),
+            counts: BTreeMap::new(),
+            time_to_accuracy: None,
             status: "ok".into(),
             error: None,
             env: env.clone(),

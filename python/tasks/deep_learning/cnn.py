@@ -1,0 +1,168 @@
+"""CNN image classification with PyTorch: LeNet-5 and a configurable small CNN (Rust twins:
+rust/cnn for tch and candle, rust/cnn-burn for burn). The protocol (mlbench.training) owns the
+epochs, clocks and artifacts; this file holds the networks, their initialisation and one epoch."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a plain script, too
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mlbench.config import Job
+from mlbench.errors import UsageError
+from mlbench.harness import run_task
+from mlbench.training import NetShape, TrainClassifier
+
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.1  # PyTorch's convention: running = (1 - m) * running + m * batch statistic
+
+
+class LeNet(nn.Module):
+    """LeNet-5 (LeCun et al. 1998) with ReLU and max-pooling; 28x28 inputs are padded by 2."""
+
+    def __init__(self, shape: NetShape) -> None:
+        super().__init__()
+        pad = 2 if shape.height == 28 else 0
+        self.conv1 = nn.Conv2d(shape.channels, 6, 5, padding=pad)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        side = ((shape.height + 2 * pad - 4) // 2 - 4) // 2
+        self.fc1 = nn.Linear(16 * side * side, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, shape.classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = x.flatten(1)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+class SimpleCNN(nn.Module):
+    """conv3x3(16)[BN] ReLU pool | conv3x3(16)[BN] ReLU conv3x3(16)[BN] (+skip) ReLU pool |
+    dropout, linear 64, ReLU, dropout, linear classes."""
+
+    def __init__(self, shape: NetShape, use_batch_norm: bool, use_residual: bool, dropout_rate: float) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(shape.channels, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 16, 3, padding=1)
+        self.conv3 = nn.Conv2d(16, 16, 3, padding=1)
+        norm = (lambda: nn.BatchNorm2d(16, eps=BN_EPS, momentum=BN_MOMENTUM)) if use_batch_norm else nn.Identity
+        self.bn1, self.bn2, self.bn3 = norm(), norm(), norm()
+        self.use_residual = use_residual
+        self.dropout = nn.Dropout(dropout_rate)
+        self.fc1 = nn.Linear(16 * (shape.height // 4) * (shape.width // 4), 64)
+        self.fc2 = nn.Linear(64, shape.classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        y = self.bn3(self.conv3(F.relu(self.bn2(self.conv2(x)))))
+        x = F.max_pool2d(F.relu(y + x if self.use_residual else y), 2)
+        x = self.dropout(x.flatten(1))
+        return self.fc2(self.dropout(F.relu(self.fc1(x))))
+
+
+def lenet(params: dict[str, Any], shape: NetShape) -> nn.Module:
+    return LeNet(shape)
+
+
+def simple_cnn(params: dict[str, Any], shape: NetShape) -> nn.Module:
+    return SimpleCNN(shape, params["use_batch_norm"], params["use_residual"], params["dropout_rate"])
+
+
+def initial_weights(architecture: Any) -> Any:
+    """PyTorch's default initialisation under the repetition's seed, as {name: float32 array}."""
+
+    def init(params: dict[str, Any], shape: NetShape, seed: int) -> dict[str, np.ndarray]:
+        torch.manual_seed(seed)
+        model = architecture(params, shape)
+        return {name: tensor.detach().numpy().astype(np.float32) for name, tensor in model.state_dict().items()
+                if tensor.is_floating_point()}  # BatchNorm's num_batches_tracked is a counter, not a weight
+
+    return init
+
+
+def optimizer(params: dict[str, Any], model: nn.Module) -> torch.optim.Optimizer:
+    if params["optimizer"] == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=params["learning_rate"], momentum=params["momentum"],
+                               weight_decay=params["weight_decay"])
+    return torch.optim.AdamW(model.parameters(), lr=params["learning_rate"], betas=ADAM_BETAS, eps=ADAM_EPS,
+                             weight_decay=params["weight_decay"])
+
+
+class TorchNetwork:
+    """A PyTorch network and its optimizer, with the job's data on its device."""
+
+    def __init__(self, model: nn.Module, params: dict[str, Any], device: torch.device) -> None:
+        self.model = model.to(device)
+        self.optimizer = optimizer(params, self.model)
+        self.device = device
+
+    def upload(self, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray) -> None:
+        self.X_train = torch.from_numpy(X_train).to(self.device)
+        self.y_train = torch.from_numpy(y_train).to(self.device)
+        self.X_test = torch.from_numpy(X_test).to(self.device)
+
+    def train_epoch(self, order: np.ndarray, batch_size: int) -> float:
+        self.model.train()
+        order_t = torch.from_numpy(order).to(self.device)
+        total = 0.0
+        for start in range(0, len(order), batch_size):
+            index = order_t[start:start + batch_size]
+            loss = F.cross_entropy(self.model(self.X_train[index]), self.y_train[index])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.item() * len(index)
+        return total / len(order)
+
+    @torch.inference_mode()
+    def logits(self, count: int, batch_size: int) -> np.ndarray:
+        self.model.eval()
+        out = [self.model(self.X_test[start:min(start + batch_size, count)]).cpu()
+               for start in range(0, count, batch_size)]
+        return torch.cat(out).numpy()
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def builder(architecture: Any) -> Any:
+    def build(params: dict[str, Any], shape: NetShape, weights: Path, device: str) -> TorchNetwork:
+        from safetensors.torch import load_file
+
+        model = architecture(params, shape)
+        state = load_file(str(weights))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or [m for m in missing if not m.endswith("num_batches_tracked")]:
+            raise UsageError(f"{weights}: does not fit {type(model).__name__}: missing {missing}, "
+                             f"unexpected {unexpected}")
+        return TorchNetwork(model, params, torch.device(device))
+
+    return build
+
+
+def setup(job: Job) -> dict[str, Any]:
+    """The job's threads for torch's intra-op pool (OpenMP), and a device that exists."""
+    if job.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("device: cuda: no CUDA device visible to torch (HW=gpu needs an NVIDIA GPU and driver)")
+    torch.set_num_threads(job.threads)
+    return {"torch": torch.get_num_threads()}
+
+
+ALGORITHMS = {
+    "lenet": TrainClassifier(init=initial_weights(lenet), build=builder(lenet)),
+    "simple_cnn": TrainClassifier(init=initial_weights(simple_cnn), build=builder(simple_cnn)),
+}
+
+if __name__ == "__main__":
+    run_task(ALGORITHMS, torch.__version__, ["torch", "numpy"], setup=setup)

@@ -1,0 +1,508 @@
+//! The `train_classifier` protocol: what one repetition of a training task does, for every
+//! framework. Mirrors python/mlbench/training.py (read its docstring for the steps): `build`
+//! (timed: construct and load the shared initial weights), `upload` (untimed), every epoch over the
+//! shared permutation timed with the device synchronised, untimed test accuracy after each epoch
+//! (time-to-accuracy), `evaluate` (timed logits of the test set in batches of EVAL_BATCH) and
+//! `infer_bN` (timed, calibrated) for each inference batch size.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use ndarray::{Array1, Array2, Array4};
+use ndarray_npy::{read_npy, write_npy};
+use serde::Deserialize;
+
+use crate::config::Job;
+use crate::data;
+use crate::env;
+use crate::error::{BenchError, Result};
+use crate::harness::Args;
+use crate::measure::{
+    cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s, PhaseTimer,
+};
+use crate::record::{GpuResources, Record, Resources, Solver, TimeToAccuracy};
+
+/// Batch size of the timed evaluation pass, the same on every side.
+pub const EVAL_BATCH: usize = 256;
+/// A warm-up repetition trains one epoch of this many batches (every code path, less cost).
+pub const WARMUP_BATCHES: usize = 8;
+
+#[derive(Debug, Clone, Copy)]
+pub struct NetShape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub classes: usize,
+}
+
+/// Normalised images (N x C x H x W, row-major float32) and their labels.
+pub struct Images {
+    pub x: Vec<f32>,
+    pub y: Vec<i64>,
+    pub n: usize,
+    /// [N, C, H, W]
+    pub dims: [usize; 4],
+}
+
+/// The hyperparameters every training algorithm of the task spec has (`configs/tasks/cnn.yaml`);
+/// the architecture switches only some have.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainParams {
+    pub epochs: u32,
+    pub batch_size: usize,
+    pub optimizer: String,
+    pub learning_rate: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub target_accuracy: f64,
+    pub pretrained: bool,
+    pub weights_file: String,
+    #[serde(default)]
+    pub use_batch_norm: bool,
+    #[serde(default)]
+    pub use_residual: bool,
+    #[serde(default)]
+    pub dropout_rate: f64,
+}
+
+/// A framework's network, holding its data on the job's device after `upload`.
+pub trait Network {
+    fn upload(&mut self, train: &Images, test: &Images) -> Result<()>;
+    /// One epoch in train mode over `order`; the mean training loss per sample.
+    fn train_epoch(&mut self, order: &[i64], batch_size: usize) -> Result<f64>;
+    /// Eval-mode logits (count x classes, row-major, on the host) of the first `count` test images.
+    fn logits(&mut self, count: usize, batch_size: usize) -> Result<Vec<f32>>;
+    fn sync(&self) -> Result<()>;
+}
+
+/// Builds a network of the job's algorithm from the shared initial weights (safetensors, PyTorch
+/// names). `Err(Unsupported)` for what the framework lacks.
+pub type NetBuilder = fn(&Job, &TrainParams, &NetShape, &Path) -> Result<Box<dyn Network>>;
+
+pub struct TrainingInfo {
+    pub frameworks: &'static [(&'static str, &'static str)],
+    pub build: NetBuilder,
+    /// Applies the job's threads (and checks its device) once per process; returns the thread
+    /// count each library then reports.
+    pub setup: fn(&Job) -> Result<BTreeMap<String, u64>>,
+    pub spec: &'static str,
+}
+
+pub fn main_training(info: TrainingInfo) -> ! {
+    let startup = startup_s();
+    die_with_runner();
+    let args = Args::parse();
+    let code = match run(&args, &info, startup) {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("error: {err}");
+            err.exit_code()
+        }
+    };
+    std::process::exit(code)
+}
+
+#[derive(Debug, Deserialize)]
+struct ImageMeta {
+    layout: Option<String>,
+    shape: Option<[usize; 3]>,
+    n_classes: Option<usize>,
+    normalise: Option<Normalise>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Normalise {
+    mean: Vec<f32>,
+    std: Vec<f32>,
+}
+
+fn read_meta(job: &Job) -> Result<(NetShape, Normalise)> {
+    let path = job.datasets_dir.join(&job.dataset).join("meta.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| BenchError::usage(format!("{}: cannot read: {e}", path.display())))?;
+    let meta: ImageMeta = serde_json::from_str(&text)
+        .map_err(|e| BenchError::usage(format!("{}: corrupt meta.json: {e}", path.display())))?;
+    match (meta.layout.as_deref(), meta.shape, meta.n_classes, meta.normalise) {
+        (Some("images"), Some([channels, height, width]), Some(classes), Some(norm))
+            if norm.mean.len() == channels && norm.std.len() == channels =>
+        {
+            Ok((NetShape { channels, height, width, classes }, norm))
+        }
+        _ => Err(BenchError::usage(format!("dataset: {:?} is not an image dataset", job.dataset))),
+    }
+}
+
+fn npy<T: ndarray_npy::ReadNpyExt>(path: &Path) -> Result<T> {
+    read_npy(path).map_err(|e| BenchError::usage(format!("{}: cannot read .npy: {e}", path.display())))
+}
+
+/// The rule of meta.json, in float32, in the order Python computes it: (p / 255 - mean) / std.
+fn load_images(job: &Job, split: &str, shape: &NetShape, norm: &Normalise) -> Result<Images> {
+    let folder = job.datasets_dir.join(&job.dataset);
+    let pixels: Array4<u8> = npy(&folder.join(format!("X_{split}.npy")))?;
+    let y: Array1<i64> = npy(&folder.join(format!("y_{split}.npy")))?;
+    let n = pixels.shape()[0];
+    let plane = shape.height * shape.width;
+    let x = pixels
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| {
+            let c = (i / plane) % shape.channels;
+            (p as f32 / 255.0f32 - norm.mean[c]) / norm.std[c]
+        })
+        .collect();
+    let dims = [n, shape.channels, shape.height, shape.width];
+    if pixels.shape() != dims || y.len() != n {
+        return Err(BenchError::usage(format!(
+            "{}: images of shape {:?} and {} labels, meta.json says {:?}",
+            folder.display(),
+            pixels.shape(),
+            y.len(),
+            &dims[1..]
+        )));
+    }
+    Ok(Images { x, y: y.to_vec(), n, dims })
+}
+
+pub fn init_path(job: &Job, seed: u64) -> PathBuf {
+    job.fixtures_dir.join(format!("init-{seed}.safetensors"))
+}
+
+pub fn order_path(job: &Job, seed: u64) -> PathBuf {
+    job.fixtures_dir.join(format!("order-{seed}.npy"))
+}
+
+fn run(args: &Args, info: &TrainingInfo, startup: Option<f64>) -> Result<()> {
+    let job = Job::load(&args.config)?;
+    let in_job = |err: BenchError| match err {
+        BenchError::Usage(message) => BenchError::usage(format!("{}: {message}", args.config.display())),
+        other => other,
+    };
+    let version = info
+        .frameworks
+        .iter()
+        .find(|(name, _)| *name == job.framework)
+        .map(|(_, version)| *version)
+        .ok_or_else(|| {
+            in_job(BenchError::usage(format!("framework: {:?} is not in this binary", job.framework)))
+        })?;
+    crate::spec::check_hyperparameters(info.spec, &job).map_err(in_job)?;
+    let params: TrainParams = job.params().map_err(in_job)?;
+    let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
+    let (shape, norm) = read_meta(&job).map_err(in_job)?;
+    let threads = (info.setup)(&job).map_err(in_job)?;
+    let mut env = env::capture(info.frameworks);
+    env.framework_threads = threads;
+    let process = args.process;
+    if params.pretrained && params.weights_file.is_empty() {
+        let mut record = Record::new(&job, process, 0, version, &digest, &env);
+        record.status = "unsupported".into();
+        record.error = Some(
+            "pretrained: true needs weights_file (a safetensors file with PyTorch names): no pretrained \
+             checkpoint for this network can be had offline"
+                .into(),
+        );
+        return record.append_to(&args.out);
+    }
+    let mut load_timer = PhaseTimer::default();
+    let (train, test) = load_timer.calls(
+        "load",
+        1,
+        None,
+        || Ok(()),
+        |_| {
+            Ok::<_, BenchError>((
+                load_images(&job, "train", &shape, &norm)?,
+                load_images(&job, "test", &shape, &norm)?,
+            ))
+        },
+    )?;
+    if params.batch_size > train.n {
+        return Err(in_job(BenchError::usage(format!(
+            "hyperparameters.batch_size: {} is above the training set of {} ({} images)",
+            params.batch_size, job.dataset, train.n
+        ))));
+    }
+    if job.fixtures_dir.as_os_str().is_empty() {
+        return Err(in_job(BenchError::usage(
+            "fixtures_dir: a training job needs the folder of its shared initial weights",
+        )));
+    }
+    // Unsupported architectures (and missing weights) show up before any work.
+    match (info.build)(&job, &params, &shape, &init_path(&job, job.seed)) {
+        Err(BenchError::Unsupported(reason)) => {
+            let mut record = Record::new(&job, process, 0, version, &digest, &env);
+            record.status = "unsupported".into();
+            record.error = Some(reason);
+            return record.append_to(&args.out);
+        }
+        Err(err) => return Err(in_job(err)),
+        Ok(_) => {}
+    }
+    if let Some(folder) = &args.parity {
+        return parity(&context_of(&job, info, &params, shape, &train, &test), folder);
+    }
+    let process_timings = BTreeMap::from([
+        ("startup".to_string(), startup),
+        ("load".to_string(), load_timer.timings_s.get("load").copied()),
+    ]);
+    let context = context_of(&job, info, &params, shape, &train, &test);
+    let mut loops = BTreeMap::new();
+    for repetition in 0..job.n_records() {
+        let mut record = Record::new(&job, process, repetition, version, &digest, &env);
+        let calibrate = repetition == 0 && job.warmup > 0;
+        measure_repetition(&context, &mut record, &mut loops, calibrate)?;
+        record.process_timings_s = process_timings.clone();
+        record.append_to(&args.out)?;
+    }
+    Ok(())
+}
+
+struct Context<'a> {
+    job: &'a Job,
+    info: &'a TrainingInfo,
+    params: &'a TrainParams,
+    shape: NetShape,
+    train: &'a Images,
+    test: &'a Images,
+}
+
+fn context_of<'a>(
+    job: &'a Job,
+    info: &'a TrainingInfo,
+    params: &'a TrainParams,
+    shape: NetShape,
+    train: &'a Images,
+    test: &'a Images,
+) -> Context<'a> {
+    Context { job, info, params, shape, train, test }
+}
+
+/// Steps of the parity check's optimizer comparison (the second one uses the momentum buffers).
+pub const PARITY_STEPS: usize = 2;
+/// Test images whose logits the parity check compares.
+pub const PARITY_IMAGES: usize = 64;
+
+/// The parity tests' view of one side (mirrors python/mlbench/training.py `parity`): eval-mode
+/// logits of the first PARITY_IMAGES test images from the initial weights (`init_logits.npy`),
+/// after PARITY_STEPS optimizer steps on the first batches of epoch 0 (`step_logits.npy`, with
+/// `step_loss.npy`), and, from fresh weights, after one full epoch (`epoch_loss.npy`,
+/// `epoch_logits.npy`).
+fn parity(context: &Context, folder: &Path) -> Result<()> {
+    let Context { job, info, params, shape, train, test } = *context;
+    std::fs::create_dir_all(folder).map_err(|e| BenchError::run(format!("{}: {e}", folder.display())))?;
+    let order: Array2<i64> = npy(&order_path(job, job.seed))?;
+    let first = order.row(0).to_vec();
+    let count = PARITY_IMAGES.min(test.n);
+    let logits = |values: Vec<f32>| {
+        Array2::from_shape_vec((count, shape.classes), values).map_err(|e| BenchError::run(e.to_string()))
+    };
+    let mut net = (info.build)(job, params, &shape, &init_path(job, job.seed))?;
+    net.upload(train, test)?;
+    write(&folder.join("init_logits.npy"), &logits(net.logits(count, count)?)?)?;
+    let steps = (PARITY_STEPS * params.batch_size).min(train.n);
+    let loss = net.train_epoch(&first[..steps], params.batch_size)?;
+    write(&folder.join("step_loss.npy"), &Array1::from(vec![loss]))?;
+    write(&folder.join("step_logits.npy"), &logits(net.logits(count, count)?)?)?;
+    let mut net = (info.build)(job, params, &shape, &init_path(job, job.seed))?;
+    net.upload(train, test)?;
+    let loss = net.train_epoch(&first, params.batch_size)?;
+    write(&folder.join("epoch_loss.npy"), &Array1::from(vec![loss]))?;
+    write(&folder.join("epoch_logits.npy"), &logits(net.logits(count, count)?)?)?;
+    Ok(())
+}
+
+fn accuracy(logits: &[f32], y: &[i64], classes: usize) -> f64 {
+    let correct = logits.chunks(classes).zip(y).filter(|(row, &label)| argmax(row) as i64 == label).count();
+    correct as f64 / y.len() as f64
+}
+
+/// The first index of the largest value (NumPy's argmax rule).
+fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+fn measure_repetition(
+    context: &Context,
+    record: &mut Record,
+    loops: &mut BTreeMap<String, u64>,
+    calibrate: bool,
+) -> Result<()> {
+    let Context { job, info, shape, train, test, .. } = *context;
+    let warmup = record.warmup;
+    let mut warm = context.params.clone();
+    let params = if warmup {
+        warm.epochs = 1;
+        &warm
+    } else {
+        context.params
+    };
+    reset_peak_rss();
+    let rss_start = rss_mb();
+    let cpu_start = cpu_time_s();
+    let seed = record.seed;
+    let mut order: Array2<i64> = npy(&order_path(job, seed))?;
+    if order.nrows() < params.epochs as usize || order.ncols() != train.n {
+        return Err(BenchError::usage(format!(
+            "{}: expected {} epochs x {} indices, found {:?}",
+            order_path(job, seed).display(),
+            params.epochs,
+            train.n,
+            order.shape()
+        )));
+    }
+    if warmup {
+        let batches = (WARMUP_BATCHES * params.batch_size).min(train.n);
+        order = order.slice(ndarray::s![..1, ..batches]).to_owned();
+    }
+    let weights = init_path(job, seed);
+    let mut timer = PhaseTimer::default();
+    let calibrate_to = calibrate.then_some(job.min_sample_s);
+    let mut phase =
+        |timer: &mut PhaseTimer, name: &str, work: &mut dyn FnMut() -> Result<Option<Vec<f32>>>| {
+            let k = loops.get(name).copied().unwrap_or(1);
+            let out = timer.calls(name, k, calibrate_to, || Ok(()), |_| work())?;
+            loops.insert(name.to_string(), timer.loops[name]);
+            Ok::<_, BenchError>(out)
+        };
+    let mut built: Option<Box<dyn Network>> = None;
+    phase(&mut timer, "build", &mut || {
+        built = Some((info.build)(job, params, &shape, &weights)?);
+        Ok(None)
+    })?;
+    let mut net = built.ok_or_else(|| BenchError::run("build produced no network"))?;
+    net.upload(train, test)?;
+    let (mut epoch_s, mut losses, mut accuracies) = (Vec::new(), Vec::new(), Vec::new());
+    let mut reached: Option<u32> = None;
+    for epoch in 0..params.epochs {
+        let row = order.row(epoch as usize).to_vec();
+        net.sync()?;
+        let start = std::time::Instant::now();
+        let loss = net.train_epoch(&row, params.batch_size)?;
+        net.sync()?;
+        epoch_s.push(start.elapsed().as_secs_f64());
+        losses.push(loss);
+        if epoch + 1 < params.epochs {
+            accuracies.push(accuracy(&net.logits(test.n, EVAL_BATCH)?, &test.y, shape.classes));
+            if reached.is_none() && *accuracies.last().unwrap() >= params.target_accuracy {
+                reached = Some(epoch + 1);
+            }
+        }
+    }
+    let logits = phase(&mut timer, "evaluate", &mut || {
+        let out = net.logits(test.n, EVAL_BATCH)?;
+        net.sync()?;
+        Ok(Some(out))
+    })?
+    .unwrap_or_default();
+    accuracies.push(accuracy(&logits, &test.y, shape.classes));
+    if reached.is_none() && *accuracies.last().unwrap() >= params.target_accuracy {
+        reached = Some(params.epochs);
+    }
+    let sizes: Vec<usize> = job.inference_batch_sizes.iter().copied().filter(|&b| b <= test.n).collect();
+    for &size in &sizes {
+        phase(&mut timer, &format!("infer_b{size}"), &mut || {
+            net.logits(size, size)?;
+            net.sync()?;
+            Ok(None)
+        })?;
+    }
+    let cpu = cpu_time_s() - cpu_start;
+    let mut timings = timer.timings_s;
+    timings.insert("train".into(), epoch_s.iter().sum());
+    timings.insert("epoch_first".into(), epoch_s[0]);
+    if epoch_s.len() > 1 {
+        timings.insert("epoch_steady".into(), median(&epoch_s[1..]));
+    }
+    let mut counts = BTreeMap::from([
+        ("train".to_string(), (order.ncols() as u64) * u64::from(params.epochs)),
+        ("evaluate".to_string(), test.n as u64),
+    ]);
+    for &size in &sizes {
+        counts.insert(format!("infer_b{size}"), size as u64);
+    }
+    for (phase_name, n) in &counts {
+        record
+            .throughput
+            .insert(format!("{phase_name}_samples_per_s"), *n as f64 / timings[phase_name].max(1e-12));
+    }
+    let predictions: Array1<f64> =
+        logits.chunks(shape.classes).map(|row| argmax(row) as f64).collect::<Vec<_>>().into();
+    let predictions_path = output_path(job, record, "npy")?;
+    write(&predictions_path, &predictions)?;
+    let logits_path = output_path(job, record, "logits.npy")?;
+    write(
+        &logits_path,
+        &Array2::from_shape_vec((test.n, shape.classes), logits)
+            .map_err(|e| BenchError::run(e.to_string()))?,
+    )?;
+    let curve_path = output_path(job, record, "loss_curve.npy")?;
+    write(&curve_path, &Array1::from(losses.clone()))?;
+    let mut inner = timer.loops;
+    inner.insert("train".into(), 1);
+    record.timings_s = timings;
+    record.inner_loops = inner;
+    record.page_faults = timer.page_faults;
+    record.counts = counts;
+    record.predictions = Some(predictions_path.display().to_string());
+    record.artifacts = BTreeMap::from([
+        ("logits".to_string(), logits_path.display().to_string()),
+        ("loss_curve".to_string(), curve_path.display().to_string()),
+    ]);
+    record.series = BTreeMap::from([
+        ("epoch_s".to_string(), epoch_s.clone()),
+        ("train_loss".to_string(), losses),
+        ("test_accuracy".to_string(), accuracies),
+    ]);
+    record.time_to_accuracy = Some(TimeToAccuracy {
+        target: params.target_accuracy,
+        epochs: reached,
+        seconds: reached.map(|e| epoch_s[..e as usize].iter().sum()),
+    });
+    record.solver = Some(Solver {
+        name: format!("{} (mini-batch, shared batch order)", params.optimizer),
+        stopping_rule: format!("fixed: {} epoch(s)", params.epochs),
+        n_iter: Some(u64::from(params.epochs)),
+    });
+    record.resources = Resources {
+        peak_rss_mb: peak_rss_mb(),
+        cpu_time_s: Some(cpu),
+        rss_start_mb: rss_start,
+        gpu: Some(GpuResources::default()),
+    };
+    Ok(())
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
+fn write<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
+    path: &Path,
+    array: &ndarray::Array<A, D>,
+) -> Result<()> {
+    write_npy(path, array).map_err(|e| BenchError::run(format!("{}: {e}", path.display())))
+}
+
+fn output_path(job: &Job, record: &Record, extension: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(&job.predictions_dir)
+        .map_err(|e| BenchError::run(format!("{}: {e}", job.predictions_dir.display())))?;
+    Ok(job.predictions_dir.join(format!(
+        "{}-{}-{}-p{}-{}.{extension}",
+        job.job_id, job.language, job.framework, record.process, record.repetition
+    )))
+}

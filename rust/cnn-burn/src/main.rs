@@ -1,0 +1,147 @@
+//! CNN image classification in burn (its pure-Rust `flex` CPU backend; `cuda` under HW=gpu):
+//! LeNet-5 and the small CNN (Python twin: python/tasks/deep_learning/cnn.py; tch and candle:
+//! rust/cnn). Its own workspace: burn 0.22 resolves torch-sys 0.22 into any lockfile it is in.
+//!
+//! Two mappings make it the same work as PyTorch, both proven by tests/test_parity_cnn.py:
+//! burn's `Linear` stores its weight as [in, out] (PyTorch: [out, in]), so it is transposed on
+//! load; burn's `BatchNorm` updates the running variance with the biased batch variance where
+//! PyTorch uses the unbiased one, so `TorchBatchNorm` below applies PyTorch's rule.
+mod nets;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use bench_core::config::Job;
+use bench_core::error::{BenchError, Result};
+use bench_core::training::{main_training, Images, NetShape, Network, TrainParams, TrainingInfo};
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use nets::Net;
+
+fn device(job: &Job) -> Device {
+    #[cfg(feature = "cuda")]
+    if job.device == "cuda" {
+        return Device::cuda(0);
+    }
+    let _ = job;
+    Device::flex()
+}
+
+fn setup(job: &Job) -> Result<BTreeMap<String, u64>> {
+    if job.device == "cuda" && !cfg!(feature = "cuda") {
+        return Err(BenchError::usage(
+            "device: cuda: burn was built without its `cuda` backend (build with HW=gpu)",
+        ));
+    }
+    std::env::set_var("RAYON_NUM_THREADS", job.threads.to_string());
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(job.threads as usize).build_global();
+    Ok(BTreeMap::from([("rayon".to_string(), rayon::current_num_threads() as u64)]))
+}
+
+struct BurnNet {
+    model: Option<Net>,
+    optimizer: ModuleOptimizer,
+    lr: f64,
+    device: Device,
+    data: Option<(Tensor<4>, Tensor<1, Int>, Tensor<4>)>,
+}
+
+fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) -> Result<Box<dyn Network>> {
+    let device = device(job);
+    let train_device = device.clone().autodiff();
+    let model = nets::load(job, params, shape, weights, &train_device)?;
+    let optimizer = match params.optimizer.as_str() {
+        "sgd" => SgdConfig::new()
+            .with_momentum(Some(MomentumConfig {
+                momentum: params.momentum,
+                dampening: 0.0,
+                nesterov: false,
+            }))
+            .with_weight_decay(
+                (params.weight_decay > 0.0).then(|| WeightDecayConfig::new(params.weight_decay as f32)),
+            )
+            .init(),
+        _ => AdamWConfig::new()
+            .with_beta_1(0.9)
+            .with_beta_2(0.999)
+            .with_epsilon(1e-8)
+            .with_weight_decay(params.weight_decay as f32)
+            .init(),
+    };
+    Ok(Box::new(BurnNet { model: Some(model), optimizer, lr: params.learning_rate, device, data: None }))
+}
+
+fn images(images: &Images, device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(images.x.clone(), images.dims.to_vec()), device)
+}
+
+impl Network for BurnNet {
+    fn upload(&mut self, train: &Images, test: &Images) -> Result<()> {
+        let train_device = self.device.clone().autodiff();
+        let labels = Tensor::from_data(TensorData::new(train.y.clone(), [train.n]), &train_device);
+        self.data = Some((images(train, &train_device), labels, images(test, &self.device)));
+        Ok(())
+    }
+
+    fn train_epoch(&mut self, order: &[i64], batch_size: usize) -> Result<f64> {
+        let (x, y, _) = self.data.as_ref().ok_or_else(|| BenchError::run("train before upload"))?;
+        let mut model = self.model.take().ok_or_else(|| BenchError::run("no model"))?;
+        let train_device = x.device();
+        let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
+        let mut total = 0.0;
+        for chunk in order.chunks(batch_size) {
+            let index =
+                Tensor::<1, Int>::from_data(TensorData::new(chunk.to_vec(), [chunk.len()]), &train_device);
+            let logits = model.forward(x.clone().select(0, index.clone()));
+            let loss = loss_fn.forward(logits, y.clone().select(0, index));
+            let value: f32 = loss.clone().into_scalar();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = self.optimizer.step(self.lr, model, grads);
+            total += f64::from(value) * chunk.len() as f64;
+        }
+        self.model = Some(model);
+        Ok(total / order.len() as f64)
+    }
+
+    fn logits(&mut self, count: usize, batch_size: usize) -> Result<Vec<f32>> {
+        let (_, _, x) = self.data.as_ref().ok_or_else(|| BenchError::run("logits before upload"))?;
+        let model = self.model.as_ref().ok_or_else(|| BenchError::run("no model"))?.valid();
+        let mut out = Vec::with_capacity(count);
+        let mut start = 0;
+        while start < count {
+            let len = batch_size.min(count - start);
+            let logits = model.forward(x.clone().narrow(0, start, len));
+            out.extend(
+                logits
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| BenchError::run(format!("burn: {e:?}")))?,
+            );
+            start += len;
+        }
+        Ok(out)
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.device.sync().map_err(|e| BenchError::run(format!("burn: {e:?}")))
+    }
+}
+
+fn main() {
+    main_training(TrainingInfo {
+        frameworks: &[("burn", env!("MLBENCH_VERSION_BURN"))],
+        build: |job, params, shape, weights| match (job.framework.as_str(), job.algorithm.as_str()) {
+            ("burn", "lenet" | "simple_cnn") => build(job, params, shape, weights),
+            (framework, algorithm) => {
+                Err(BenchError::usage(format!("algorithm: {algorithm:?} is not implemented for {framework}")))
+            }
+        },
+        setup,
+        spec: include_str!("../../../configs/tasks/cnn.yaml"),
+    })
+}

@@ -1,0 +1,188 @@
+//! The two networks on burn's modules, filled from the shared safetensors file (PyTorch names).
+use std::path::Path;
+
+use bench_core::config::Job;
+use bench_core::error::{BenchError, Result};
+use bench_core::training::{NetShape, TrainParams};
+use burn::module::{Module, Param, RunningState};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::MaxPool2dConfig;
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::module::{batch_norm, batch_norm_train};
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::SafeTensors;
+
+const BN_EPS: f64 = 1e-5;
+const BN_MOMENTUM: f64 = 0.1;
+
+/// Batch normalisation with PyTorch's running statistics: running = (1 - m) running + m batch,
+/// the variance term unbiased (n / (n - 1) times the batch variance; burn's own uses the biased one).
+#[derive(Module, Debug)]
+pub struct TorchBatchNorm {
+    gamma: Param<Tensor<1>>,
+    beta: Param<Tensor<1>>,
+    running_mean: RunningState<Tensor<1>>,
+    running_var: RunningState<Tensor<1>>,
+}
+
+impl TorchBatchNorm {
+    fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let device = input.device();
+        if !device.is_autodiff() {
+            let mean = self.running_mean.value().to_device(&device);
+            let var = self.running_var.value().to_device(&device);
+            return batch_norm(input, self.gamma.val(), self.beta.val(), mean, var, BN_EPS);
+        }
+        let [n, _, h, w] = input.dims();
+        let count = (n * h * w) as f64;
+        let result = batch_norm_train(input, self.gamma.val(), self.beta.val(), BN_EPS);
+        let mean = self.running_mean.value_sync().to_device(&device);
+        let var = self.running_var.value_sync().to_device(&device);
+        let mean = mean.mul_scalar(1.0 - BN_MOMENTUM).add(result.mean.detach().mul_scalar(BN_MOMENTUM));
+        let unbiased = result.variance.detach().mul_scalar(count / (count - 1.0).max(1.0));
+        let var = var.mul_scalar(1.0 - BN_MOMENTUM).add(unbiased.mul_scalar(BN_MOMENTUM));
+        self.running_mean.update(mean.detach());
+        self.running_var.update(var.detach());
+        result.output
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Net {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    conv3: Option<Conv2d>,
+    bns: Vec<TorchBatchNorm>,
+    fc1: Linear,
+    fc2: Linear,
+    fc3: Option<Linear>,
+    dropout: Dropout,
+    residual: bool,
+}
+
+fn pool(x: Tensor<4>) -> Tensor<4> {
+    MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init().forward(x)
+}
+
+impl Net {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        match (&self.conv3, &self.fc3) {
+            (None, Some(fc3)) => {
+                // LeNet-5
+                let x = pool(relu(self.conv1.forward(x)));
+                let x = pool(relu(self.conv2.forward(x))).flatten::<2>(1, 3);
+                fc3.forward(relu(self.fc2.forward(relu(self.fc1.forward(x)))))
+            }
+            (Some(conv3), _) => {
+                let x = pool(relu(self.norm(0, self.conv1.forward(x))));
+                let y = self.norm(2, conv3.forward(relu(self.norm(1, self.conv2.forward(x.clone())))));
+                let y = if self.residual { y + x } else { y };
+                let y = self.dropout.forward(pool(relu(y)).flatten::<2>(1, 3));
+                self.fc2.forward(self.dropout.forward(relu(self.fc1.forward(y))))
+            }
+            (None, None) => unreachable!("built by `load`"),
+        }
+    }
+
+    fn norm(&self, i: usize, x: Tensor<4>) -> Tensor<4> {
+        match self.bns.get(i) {
+            Some(bn) => bn.forward(x),
+            None => x,
+        }
+    }
+}
+
+struct Weights<'a> {
+    file: SafeTensors<'a>,
+    device: &'a Device,
+    path: &'a Path,
+}
+
+impl Weights<'_> {
+    fn get<const D: usize>(&self, name: &str, dims: [usize; D]) -> Result<Tensor<D>> {
+        let view = self
+            .file
+            .tensor(name)
+            .map_err(|e| BenchError::usage(format!("{}: {name}: {e}", self.path.display())))?;
+        if view.shape() != dims {
+            return Err(BenchError::usage(format!(
+                "{}: {name} has shape {:?}, the network wants {dims:?}",
+                self.path.display(),
+                view.shape()
+            )));
+        }
+        let values: Vec<f32> =
+            view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        Ok(Tensor::from_data(TensorData::new(values, dims.to_vec()), self.device))
+    }
+
+    fn conv(&self, name: &str, config: Conv2dConfig) -> Result<Conv2d> {
+        let [c_in, c_out] = config.channels;
+        let [k1, k2] = config.kernel_size;
+        let mut conv = config.init(self.device);
+        conv.weight = Param::from_tensor(self.get(&format!("{name}.weight"), [c_out, c_in, k1, k2])?);
+        conv.bias = Some(Param::from_tensor(self.get(&format!("{name}.bias"), [c_out])?));
+        Ok(conv)
+    }
+
+    /// PyTorch stores [out, in]; burn's Linear [in, out].
+    fn linear(&self, name: &str, d_in: usize, d_out: usize) -> Result<Linear> {
+        let mut linear = LinearConfig::new(d_in, d_out).init(self.device);
+        let weight: Tensor<2> = self.get(&format!("{name}.weight"), [d_out, d_in])?;
+        linear.weight = Param::from_tensor(weight.transpose());
+        linear.bias = Some(Param::from_tensor(self.get(&format!("{name}.bias"), [d_out])?));
+        Ok(linear)
+    }
+
+    fn batch_norm(&self, name: &str, features: usize) -> Result<TorchBatchNorm> {
+        Ok(TorchBatchNorm {
+            gamma: Param::from_tensor(self.get(&format!("{name}.weight"), [features])?),
+            beta: Param::from_tensor(self.get(&format!("{name}.bias"), [features])?),
+            running_mean: RunningState::new(self.get(&format!("{name}.running_mean"), [features])?),
+            running_var: RunningState::new(self.get(&format!("{name}.running_var"), [features])?),
+        })
+    }
+}
+
+pub fn load(job: &Job, params: &TrainParams, shape: &NetShape, path: &Path, device: &Device) -> Result<Net> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| BenchError::usage(format!("{}: cannot read: {e}", path.display())))?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| BenchError::usage(format!("{}: {e}", path.display())))?;
+    let w = Weights { file, device, path };
+    let conv = |c_in, c_out, k, pad| {
+        Conv2dConfig::new([c_in, c_out], [k, k]).with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+    };
+    if job.algorithm == "lenet" {
+        let pad = if shape.height == 28 { 2 } else { 0 };
+        let side = ((shape.height + 2 * pad - 4) / 2 - 4) / 2;
+        return Ok(Net {
+            conv1: w.conv("conv1", conv(shape.channels, 6, 5, pad))?,
+            conv2: w.conv("conv2", conv(6, 16, 5, 0))?,
+            conv3: None,
+            bns: Vec::new(),
+            fc1: w.linear("fc1", 16 * side * side, 120)?,
+            fc2: w.linear("fc2", 120, 84)?,
+            fc3: Some(w.linear("fc3", 84, shape.classes)?),
+            dropout: DropoutConfig::new(0.0).init(),
+            residual: false,
+        });
+    }
+    let bns = if params.use_batch_norm {
+        vec![w.batch_norm("bn1", 16)?, w.batch_norm("bn2", 16)?, w.batch_norm("bn3", 16)?]
+    } else {
+        Vec::new()
+    };
+    Ok(Net {
+        conv1: w.conv("conv1", conv(shape.channels, 16, 3, 1))?,
+        conv2: w.conv("conv2", conv(16, 16, 3, 1))?,
+        conv3: Some(w.conv("conv3", conv(16, 16, 3, 1))?),
+        bns,
+        fc1: w.linear("fc1", 16 * (shape.height / 4) * (shape.width / 4), 64)?,
+        fc2: w.linear("fc2", 64, shape.classes)?,
+        fc3: None,
+        dropout: DropoutConfig::new(params.dropout_rate).init(),
+        residual: params.use_residual,
+    })
+}
