@@ -12,13 +12,12 @@ from typing import Any
 
 from mlbench import datasets as ds
 from mlbench.errors import UsageError
+from mlbench.evaluate import KINDS
 from mlbench.paths import HARDWARE, TASK_SPECS
 from mlbench.schema import check, load_schema
 from mlbench.yamlio import load_yaml
 
 LANGUAGES = ("python", "rust")
-# The metric that decides whether two sides reached the same quality, per kind of task.
-PRIMARY_METRIC = {"regression": "r2", "classification": "accuracy", "clustering": "adjusted_rand"}
 GRID_DATASETS = "datasets"  # reserved key in an algorithm's grid: that algorithm's own datasets
 
 TASK_SPEC_SCHEMA: dict[str, Any] = {
@@ -40,8 +39,8 @@ TASK_SPEC_SCHEMA: dict[str, Any] = {
                                 "binaries": {"type": "object", "additionalProperties": {"type": "string"}}}},
         "devices": {"type": "array", "items": {"type": "string"}, "minItems": 1},
         "precision": {"type": "string"},
-        "kind": {"enum": ["regression", "classification", "clustering"]},
-        "kinds": {"type": "object", "additionalProperties": {"enum": ["regression", "classification", "clustering"]}},
+        "kind": {"enum": sorted(KINDS)},
+        "kinds": {"type": "object", "additionalProperties": {"enum": sorted(KINDS)}},
         "datasets": {"type": "array", "items": {"type": "string"}},
         "quality_tolerance": {"type": "number", "minimum": 0},
         "algorithms": {"type": "object", "additionalProperties": {"type": "object"}},
@@ -106,7 +105,14 @@ class TaskSpec:
         return self.kinds.get(algorithm, self.kind)
 
     def primary_metric(self, algorithm: str) -> str:
-        return PRIMARY_METRIC[self.kind_of(algorithm)]
+        return KINDS[self.kind_of(algorithm)].primary
+
+    def judging(self, algorithm: str) -> dict[str, Any]:
+        """What the run's meta.json says about judging this algorithm (stats reads only that)."""
+        kind = KINDS[self.kind_of(algorithm)]
+        return {"kind": self.kind_of(algorithm), "primary_metric": kind.primary,
+                "higher_is_better": kind.higher_is_better, "outputs": [*kind.outputs, *kind.optional],
+                "agreement": kind.agreement}
 
     def parameter_schema(self, algorithm: str) -> dict[str, Any]:
         """JSON Schema for one algorithm's fully expanded hyperparameters."""
@@ -281,6 +287,8 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
             for params in expand_grid(grid, spec.algorithms[algorithm]):
                 if excluded(algorithm, params, rules):
                     continue
+                if spec.needs_fixtures:
+                    check_training(path, algorithm, dataset, params, datasets_dir)
                 jobs += [Job(run=run, task=spec.task, domain=spec.domain, language=language, framework=framework,
                              algorithm=algorithm, dataset=dataset, datasets_dir=str(datasets_dir.resolve()),
                              hyperparameters=params, hardware_profile=hardware.name, device=device,
@@ -304,6 +312,21 @@ def fixtures_dir(out_dir: Path, spec: TaskSpec, algorithm: str, dataset: str, pa
         return ""
     blob = json.dumps([spec.task, algorithm, dataset, params, seed], sort_keys=True, separators=(",", ":"))
     return str((out_dir / "fixtures" / hashlib.sha256(blob.encode()).hexdigest()[:16]).resolve())
+
+
+def check_training(path: str | Path, algorithm: str, dataset: str, params: dict[str, Any],
+                   datasets_dir: Path) -> None:
+    """What a training job's schema cannot see: the dataset's layout and size, the weights file."""
+    meta = ds.read_meta(dataset, datasets_dir)
+    where = f"{path}: algorithms.{algorithm}"
+    if meta.get("layout") != "images":
+        raise UsageError(f"{where}: dataset {dataset!r} is not an image dataset")
+    n_train = int(meta["files"]["y_train.npy"]["shape"][0])
+    if params["batch_size"] > n_train:
+        raise UsageError(f"{where}: batch_size: {params['batch_size']} is above the training set of {dataset} "
+                         f"({n_train} images)")
+    if params.get("pretrained") and params.get("weights_file") and not Path(params["weights_file"]).is_file():
+        raise UsageError(f"{where}: weights_file: {params['weights_file']} does not exist")
 
 
 def check_target(path: str | Path, algorithm: str, dataset: str, spec: TaskSpec, datasets_dir: Path) -> None:

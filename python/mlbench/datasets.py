@@ -137,8 +137,11 @@ BUILDERS: dict[str, Callable[[bool], Source | images.ImageSource]] = {
     "synthetic_images_rgb": images.synthetic_images_rgb,
     "fashion_mnist": images.fashion_mnist,
     "fashion_mnist_2k": images.fashion_mnist_2k,
+    "mnist": images.mnist,
+    "cifar10": images.cifar10,
+    "cifar100": images.cifar100,
 }
-OPTIONAL = {"california_housing", "fashion_mnist", "fashion_mnist_2k"}
+OPTIONAL = {"california_housing", "fashion_mnist", "fashion_mnist_2k", "mnist", "cifar10", "cifar100"}
 
 
 def sha256_file(path: Path) -> str:

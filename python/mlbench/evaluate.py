@@ -1,12 +1,16 @@
-"""One judge for both languages: metrics computed from the predictions each task saved.
+"""One judge for both languages: metrics computed from the outputs each task saved.
 
-Kinds: `regression` (real-valued predictions on the test set), `classification` (labels on the
-test set plus one-vs-one decision values, LIBSVM's pair order and sign), `clustering` (labels of
-the training set, judged against the features and the ground truth).
+The judging registry `KINDS` says, per kind of task, which outputs a record must carry, its metrics,
+the primary metric and its direction, and how two sides' outputs are compared. Kinds: `regression`
+(real-valued predictions on the test set), `classification` (labels on the test set, plus one-vs-one
+decision values, LIBSVM's pair order and sign, or the test logits of a training task), `clustering`
+(labels of the training set, judged against the features and the ground truth). The runner writes
+each job's kind and primary metric into the run's meta.json; stats reads them from there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,15 +128,31 @@ def clustering_metrics(case: Judged) -> dict[str, float | None]:
     }
 
 
-EVALUATORS = {
-    "regression": (regression_metrics, "y_test"),
-    "classification": (classification_metrics, "y_test"),
-    "clustering": (clustering_metrics, "y_train"),
+@dataclass(frozen=True)
+class Kind:
+    """How one kind of task is judged."""
+
+    metrics: Callable[[Judged], dict[str, float | None]]
+    target: str  # the labels the predictions line up with: y_test, or y_train (clustering)
+    outputs: tuple[str, ...]  # what a record must carry (`predictions`); optional extras in `optional`
+    optional: tuple[str, ...]
+    primary: str  # the metric that decides whether two sides reached the same quality
+    higher_is_better: bool
+    agreement: str  # how two sides' outputs are compared (stats.agreement)
+
+
+KINDS: dict[str, Kind] = {
+    "regression": Kind(regression_metrics, "y_test", ("predictions",), (), "r2", True,
+                       "none (real values: the R2 gap is the quality rule)"),
+    "classification": Kind(classification_metrics, "y_test", ("predictions",), ("scores", "logits"), "accuracy",
+                           True, "share of test points given the same label"),
+    "clustering": Kind(clustering_metrics, "y_train", ("predictions",), (), "adjusted_rand", True,
+                       "adjusted Rand index between the two labellings"),
 }
 
 
 def evaluate(kind: str, case: Judged) -> dict[str, float | None]:
-    metric_fn, target = EVALUATORS[kind]
+    metric_fn, target = KINDS[kind].metrics, KINDS[kind].target
     expected = getattr(case, target).shape
     if case.predictions.shape != expected:
         raise EvaluationError(f"predictions have shape {case.predictions.shape}, expected {expected}")

@@ -120,14 +120,12 @@ def run_task(algorithms: dict[str, Entry], framework_version: str, libraries: li
         entry = algorithms[job.algorithm]
         algorithm = entry if isinstance(entry, Algorithm) else entry(job.hyperparameters)
         if isinstance(algorithm, TrainClassifier):
-            algorithm = training_checks(args.config, job, algorithm)
+            algorithm = training_checks(args.config, job, algorithm, need_weights=not args.fixtures)
         if setup is not None:
             framework_threads = setup(job)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    from threadpoolctl import threadpool_limits
-
     if args.fixtures:
         if isinstance(algorithm, TrainClassifier):
             meta = ds.read_meta(job.dataset, Path(job.datasets_dir))
@@ -141,6 +139,17 @@ def run_task(algorithms: dict[str, Entry], framework_version: str, libraries: li
                                     algorithm.reason, env)
         records.append_line(args.out, record)
         return
+    try:
+        measure_process(args, job, algorithm, framework_version, dataset_sha256, env, startup)
+    except UsageError as exc:  # found only once the work started (e.g. a weights file that does not fit)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def measure_process(args: argparse.Namespace, job: Job, algorithm: Algorithm, framework_version: str,
+                    dataset_sha256: str, env: dict[str, Any], startup: float | None) -> None:
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(limits=job.threads):
         load_timer = PhaseTimer()
         data = load_timer.calls("load", 1, lambda: None,
@@ -164,7 +173,8 @@ def n_train_of(meta: dict[str, Any]) -> int:
     return int(meta["files"]["y_train.npy"]["shape"][0])
 
 
-def training_checks(config: Path, job: Job, algorithm: TrainClassifier) -> TrainClassifier | Unsupported:
+def training_checks(config: Path, job: Job, algorithm: TrainClassifier,
+                    need_weights: bool = True) -> TrainClassifier | Unsupported:
     """A training job's own checks (sizes, files) before anything runs; `pretrained` without a file
     is `unsupported`: no pretrained checkpoint for these networks exists offline."""
     meta = ds.read_meta(job.dataset, Path(job.datasets_dir))
@@ -174,6 +184,10 @@ def training_checks(config: Path, job: Job, algorithm: TrainClassifier) -> Train
         training.check_job(job, n_train_of(meta))
     except UsageError as exc:
         raise UsageError(f"{config}: {exc}") from None
+    weights = training.init_path(job, job.seed)
+    if need_weights and not weights.is_file() and not job.hyperparameters.get("pretrained"):
+        raise UsageError(f"{config}: fixtures_dir: {weights} is missing (`mlbench run` writes it before any side "
+                         "runs; by hand: run the Python task with --fixtures first)")
     if job.hyperparameters.get("pretrained") and not job.hyperparameters.get("weights_file"):
         return Unsupported("pretrained: true needs weights_file (a safetensors file with PyTorch names): "
                            "no pretrained checkpoint for this network can be had offline")

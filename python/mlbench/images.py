@@ -3,24 +3,32 @@ load by the one rule meta.json states, identically in every language:
 
     x = (pixel / 255 - mean[c]) / std[c]    in float32, mean and std per channel of the training set
 
-Sources: Fashion-MNIST from Debian's `dataset-fashion-mnist` idx files, and seeded synthetic sets
-(per-class templates, random shifts and noise: learnable, not trivial).
+Sources: Fashion-MNIST from Debian's `dataset-fashion-mnist` idx files; MNIST, CIFAR-10 and CIFAR-100
+from their standard distribution files when a user puts them in datasets/raw/ (RAW_HINT); and seeded
+synthetic sets (per-class templates, random shifts and noise: learnable, not trivial).
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import pickle
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from mlbench.paths import DATASETS
 
 FASHION_MNIST_DIR = Path(os.environ.get("MLBENCH_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 FASHION_MNIST_HINT = ("Fashion-MNIST idx files not found in {dir}: install them with "
                       "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu) or set MLBENCH_FASHION_MNIST_DIR")
 NORMALISE_RULE = "x = (pixel / 255 - mean[c]) / std[c], float32, per channel; mean and std of the training pixels"
 SUBSET_SEED = 20240502
+RAW_DIR = Path(os.environ.get("MLBENCH_RAW_DATA", DATASETS / "raw"))
+RAW_HINT = ("not found in {dir}: put {files} there (the standard distribution files; nothing is downloaded) "
+            "and run `make datasets`")
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,53 @@ def fashion_mnist_2k(download: bool) -> ImageSource:
     train, test = rng.permutation(len(X_train))[:2000], rng.permutation(len(X_test))[:500]
     return ImageSource(X_train[train], y_train[train], X_test[test], y_test[test],
                        f"Fashion-MNIST (Xiao et al. 2017), seeded random subset (seed {SUBSET_SEED}): 2,000 / 500")
+
+
+def mnist(download: bool) -> ImageSource:
+    """MNIST (LeCun et al. 1998) from its four idx files in datasets/raw/mnist/."""
+    folder = RAW_DIR / "mnist"
+    try:
+        X_train, y_train, X_test, y_test = fashion_mnist_arrays(folder)
+    except FileNotFoundError:
+        raise FileNotFoundError(RAW_HINT.format(dir=folder, files="train-images-idx3-ubyte.gz, "
+                                                "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
+                                                "t10k-labels-idx1-ubyte.gz")) from None
+    return ImageSource(X_train, y_train, X_test, y_test, f"MNIST (LeCun et al. 1998), idx files from {folder}")
+
+
+def cifar_members(stem: str, archive_name: str, names: list[str]) -> dict[str, dict]:
+    """The pickled batches of the CIFAR python distribution, from the extracted folder
+    (datasets/raw/<stem>/) or the archive as distributed (datasets/raw/<archive_name>)."""
+    folder, archive = RAW_DIR / stem, RAW_DIR / archive_name
+    if folder.is_dir():
+        return {name: pickle.loads((folder / name).read_bytes(), encoding="bytes") for name in names}
+    if archive.is_file():
+        with tarfile.open(archive) as tar:
+            return {name: pickle.loads(tar.extractfile(f"{stem}/{name}").read(), encoding="bytes")
+                    for name in names}
+    raise FileNotFoundError(RAW_HINT.format(dir=RAW_DIR, files=f"{archive_name} (or its extracted {stem}/ folder)"))
+
+
+def cifar_arrays(batch: dict, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)  # rows are R, G, B planes
+    return data, np.asarray(batch[label_key], dtype=np.int64)
+
+
+def cifar10(download: bool) -> ImageSource:
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    batches = cifar_members("cifar-10-batches-py", "cifar-10-python.tar.gz", names)
+    train = [cifar_arrays(batches[n], b"labels") for n in names[:5]]
+    X_test, y_test = cifar_arrays(batches["test_batch"], b"labels")
+    return ImageSource(np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]), X_test, y_test,
+                       "CIFAR-10 (Krizhevsky 2009), python distribution files from datasets/raw")
+
+
+def cifar100(download: bool) -> ImageSource:
+    batches = cifar_members("cifar-100-python", "cifar-100-python.tar.gz", ["train", "test"])
+    X_train, y_train = cifar_arrays(batches["train"], b"fine_labels")
+    X_test, y_test = cifar_arrays(batches["test"], b"fine_labels")
+    return ImageSource(X_train, y_train, X_test, y_test,
+                       "CIFAR-100 (Krizhevsky 2009), fine labels, python distribution files from datasets/raw")
 
 
 def synthetic(n_train: int, n_test: int, channels: int, size: int, seed: int) -> ImageSource:

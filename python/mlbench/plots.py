@@ -68,9 +68,38 @@ def memory(memory_table: pd.DataFrame) -> Figure:
     return fig
 
 
-def quality_vs_time(comparisons: pd.DataFrame, phase: str = "fit") -> Figure:
+def training_curves(table: pd.DataFrame) -> Figure | None:
+    """Training tasks: the median training loss and test accuracy per epoch, per comparison and framework."""
+    ok = table[(table["status"] == "ok") & table["series"].notna()] if "series" in table else table.iloc[0:0]
+    if ok.empty:
+        return None
+    ok = ok.assign(label=labelled(ok.assign(rust_framework="")))
+    labels = sorted(ok["label"].unique())
+    fig, axes = plt.subplots(len(labels), 2, figsize=(10, 2.6 * len(labels)), squeeze=False)
+    for row, name in zip(axes, labels, strict=True):
+        group = ok[ok["label"] == name]
+        for f_index, (framework, runs) in enumerate(sorted(group.groupby("framework"))):
+            for ax, key in zip(row, ("train_loss", "test_accuracy"), strict=True):
+                curves = np.array([s[key] for s in runs["series"] if s and s.get(key)], dtype=float)
+                if curves.size:
+                    epochs = np.arange(1, curves.shape[1] + 1)
+                    ax.plot(epochs, np.median(curves, axis=0), "o-", color=series_colour(framework, f_index),
+                            label=framework)
+        row[0].set_ylabel("training loss")
+        row[1].set_ylabel("test accuracy")
+        row[0].set_title(name, fontsize=8, loc="left")
+        for ax in row:
+            ax.set_xlabel("epoch")
+        row[1].legend(fontsize=7)
+    fig.suptitle("Training curves (median over measured repetitions)")
+    fig.tight_layout()
+    return fig
+
+
+def quality_vs_time(comparisons: pd.DataFrame, phase: str = "headline") -> Figure:
     """Per task: each comparison's median time against its quality, one marker per language."""
-    rows = comparisons[comparisons["phase"] == phase]
+    rows = (comparisons[comparisons["phase"].isin(stats.HEADLINE_PHASES)] if phase == "headline"
+            else comparisons[comparisons["phase"] == phase])
     tasks = sorted(rows["task"].unique())
     fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.5), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
@@ -93,9 +122,16 @@ def quality_vs_time(comparisons: pd.DataFrame, phase: str = "fit") -> Figure:
     return fig
 
 
-def distributions(table: pd.DataFrame, task: str, phase: str = "fit") -> Figure:
+def headline(frame: pd.DataFrame, prefix: str = "time_") -> str:
+    """The main phase present: train (training tasks) or fit (classical)."""
+    column = f"{prefix}train"
+    return "train" if column in frame and frame[column].notna().any() else "fit"
+
+
+def distributions(table: pd.DataFrame, task: str, phase: str = "headline") -> Figure:
     """Every measured repetition of one task, per comparison and framework (strip plot)."""
     ok = table[(table["status"] == "ok") & (table["task"] == task)].copy()
+    phase = headline(ok) if phase == "headline" else phase
     ok["label"] = labelled(ok.assign(rust_framework=""))
     labels = sorted(ok["label"].unique())
     frameworks = sorted(ok["framework"].unique(), key=lambda f: (f != "scikit-learn", f))

@@ -105,7 +105,24 @@ def plan(options: RunOptions) -> tuple[list[Job], list[str]]:
         raise UsageError(f"the matrices define the same job more than once ({len(duplicated)} duplicates)")
     for job in jobs:
         command(job)  # fails early, with a clear line, if a task program is missing
+    if any(job.device == "cuda" for job in jobs):
+        check_gpu(options.hardware)
     return jobs, notes
+
+
+def check_gpu(profile: str) -> None:
+    """HW=gpu runs nothing unless torch sees a CUDA device (every training side needs one)."""
+    import subprocess
+
+    probe = "import torch; print(torch.cuda.device_count())"
+    try:
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+        count = int(done.stdout.strip() or 0)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        count = 0
+    if count < 1:
+        raise UsageError(f"--hw {profile}: no CUDA device visible to torch (check `nvidia-smi` and the NVIDIA "
+                         "driver); run with --hw cpu instead")
 
 
 def with_overrides(job: Job, options: RunOptions) -> Job:
@@ -262,24 +279,30 @@ def write_job(out: Path, job: Job) -> None:
 def write_run_meta(options: RunOptions) -> dict[str, Any]:
     """results/NAME/meta.json: how the run was asked for, and what stats needs to judge it: per-task
     quality tolerances and equivalence margins, the machine's noise floor, the process order."""
-    tolerances, margins = {}, {}
+    tolerances, margins, judging = {}, {}, {}
     for path in matrix_files(options.matrices):
         matrix, spec = load_matrix(path)
         tolerance = matrix.get("quality_tolerance", spec.quality_tolerance)
         if tolerance is not None:
             tolerances[spec.task] = tolerance
         margins[spec.task] = matrix.get("margin", matrix_defaults()["margin"])
+        judging[spec.task] = {algorithm: spec.judging(algorithm) for algorithm in matrix["algorithms"]}
     meta = {"matrices": [str(p) for p in matrix_files(options.matrices)], "hardware_profile": options.hardware,
             "languages": options.languages, "executor": options.executor, "jobs": options.jobs,
             "partition": options.partition, "max_parallel": options.max_parallel, "slurm_opts": options.slurm_opts,
             "git_commit": envinfo.git_commit(), "written_at": records.utc_now(),
-            "quality_tolerance": tolerances, "margin": margins, "order": options.order,
+            "quality_tolerance": tolerances, "margin": margins, "judging": judging, "order": options.order,
             "mode": "noise-floor" if options.noise_floor else "run", "glibc_tunables": GLIBC_TUNABLES,
             "target_ci": options.target_ci, "max_processes": options.max_processes if options.target_ci else None}
     if options.noise_floor:
         meta["aa_sides"] = "each job against itself: even process indices are side A, odd ones side B"
     elif options.use_floor and (floor := noise.read_floor(options.hardware, options.floor_file)):
         meta["noise_floor"] = floor
+    if any(load_task_spec(task).needs_fixtures for task in judging):  # training tasks: the GEMM peak beside
+        from mlbench.flops import gemm_peak  # their achieved GFLOP/s
+
+        hardware = load_hardware(options.hardware)
+        meta["gemm_peak"] = gemm_peak(hardware.device, hardware.threads)
     save_meta(options.out, meta)
     return meta
 
@@ -323,6 +346,12 @@ def judged(record: dict[str, Any], job: Job, split: ds.Split | None) -> dict[str
                       logits=np.load(logits) if logits else None)
         kind = load_task_spec(job.task).kind_of(job.algorithm)
         record["metrics"] = evaluate(kind, case) | record["metrics"]
+        flops_file = Path(job.fixtures_dir) / "flops.json" if job.fixtures_dir else None
+        if flops_file is not None and flops_file.is_file() and record.get("counts"):
+            from mlbench.flops import achieved_gflops
+
+            record["throughput"] |= achieved_gflops(json.loads(flops_file.read_text()), record["counts"],
+                                                    record["timings_s"])
     except (OSError, ValueError, EvaluationError) as exc:
         record["status"], record["error"] = "failed", f"predictions could not be judged: {exc}"
     return record

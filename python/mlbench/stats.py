@@ -57,6 +57,7 @@ class LoadReport:
     malformed: list[tuple[str, int]] = field(default_factory=list)
     quality_tolerance: dict[str, float] = field(default_factory=dict)
     margin: dict[str, float] = field(default_factory=dict)  # per task, from the matrices
+    judging: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # task -> algorithm -> kind...
     noise_floor: dict[str, float] = field(default_factory=dict)  # per task, from `mlbench noise-floor`
     mode: str = "run"  # "noise-floor": each job against itself, even processes side A, odd side B
     target_ci: float | None = None
@@ -81,6 +82,7 @@ def flatten(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     row["peak_rss_mb"] = resources.get("peak_rss_mb")
     row["cpu_time_s"] = resources.get("cpu_time_s")
     row["predictions"] = str(run_dir / record["predictions"]) if record.get("predictions") else None
+    row["series"] = record.get("series")  # training tasks: per-epoch seconds, loss, test accuracy
     return row
 
 
@@ -113,6 +115,8 @@ def load(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, LoadReport]:
             meta = json.loads(meta_path.read_text())
             report.quality_tolerance.update(meta.get("quality_tolerance", {}))
             report.margin.update(meta.get("margin", {}))
+            for task, algorithms in (meta.get("judging") or {}).items():
+                report.judging.setdefault(task, {}).update(algorithms)
             floors = (meta.get("noise_floor") or {}).get("tasks", {})
             report.noise_floor.update({task: entry["floor"] for task, entry in floors.items()})
             report.mode = meta.get("mode", report.mode)
@@ -237,6 +241,12 @@ def processes_needed(cv_rs: float, cv_py: float, margin: float, alpha: float = A
     return float(max(2, math.ceil((z * sigma / math.log1p(margin)) ** 2)))
 
 
+def primary_metric(task: str, algorithm: str, context: LoadReport) -> str:
+    """From the run's meta.json; a bare records file (no meta.json) falls back to the task spec."""
+    judged = context.judging.get(task, {}).get(algorithm)
+    return judged["primary_metric"] if judged else load_task_spec(task).primary_metric(algorithm)
+
+
 def quality_tolerance(task: str, overrides: dict[str, float]) -> float:
     if task in overrides:
         return float(overrides[task])
@@ -262,7 +272,7 @@ def compare(table: pd.DataFrame, context: LoadReport | None = None, alpha: float
     rows = []
     for key, group in ok.groupby(KEYS, sort=True):
         identity = dict(zip(KEYS, key, strict=True))
-        metric = load_task_spec(identity["task"]).primary_metric(identity["algorithm"])
+        metric = primary_metric(identity["task"], identity["algorithm"], context)
         settings = (metric, quality_tolerance(identity["task"], context.quality_tolerance),
                     margin_for(identity["task"], context))
         for baseline, candidate in sides(group, context.mode):

@@ -19,6 +19,7 @@ every code path (and calibrates the inference loops) without the cost of a full 
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import time
@@ -63,10 +64,12 @@ class Network(Protocol):
 @dataclass(frozen=True)
 class TrainClassifier:
     """`init(params, shape, seed)` gives the initial weights as {name: numpy float32 array} in PyTorch's
-    names; `build(params, shape, weights_file, device)` a Network loaded from that file."""
+    names; `build(params, shape, weights_file, device)` a Network loaded from that file; `flops(params,
+    shape)`, where given, FLOPs per sample of a forward pass and of a training step (mlbench.flops)."""
 
     init: Callable[[dict[str, Any], NetShape, int], dict[str, np.ndarray]]
     build: Callable[[dict[str, Any], NetShape, Path, str], Network]
+    flops: Callable[[dict[str, Any], NetShape], dict[str, float]] | None = None
 
 
 def shape_of(meta: dict[str, Any]) -> NetShape:
@@ -103,6 +106,10 @@ def write_fixtures(job: Job, algorithm: TrainClassifier, shape: NetShape, n_trai
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     params = job.hyperparameters
+    flops = folder / "flops.json"
+    if algorithm.flops is not None and not flops.exists():
+        flops.write_text(json.dumps(algorithm.flops(params, shape)) + "\n")
+        written.append(flops)
     for repetition in range(job.n_records):
         seed = job.seed + repetition
         weights, order = init_path(job, seed), order_path(job, seed)

@@ -24,6 +24,7 @@ ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1  # PyTorch's convention: running = (1 - m) * running + m * batch statistic
+EVAL_SAMPLE = 8  # images in the batch the FLOP counter runs on
 
 
 class LeNet(nn.Module):
@@ -88,6 +89,16 @@ def initial_weights(architecture: Any) -> Any:
                 if tensor.is_floating_point()}  # BatchNorm's num_batches_tracked is a counter, not a weight
 
     return init
+
+
+def flop_count(architecture: Any) -> Any:
+    def count(params: dict[str, Any], shape: NetShape) -> dict[str, float]:
+        from mlbench.flops import model_flops
+
+        sample = torch.zeros(EVAL_SAMPLE, shape.channels, shape.height, shape.width)
+        return model_flops(architecture(params, shape), sample)
+
+    return count
 
 
 def optimizer(params: dict[str, Any], model: nn.Module) -> torch.optim.Optimizer:
@@ -160,8 +171,9 @@ def setup(job: Job) -> dict[str, Any]:
 
 
 ALGORITHMS = {
-    "lenet": TrainClassifier(init=initial_weights(lenet), build=builder(lenet)),
-    "simple_cnn": TrainClassifier(init=initial_weights(simple_cnn), build=builder(simple_cnn)),
+    "lenet": TrainClassifier(init=initial_weights(lenet), build=builder(lenet), flops=flop_count(lenet)),
+    "simple_cnn": TrainClassifier(init=initial_weights(simple_cnn), build=builder(simple_cnn),
+                                  flops=flop_count(simple_cnn)),
 }
 
 if __name__ == "__main__":
