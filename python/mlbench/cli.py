@@ -45,12 +45,12 @@ def execute(options: RunOptions) -> Summary:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from mlbench import compare
+    from mlbench import table
 
     summary = execute(run_options(args))
     if not args.no_table:
         print()
-        print("\n".join(compare.report([args.out])))
+        print("\n".join(table.report([args.out])))
     return 1 if summary.failures else 0
 
 
@@ -106,12 +106,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from mlbench import compare
+    from mlbench import table
 
     for path in args.runs:
         if not path.exists():
             raise UsageError(f"{path}: no such run folder or records file")
-    print("\n".join(compare.report(args.runs, phase=args.phase)))
+    print("\n".join(table.report(args.runs, phase=args.phase)))
     return 0
 
 

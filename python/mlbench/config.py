@@ -27,8 +27,10 @@ TASK_SPEC_SCHEMA: dict[str, Any] = {
     "properties": {
         "task": {"type": "string"},
         "domain": {"enum": ["classical", "deep_learning", "llm", "rl"]},
-        "python": {"type": "object", "required": ["script", "framework"], "additionalProperties": False,
-                   "properties": {"script": {"type": "string"}, "framework": {"type": "string"}}},
+        # One script per task; it may host several Python frameworks (dispatching on job.framework).
+        "python": {"type": "object", "required": ["script", "frameworks"], "additionalProperties": False,
+                   "properties": {"script": {"type": "string"},
+                                  "frameworks": {"type": "array", "items": {"type": "string"}, "minItems": 1}}},
         # What happens inside one repetition: fit/predict (`supervised`, `clustering`, chosen by the
         # task's algorithm objects) or `train_classifier` (epochs over shared weights and batch order).
         "protocol": {"enum": ["supervised", "clustering", "train_classifier"]},
@@ -99,7 +101,7 @@ class TaskSpec:
         return self.rust.get("binaries", {}).get(framework, self.rust["binary"])
 
     def frameworks(self, language: str) -> list[str]:
-        return [self.python["framework"]] if language == "python" else list(self.rust["frameworks"])
+        return list(self.python["frameworks"] if language == "python" else self.rust["frameworks"])
 
     def kind_of(self, algorithm: str) -> str:
         return self.kinds.get(algorithm, self.kind)

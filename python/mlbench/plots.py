@@ -50,7 +50,8 @@ def series_colour(name: str, index: int) -> str:
 
 
 def memory(memory_table: pd.DataFrame) -> Figure:
-    """Median peak RSS per comparison and framework."""
+    """Median peak RSS per comparison and framework (light), and the workload's increment over the
+    RSS at the start of the repetition (solid) where records carry it."""
     rows = memory_table.reset_index(drop=True)
     columns = [c for c in rows.columns if c.startswith("peak_rss_mb_")]
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) * max(1, len(columns) / 2) + 1.5))
@@ -58,10 +59,15 @@ def memory(memory_table: pd.DataFrame) -> Figure:
     width = 0.8 / max(1, len(columns))
     for i, column in enumerate(columns):
         name = column.removeprefix("peak_rss_mb_")
-        ax.barh(y - 0.4 + width * (i + 0.5), rows[column], height=width, color=series_colour(name, i), label=name)
+        at = y - 0.4 + width * (i + 0.5)
+        ax.barh(at, rows[column], height=width, color=series_colour(name, i), alpha=0.35, label=f"{name} peak")
+        if f"increment_mb_{name}" in rows:
+            ax.barh(at, rows[f"increment_mb_{name}"], height=width, color=series_colour(name, i),
+                    label=f"{name} increment")
     ax.set_yticks(y, list(labelled(rows.assign(rust_framework=""))), fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("peak RSS per repetition, MiB (median; process-wide VmHWM)")
+    ax.set_xlabel("MiB per repetition (median): process peak RSS (light), "
+                  "increment over the repetition's start (solid)")
     ax.set_title("Peak memory")
     ax.legend()
     fig.tight_layout()

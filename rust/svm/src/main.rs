@@ -16,45 +16,43 @@ const NO_LIBLINEAR: &str = "scikit-learn's LinearSVC is liblinear (squared hinge
 one-vs-rest); neither linfa-svm nor libsvm-rs implements that objective. For a like-for-like linear SVM \
 compare svc with kernel=linear.";
 
+/// One dispatch: (framework, algorithm).
 fn build(job: &Job, _seed: u64) -> Result<Model> {
-    let linfa = match job.framework.as_str() {
-        "linfa" => true,
-        "libsvm-rs" => false,
-        other => return Err(BenchError::usage(format!("framework: unknown framework {other:?} for svm"))),
-    };
-    let model: Box<dyn Supervised> = match job.algorithm.as_str() {
-        "svc" => {
+    let model: Box<dyn Supervised> = match (job.framework.as_str(), job.algorithm.as_str()) {
+        ("linfa", "svc") => {
             let p: SvcParams = job.params()?;
-            if linfa {
-                Box::new(LinfaSvc::new(Penalty::C(p.c), p.kernel_params()))
-            } else {
-                Box::new(Libsvm::new(Formulation::CSvc { c: p.c }, p.kernel_params()))
-            }
+            Box::new(LinfaSvc::new(Penalty::C(p.c), p.kernel_params()))
         }
-        "nusvc" => {
+        ("libsvm-rs", "svc") => {
+            let p: SvcParams = job.params()?;
+            Box::new(Libsvm::new(Formulation::CSvc { c: p.c }, p.kernel_params()))
+        }
+        ("linfa", "nusvc") => {
             let p: NuSvcParams = job.params()?;
-            if linfa {
-                Box::new(LinfaSvc::new(Penalty::Nu(p.nu), p.kernel_params()))
-            } else {
-                Box::new(Libsvm::new(Formulation::NuSvc { nu: p.nu }, p.kernel_params()))
-            }
+            Box::new(LinfaSvc::new(Penalty::Nu(p.nu), p.kernel_params()))
         }
-        "svr" => {
+        ("libsvm-rs", "nusvc") => {
+            let p: NuSvcParams = job.params()?;
+            Box::new(Libsvm::new(Formulation::NuSvc { nu: p.nu }, p.kernel_params()))
+        }
+        ("linfa", "svr") => {
             let p: SvrParams = job.params()?;
-            if linfa {
-                Box::new(LinfaSvr::new(p.c, p.epsilon, p.kernel_params()))
-            } else {
-                Box::new(Libsvm::new(
-                    Formulation::EpsilonSvr { c: p.c, epsilon: p.epsilon },
-                    p.kernel_params(),
-                ))
-            }
+            Box::new(LinfaSvr::new(p.c, p.epsilon, p.kernel_params()))
         }
-        "linearsvc" => {
+        ("libsvm-rs", "svr") => {
+            let p: SvrParams = job.params()?;
+            Box::new(Libsvm::new(Formulation::EpsilonSvr { c: p.c, epsilon: p.epsilon }, p.kernel_params()))
+        }
+        ("linfa" | "libsvm-rs", "linearsvc") => {
             job.params::<LinearSvcParams>()?;
             return Err(BenchError::unsupported(NO_LIBLINEAR));
         }
-        other => return Err(BenchError::usage(format!("algorithm: unknown algorithm {other:?} for svm"))),
+        ("linfa" | "libsvm-rs", other) => {
+            return Err(BenchError::usage(format!("algorithm: unknown algorithm {other:?} for svm")))
+        }
+        (other, _) => {
+            return Err(BenchError::usage(format!("framework: unknown framework {other:?} for svm")))
+        }
     };
     Ok(Model::Supervised(model))
 }
