@@ -86,15 +86,19 @@ Entry = Algorithm | Callable[[Params], Algorithm | Unsupported]
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run one mlbench job and append its records.")
-    parser.add_argument("--config", required=True, type=Path, help="job file (YAML) written by `mlbench run`")
+    parser.add_argument("--config", required=True, type=Path, action="append",
+                        help="job file (YAML) written by `mlbench run` (with --fixtures: one or more)")
     parser.add_argument("--out", required=True, type=Path, help="JSON Lines file to append records to")
     parser.add_argument("--process", type=int, default=0,
                         help="index of this process among the job's replicated processes (default: 0)")
     parser.add_argument("--parity", type=Path, default=None,
                         help="training tasks, for the parity tests: write init/step/epoch outputs into DIR and exit")
     parser.add_argument("--fixtures", action="store_true",
-                        help="training tasks: write the job's shared initial weights and batch orders, then exit")
-    return parser.parse_args(argv)
+                        help="training tasks: write the jobs' shared initial weights and batch orders, then exit")
+    args = parser.parse_args(argv)
+    if len(args.config) > 1 and not args.fixtures:
+        parser.error("--config: one job file (several only with --fixtures)")
+    return args
 
 
 def run_task(algorithms: dict[str, Entry], framework_version: str, libraries: list[str],
@@ -105,6 +109,17 @@ def run_task(algorithms: dict[str, Entry], framework_version: str, libraries: li
     startup = startup_s()  # first thing: spawn to here is this process's start-up (imports included)
     die_with_runner()
     args = parse_args(argv)
+    if args.fixtures:
+        for config in args.config:
+            run_job(argparse.Namespace(**(vars(args) | {"config": config})), algorithms, framework_version,
+                    libraries, setup, startup)
+        return
+    args.config = args.config[0]
+    run_job(args, algorithms, framework_version, libraries, setup, startup)
+
+
+def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_version: str, libraries: list[str],
+            setup: Callable[[Job], dict[str, Any]] | None, startup: float | None) -> None:
     try:
         if args.process < 0:
             raise UsageError(f"--process: must be at least 0, got {args.process}")

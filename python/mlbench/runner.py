@@ -255,20 +255,25 @@ def prepare_output(options: RunOptions, jobs: list[Job]) -> set[Unit]:
 
 def write_fixtures(out: Path, jobs: list[Job]) -> None:
     """Training tasks: the Python task writes each fixtures folder's initial weights and batch
-    orders once (`--fixtures`), before any side runs, so every side reads the same files."""
+    orders once (`--fixtures`, one process per task for all its folders), before any side runs, so
+    every side reads the same files."""
     import subprocess
 
     firsts: dict[str, Job] = {}
     for job in jobs:
         if job.fixtures_dir:
             firsts.setdefault(job.fixtures_dir, job)
-    for job in tqdm(list(firsts.values()), desc="initial weights", unit="net", file=sys.stderr, disable=None):
-        spec = load_task_spec(job.task)
-        done = subprocess.run([sys.executable, str(ROOT / spec.python["script"]), "--fixtures",
-                               "--config", str(out / "jobs" / f"{job.job_id}.yaml"), "--out", os.devnull],
-                              capture_output=True, text=True)
+    by_task: dict[str, list[Job]] = {}
+    for job in firsts.values():
+        by_task.setdefault(job.task, []).append(job)
+    for task, task_jobs in by_task.items():
+        configs = [arg for job in task_jobs for arg in ("--config", str(out / "jobs" / f"{job.job_id}.yaml"))]
+        print(f"{task}: writing the shared initial weights and batch orders of {len(task_jobs)} network(s)",
+              file=sys.stderr)
+        done = subprocess.run([sys.executable, str(ROOT / load_task_spec(task).python["script"]), "--fixtures",
+                               *configs, "--out", os.devnull], capture_output=True, text=True)
         if done.returncode != 0:
-            raise UsageError(f"{job.label}: writing the shared initial weights failed: "
+            raise UsageError(f"{task}: writing the shared initial weights failed: "
                              f"{(done.stderr.strip().splitlines() or ['(no message)'])[-1]}")
 
 
