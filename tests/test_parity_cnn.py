@@ -8,6 +8,7 @@ epoch. tch runs libtorch's own kernels, so it matches to rounding; candle and bu
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import replace
@@ -16,10 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from safetensors.numpy import load_file
 
 from conftest import ROOT, rust_binary
 from mlbench import datasets as ds
 from mlbench.config import Job, load_task_spec
+from mlbench.training import weights_sha256
 
 RUST = {"tch": "cnn", "candle": "cnn", "burn": "cnn-burn"}
 INIT_RTOL = 1e-5  # forward logits of the same weights: float32 rounding of different kernels
@@ -66,6 +69,7 @@ def parity(folder: Path, job: Job) -> dict[str, dict[str, np.ndarray]]:
         done = run_side(side, folder, "--parity", str(target))
         assert done.returncode == 0, f"{side.framework}: {done.stderr}"
         out[side.framework] = {p.stem: np.load(p) for p in target.glob("*.npy")}
+        out[side.framework]["weights_sha256"] = json.loads((target / "weights_sha256.json").read_text())
     return out
 
 
@@ -93,7 +97,12 @@ def test_every_rust_framework_does_the_same_training_as_pytorch(case: str, tmp_p
     reference = outputs.pop("pytorch")
     assert set(outputs) == set(RUST)
     failures = []
+    file_digests = weights_sha256(load_file(str(tmp_path / "fixtures" / "init-7.safetensors")))
+    assert reference["weights_sha256"] == file_digests  # PyTorch holds the file's values, to the bit
     for framework, side in outputs.items():
+        if side["weights_sha256"] != file_digests:
+            differing = sorted(k for k in file_digests if side["weights_sha256"].get(k) != file_digests[k])
+            failures.append(f"{framework}: loaded weights differ from the file in {differing}")
         gaps = {"init logits": (relative(reference["init_logits"], side["init_logits"]), INIT_RTOL),
                 "logits after 2 steps": (relative(reference["step_logits"], side["step_logits"]), STEP_RTOL),
                 "epoch loss": (relative(reference["epoch_loss"], side["epoch_loss"]), EPOCH_LOSS_RTOL)}
@@ -115,7 +124,5 @@ def test_the_shared_order_and_weights_are_what_every_side_reads(tmp_path: Path, 
     for epoch in order:  # each row a permutation of the training set, rows differ
         np.testing.assert_array_equal(np.sort(epoch), np.arange(n_train))
     assert not np.array_equal(order[0], order[1])
-    from safetensors.numpy import load_file
-
     weights = load_file(str(tmp_path / "fixtures" / "init-7.safetensors"))
     assert weights["conv1.weight"].shape == (6, 1, 5, 5) and weights["fc3.weight"].shape == (10, 84)

@@ -60,6 +60,10 @@ class Network(Protocol):
 
     def sync(self) -> None: ...
 
+    def weights(self) -> dict[str, np.ndarray]:
+        """Every floating-point tensor the network holds, by PyTorch name (parity checksums)."""
+        ...
+
 
 @dataclass(frozen=True)
 class TrainClassifier:
@@ -198,15 +202,25 @@ PARITY_STEPS = 2  # optimizer steps compared by the parity tests (the second use
 PARITY_IMAGES = 64  # test images whose logits the parity tests compare
 
 
+def weights_sha256(named: dict[str, np.ndarray]) -> dict[str, str]:
+    """sha256 of each tensor's float32 little-endian bytes (Rust: training::weights_sha256)."""
+    import hashlib
+
+    return {name: hashlib.sha256(np.ascontiguousarray(v, dtype="<f4").tobytes()).hexdigest()
+            for name, v in sorted(named.items())}
+
+
 def parity(job: Job, algorithm: TrainClassifier, data: Any, shape: NetShape, folder: Path, device: str) -> None:
     """The parity tests' view of one side (mirrors rust/bench-core/src/training.rs `parity`):
     eval-mode logits of the first PARITY_IMAGES test images from the initial weights, after
-    PARITY_STEPS optimizer steps on the first batches of epoch 0, and after one full epoch."""
+    PARITY_STEPS optimizer steps on the first batches of epoch 0, and after one full epoch; and the
+    sha256 of every tensor the network loaded."""
     params = job.hyperparameters
     folder.mkdir(parents=True, exist_ok=True)
     first = np.load(order_path(job, job.seed))[0]
     count = min(PARITY_IMAGES, len(data.y_test))
     net = algorithm.build(params, shape, init_path(job, job.seed), device)
+    (folder / "weights_sha256.json").write_text(json.dumps(weights_sha256(net.weights()), indent=2))
     net.upload(data.X_train, data.y_train, data.X_test)
     np.save(folder / "init_logits.npy", net.logits(count, count))
     loss = net.train_epoch(first[:PARITY_STEPS * params["batch_size"]], params["batch_size"])

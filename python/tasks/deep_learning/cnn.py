@@ -142,6 +142,10 @@ class TorchNetwork:
                for start in range(0, count, batch_size)]
         return torch.cat(out).numpy()
 
+    def weights(self) -> dict[str, np.ndarray]:
+        return {name: t.detach().cpu().numpy() for name, t in self.model.state_dict().items()
+                if t.is_floating_point()}
+
     def sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)

@@ -74,6 +74,24 @@ pub trait Network {
     /// Eval-mode logits (count x classes, row-major, on the host) of the first `count` test images.
     fn logits(&mut self, count: usize, batch_size: usize) -> Result<Vec<f32>>;
     fn sync(&self) -> Result<()>;
+    /// Every floating-point tensor the network holds, by PyTorch name, in PyTorch's layout (for the
+    /// parity test's per-tensor checksums of the loaded weights).
+    fn weights(&self) -> Result<Vec<(String, Vec<f32>)>>;
+}
+
+/// sha256 of each tensor's float32 little-endian bytes, by name (Python: training.weights_sha256).
+pub fn weights_sha256(named: Vec<(String, Vec<f32>)>) -> BTreeMap<String, String> {
+    use sha2::{Digest, Sha256};
+    named
+        .into_iter()
+        .map(|(name, values)| {
+            let mut hasher = Sha256::new();
+            for v in values {
+                hasher.update(v.to_le_bytes());
+            }
+            (name, format!("{:x}", hasher.finalize()))
+        })
+        .collect()
 }
 
 /// Builds a network of the job's algorithm from the shared initial weights (safetensors, PyTorch
@@ -288,7 +306,7 @@ pub const PARITY_IMAGES: usize = 64;
 /// logits of the first PARITY_IMAGES test images from the initial weights (`init_logits.npy`),
 /// after PARITY_STEPS optimizer steps on the first batches of epoch 0 (`step_logits.npy`, with
 /// `step_loss.npy`), and, from fresh weights, after one full epoch (`epoch_loss.npy`,
-/// `epoch_logits.npy`).
+/// `epoch_logits.npy`); and the sha256 of every tensor the network loaded (`weights_sha256.json`).
 fn parity(context: &Context, folder: &Path) -> Result<()> {
     let Context { job, info, params, shape, train, test } = *context;
     std::fs::create_dir_all(folder).map_err(|e| BenchError::run(format!("{}: {e}", folder.display())))?;
@@ -299,6 +317,10 @@ fn parity(context: &Context, folder: &Path) -> Result<()> {
         Array2::from_shape_vec((count, shape.classes), values).map_err(|e| BenchError::run(e.to_string()))
     };
     let mut net = (info.build)(job, params, &shape, &init_path(job, job.seed))?;
+    let digests = serde_json::to_string_pretty(&weights_sha256(net.weights()?))
+        .map_err(|e| BenchError::run(e.to_string()))?;
+    std::fs::write(folder.join("weights_sha256.json"), digests)
+        .map_err(|e| BenchError::run(format!("{}: {e}", folder.display())))?;
     net.upload(train, test)?;
     write(&folder.join("init_logits.npy"), &logits(net.logits(count, count)?)?)?;
     let steps = (PARITY_STEPS * params.batch_size).min(train.n);

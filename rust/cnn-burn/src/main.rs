@@ -127,6 +127,20 @@ impl Network for BurnNet {
         Ok(out)
     }
 
+    fn weights(&self) -> Result<Vec<(String, Vec<f32>)>> {
+        let model = self.model.as_ref().ok_or_else(|| BenchError::run("no model"))?;
+        let mut named = Vec::new();
+        for (name, tensor) in model.named_tensors() {
+            let values = tensor
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| BenchError::run(format!("burn: {e:?}")))?;
+            named.push((name, values));
+        }
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(named)
+    }
+
     fn sync(&self) -> Result<()> {
         self.device.sync().map_err(|e| BenchError::run(format!("burn: {e:?}")))
     }

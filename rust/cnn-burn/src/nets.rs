@@ -85,6 +85,38 @@ impl Net {
         }
     }
 
+    /// Every tensor by PyTorch name and in PyTorch's layout (Linear weights transposed back), flattened.
+    pub fn named_tensors(&self) -> Vec<(String, Tensor<1>)> {
+        let mut out = Vec::new();
+        let convs =
+            [("conv1", Some(&self.conv1)), ("conv2", Some(&self.conv2)), ("conv3", self.conv3.as_ref())];
+        for (name, conv) in convs {
+            if let Some(conv) = conv {
+                out.push((format!("{name}.weight"), conv.weight.val().flatten::<1>(0, 3)));
+                if let Some(bias) = &conv.bias {
+                    out.push((format!("{name}.bias"), bias.val()));
+                }
+            }
+        }
+        let linears = [("fc1", Some(&self.fc1)), ("fc2", Some(&self.fc2)), ("fc3", self.fc3.as_ref())];
+        for (name, linear) in linears {
+            if let Some(linear) = linear {
+                out.push((format!("{name}.weight"), linear.weight.val().transpose().flatten::<1>(0, 1)));
+                if let Some(bias) = &linear.bias {
+                    out.push((format!("{name}.bias"), bias.val()));
+                }
+            }
+        }
+        for (i, bn) in self.bns.iter().enumerate() {
+            let name = format!("bn{}", i + 1);
+            out.push((format!("{name}.weight"), bn.gamma.val()));
+            out.push((format!("{name}.bias"), bn.beta.val()));
+            out.push((format!("{name}.running_mean"), bn.running_mean.value()));
+            out.push((format!("{name}.running_var"), bn.running_var.value()));
+        }
+        out
+    }
+
     fn norm(&self, i: usize, x: Tensor<4>) -> Tensor<4> {
         match self.bns.get(i) {
             Some(bn) => bn.forward(x),

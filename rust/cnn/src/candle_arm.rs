@@ -182,6 +182,7 @@ enum Optim {
 }
 
 struct CandleNet {
+    varmap: VarMap,
     model: Box<dyn ModuleT>,
     optimizer: Optim,
     device: Device,
@@ -242,7 +243,7 @@ pub fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) 
             .map_err(err)?,
         ),
     };
-    Ok(Box::new(CandleNet { model, optimizer, device, data: None }))
+    Ok(Box::new(CandleNet { varmap, model, optimizer, device, data: None }))
 }
 
 fn images(images: &Images, device: &Device) -> candle_core::Result<Tensor> {
@@ -299,6 +300,19 @@ impl Network for CandleNet {
 
     fn logits(&mut self, count: usize, batch_size: usize) -> Result<Vec<f32>> {
         self.predict(count, batch_size).map_err(err)
+    }
+
+    fn weights(&self) -> Result<Vec<(String, Vec<f32>)>> {
+        let data = self.varmap.data().lock().map_err(|_| BenchError::run("candle: poisoned VarMap"))?;
+        let mut named = Vec::new();
+        for (name, var) in data.iter() {
+            named.push((
+                name.clone(),
+                var.as_tensor().flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(err)?,
+            ));
+        }
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(named)
     }
 
     fn sync(&self) -> Result<()> {

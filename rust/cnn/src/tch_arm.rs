@@ -119,7 +119,7 @@ impl ModuleT for SimpleCnn {
 }
 
 struct TchNet {
-    _vs: nn::VarStore,
+    vs: nn::VarStore,
     model: Box<dyn ModuleT>,
     optimizer: nn::Optimizer,
     device: Device,
@@ -143,7 +143,7 @@ pub fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) 
             .build(&vs, params.learning_rate),
     }
     .map_err(err)?;
-    Ok(Box::new(TchNet { _vs: vs, model, optimizer, device, data: None }))
+    Ok(Box::new(TchNet { vs, model, optimizer, device, data: None }))
 }
 
 fn images(images: &Images, device: Device) -> Tensor {
@@ -191,6 +191,17 @@ impl Network for TchNet {
             Tensor::cat(&parts, 0)
         });
         Vec::<f32>::try_from(out.to_kind(Kind::Float).flatten(0, -1)).map_err(err)
+    }
+
+    fn weights(&self) -> Result<Vec<(String, Vec<f32>)>> {
+        let mut named: Vec<(String, Vec<f32>)> = Vec::new();
+        for (name, tensor) in self.vs.variables() {
+            let values = Vec::<f32>::try_from(tensor.to(Device::Cpu).to_kind(Kind::Float).flatten(0, -1))
+                .map_err(err)?;
+            named.push((name, values));
+        }
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(named)
     }
 
     fn sync(&self) -> Result<()> {
