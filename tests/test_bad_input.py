@@ -40,14 +40,19 @@ def assert_usage_error(result: subprocess.CompletedProcess, *fragments: str) -> 
         assert fragment in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_bad_matrix(case: str, tmp_path: Path, datasets_dir: Path) -> None:
-    change, message = CASES[case]
-    matrix = write_yaml(tmp_path / "bad.yaml", GOOD | change)
+def assert_bad_matrix(matrix_data: dict[str, Any], message: str, tmp_path: Path, datasets_dir: Path) -> None:
+    """`mlbench run` refuses the matrix with one line naming it and `message`, and writes nothing."""
+    matrix = write_yaml(tmp_path / "bad.yaml", matrix_data)
     out = tmp_path / "out"
     result = mlbench("run", matrix, "--out", out, "--datasets-dir", datasets_dir)
     assert_usage_error(result, str(matrix), message)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_matrix(case: str, tmp_path: Path, datasets_dir: Path) -> None:
+    change, message = CASES[case]
+    assert_bad_matrix(GOOD | change, message, tmp_path, datasets_dir)
 
 
 def test_malformed_yaml(tmp_path: Path, datasets_dir: Path) -> None:

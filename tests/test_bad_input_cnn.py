@@ -14,7 +14,7 @@ import yaml
 
 from conftest import ROOT, mlbench, rust_binary, write_yaml
 from mlbench import datasets as ds
-from test_bad_input import assert_usage_error
+from test_bad_input import assert_bad_matrix, assert_usage_error
 
 GOOD: dict[str, Any] = {"task": "cnn", "repetitions": 1, "processes": 1, "warmup": 0,
                         "datasets": ["synthetic_images"], "algorithms": {"lenet": {"epochs": 1}}}
@@ -42,11 +42,7 @@ def image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("case", list(MATRIX_CASES))
 def test_bad_cnn_matrix(case: str, tmp_path: Path, image_dir: Path) -> None:
     change, message = MATRIX_CASES[case]
-    matrix = write_yaml(tmp_path / "bad.yaml", GOOD | change)
-    out = tmp_path / "out"
-    result = mlbench("run", matrix, "--out", out, "--datasets-dir", image_dir)
-    assert_usage_error(result, str(matrix), message)
-    assert not out.exists()
+    assert_bad_matrix(GOOD | change, message, tmp_path, image_dir)
 
 
 def test_gpu_profile_without_a_gpu_is_refused(tmp_path: Path, image_dir: Path) -> None:

@@ -278,11 +278,12 @@ class Split:
     y_test: np.ndarray
 
 
-def load_split(name: str, datasets_dir: Path) -> Split:
-    """Read the four arrays (verify() first, once per process); images come normalised, float32."""
+def load_split(name: str, datasets_dir: Path, normalise: bool = True) -> Split:
+    """Read the four arrays (verify() first, once per process); images come normalised, float32,
+    unless `normalise` is off (the judge needs only the labels of an image set)."""
     split = Split(*(np.load(datasets_dir / name / filename) for filename in FILES))
     meta = read_meta(name, datasets_dir)
-    if meta.get("layout") == "images":
+    if normalise and meta.get("layout") == "images":
         return Split(images.normalise(split.X_train, meta), images.normalise(split.X_test, meta),
                      split.y_train, split.y_test)
     return split

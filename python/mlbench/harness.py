@@ -170,15 +170,17 @@ def measure_process(args: argparse.Namespace, job: Job, algorithm: Algorithm, fr
         data = load_timer.calls("load", 1, lambda: None,
                                 lambda _: ds.load_split(job.dataset, Path(job.datasets_dir)))
         process_timings = {"startup": startup, "load": load_timer.timings_s["load"]}
+        shape = (training.shape_of(ds.read_meta(job.dataset, Path(job.datasets_dir)))
+                 if isinstance(algorithm, TrainClassifier) else None)
         if args.parity is not None and isinstance(algorithm, TrainClassifier):
-            meta = ds.read_meta(job.dataset, Path(job.datasets_dir))
-            training.parity(job, algorithm, data, training.shape_of(meta), args.parity, job.device)
+            training.parity(job, algorithm, data, shape, args.parity, job.device)
             return
         loops: dict[str, int] = {}
         for repetition in range(job.n_records):
             record = records.identity(job, args.process, repetition, framework_version, dataset_sha256)
             calibrate = repetition == 0 and job.warmup > 0  # the first warm-up finds k per phase
-            record.update(measure_repetition(job, algorithm, data, args.process, repetition, loops, calibrate))
+            record.update(measure_repetition(job, algorithm, data, args.process, repetition, loops, calibrate,
+                                             shape))
             record["process_timings_s"] = process_timings
             record["env"] = env
             records.append_line(args.out, record)
@@ -258,7 +260,8 @@ def run_clustering(algorithm: Clustering, build: Callable[[], Any], data: ds.Spl
 
 
 def measure_repetition(job: Job, algorithm: Algorithm, data: ds.Split, process: int, repetition: int,
-                       loops: dict[str, int], calibrate: bool) -> dict[str, Any]:
+                       loops: dict[str, int], calibrate: bool,
+                       shape: training.NetShape | None = None) -> dict[str, Any]:
     reset_peak_rss()
     rss_start = rss_mb()
     cpu_start = cpu_time_s()
@@ -266,7 +269,9 @@ def measure_repetition(job: Job, algorithm: Algorithm, data: ds.Split, process: 
     phases = Phases(timer, loops, job.min_sample_s if calibrate else None)
     seed = job.seed + repetition
     if isinstance(algorithm, TrainClassifier):
-        return measure_training(job, algorithm, data, process, repetition, phases, seed, rss_start, cpu_start)
+        assert shape is not None, "a training repetition needs the network's input shape"
+        return measure_training(job, algorithm, data, shape, process, repetition, phases, seed, rss_start,
+                                cpu_start)
 
     def build() -> Any:
         return algorithm.build(job.hyperparameters, seed)
@@ -302,10 +307,10 @@ def measure_repetition(job: Job, algorithm: Algorithm, data: ds.Split, process: 
     return record
 
 
-def measure_training(job: Job, algorithm: TrainClassifier, data: ds.Split, process: int, repetition: int,
-                     phases: Phases, seed: int, rss_start: float | None, cpu_start: float) -> dict[str, Any]:
-    meta = ds.read_meta(job.dataset, Path(job.datasets_dir))
-    outputs = training.run_training(job, algorithm, data, training.shape_of(meta), seed, phases, job.device,
+def measure_training(job: Job, algorithm: TrainClassifier, data: ds.Split, shape: training.NetShape, process: int,
+                     repetition: int, phases: Phases, seed: int, rss_start: float | None,
+                     cpu_start: float) -> dict[str, Any]:
+    outputs = training.run_training(job, algorithm, data, shape, seed, phases, job.device,
                                     warmup=repetition < job.warmup)
     cpu = cpu_time_s() - cpu_start
     predictions = output_path(job, process, repetition, "npy")

@@ -100,26 +100,25 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def peak_rss_mb() -> float | None:
-    """VmHWM of this process in MiB, or None where /proc is not available."""
+def status_mib(key: str) -> float | None:
+    """A memory line of /proc/self/status (kB) in MiB, or None where /proc is not available."""
     try:
         for line in STATUS.read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(key):
                 return int(line.split()[1]) / 1024.0
     except OSError:
         pass
     return None
+
+
+def peak_rss_mb() -> float | None:
+    """VmHWM of this process in MiB, or None where /proc is not available."""
+    return status_mib("VmHWM:")
 
 
 def rss_mb() -> float | None:
     """Current VmRSS of this process in MiB (the baseline a repetition starts from), or None."""
-    try:
-        for line in STATUS.read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
+    return status_mib("VmRSS:")
 
 
 def cpu_time_s() -> float:

@@ -385,7 +385,7 @@ def collect(outcome: Outcome) -> list[dict[str, Any]]:
     content = records.read_jsonl(outcome.launch.raw_records)
     split = None
     if any(r.get("predictions") for r in content.records):
-        split = ds.load_split(job.dataset, Path(job.datasets_dir))
+        split = ds.load_split(job.dataset, Path(job.datasets_dir), normalise=False)  # the judge reads labels
     task_records = [relative_predictions(judged(r, job, split), outcome.launch)
                     for r in content.records if r.get("job_id") == job.job_id]
     problem = failure(outcome)

@@ -10,7 +10,7 @@
 //! other side's. A phase shorter than the job's `min_sample_s` is timed as a sample of k calls, k
 //! found by doubling in the first warm-up; records keep the per-call time and k.
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use ndarray::{Array1, Array2};
@@ -96,10 +96,15 @@ pub struct TaskInfo {
 
 /// Entry point of a task: exit 2 with one line on bad input, 1 on a failed run.
 pub fn main_task(info: TaskInfo) -> ! {
+    run_main(|args, startup| run_task(args, &info, startup))
+}
+
+/// What every task program's `main` does: start-up clock, the runner guard, arguments, exit code.
+pub(crate) fn run_main(run: impl FnOnce(&Args, Option<f64>) -> Result<()>) -> ! {
     let startup = startup_s(); // first thing: spawn to here is this process's start-up
     die_with_runner();
     let args = Args::parse();
-    let code = match run_task(&args, &info, startup) {
+    let code = match run(&args, startup) {
         Ok(()) => 0,
         Err(err) => {
             eprintln!("error: {err}");
@@ -109,31 +114,51 @@ pub fn main_task(info: TaskInfo) -> ! {
     std::process::exit(code)
 }
 
-pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()> {
-    let job = Job::load(&args.config)?;
-    let in_job = |err: BenchError| match err {
-        BenchError::Usage(message) => BenchError::usage(format!("{}: {message}", args.config.display())),
+/// Prefixes a usage error with the job file, so the one line names file and field.
+pub(crate) fn in_job(config: &Path) -> impl Fn(BenchError) -> BenchError + Copy + '_ {
+    move |err| match err {
+        BenchError::Usage(message) => BenchError::usage(format!("{}: {message}", config.display())),
         other => other,
-    };
-    let version = info
-        .frameworks
-        .iter()
-        .find(|(name, _)| *name == job.framework)
-        .map(|(_, version)| *version)
-        .ok_or_else(|| {
-            in_job(BenchError::usage(format!("framework: {:?} is not in this binary", job.framework)))
-        })?;
-    crate::spec::check_hyperparameters(info.spec, &job).map_err(in_job)?;
-    let libraries: Vec<(&str, &str)> = info.frameworks.to_vec();
-    let env = env::capture(&libraries);
+    }
+}
+
+/// Loads a job as every task program does: the job schema, this binary's version of the job's
+/// framework, the hyperparameters against the compiled-in task spec.
+pub(crate) fn checked_job(
+    args: &Args,
+    frameworks: &[(&'static str, &'static str)],
+    spec: &str,
+) -> Result<(Job, &'static str)> {
+    let job = Job::load(&args.config)?;
+    let in_job = in_job(&args.config);
+    let version =
+        frameworks.iter().find(|(name, _)| *name == job.framework).map(|(_, version)| *version).ok_or_else(
+            || in_job(BenchError::usage(format!("framework: {:?} is not in this binary", job.framework))),
+        )?;
+    crate::spec::check_hyperparameters(spec, &job).map_err(in_job)?;
+    Ok((job, version))
+}
+
+/// The once-per-process timings every record carries: start-up and the data load.
+pub(crate) fn process_timings(
+    startup: Option<f64>,
+    load_timer: &PhaseTimer,
+) -> BTreeMap<String, Option<f64>> {
+    BTreeMap::from([
+        ("startup".to_string(), startup),
+        ("load".to_string(), load_timer.timings_s.get("load").copied()),
+    ])
+}
+
+pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()> {
+    let (job, version) = checked_job(args, info.frameworks, info.spec)?;
+    let in_job = in_job(&args.config);
+    let env = env::capture(info.frameworks);
     let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
     let process = args.process;
     let supervised = match (info.build)(&job, job.seed) {
         Err(BenchError::Unsupported(reason)) => {
-            let mut record = Record::new(&job, process, 0, version, &digest, &env);
-            record.status = "unsupported".into();
-            record.error = Some(reason);
-            return record.append_to(&args.out);
+            return Record::unsupported(&job, process, version, &digest, &env, reason).append_to(&args.out)
         }
         Err(err) => return Err(in_job(err)), // unknown algorithm or bad parameters: before any work
         Ok(model) => matches!(model, Model::Supervised(_)),
@@ -146,10 +171,7 @@ pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()
         || Ok(()),
         |_| data::load_split(&job.dataset, &job.datasets_dir),
     )?;
-    let process_timings = BTreeMap::from([
-        ("startup".to_string(), startup),
-        ("load".to_string(), load_timer.timings_s.get("load").copied()),
-    ]);
+    let process_timings = process_timings(startup, &load_timer);
     let context = ProcessContext {
         job: &job,
         info,
@@ -184,14 +206,14 @@ struct ProcessContext<'a> {
 }
 
 /// Runs each phase as a calibrated sample of k calls (k found in the first warm-up).
-struct Phases<'a> {
-    timer: PhaseTimer,
-    loops: &'a mut BTreeMap<String, u64>,
-    calibrate_to_s: Option<f64>,
+pub(crate) struct Phases<'a> {
+    pub(crate) timer: PhaseTimer,
+    pub(crate) loops: &'a mut BTreeMap<String, u64>,
+    pub(crate) calibrate_to_s: Option<f64>,
 }
 
 impl Phases<'_> {
-    fn run<S, T>(
+    pub(crate) fn run<S, T>(
         &mut self,
         name: &str,
         prepare: impl FnMut() -> Result<S>,

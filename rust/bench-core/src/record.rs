@@ -160,6 +160,21 @@ impl Record {
         }
     }
 
+    /// The one record of a job whose framework lacks what it asks for (never a substitute).
+    pub fn unsupported(
+        job: &Job,
+        process: u32,
+        framework_version: &str,
+        dataset_sha256: &str,
+        env: &Env,
+        reason: String,
+    ) -> Self {
+        let mut record = Record::new(job, process, 0, framework_version, dataset_sha256, env);
+        record.status = "unsupported".into();
+        record.error = Some(reason);
+        record
+    }
+
     /// Append as one line and flush, so a crash loses at most the line being written.
     pub fn append_to(&self, path: &Path) -> Result<()> {
         let line = serde_json::to_string(self).map_err(|e| BenchError::run(format!("record: {e}")))?;

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
 use ndarray::{Array1, Array2, Array4};
 use ndarray_npy::{read_npy, write_npy};
 use serde::Deserialize;
@@ -16,10 +15,8 @@ use crate::config::Job;
 use crate::data;
 use crate::env;
 use crate::error::{BenchError, Result};
-use crate::harness::Args;
-use crate::measure::{
-    cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s, PhaseTimer,
-};
+use crate::harness::{checked_job, in_job, process_timings, run_main, Args, Phases};
+use crate::measure::{cpu_time_s, peak_rss_mb, reset_peak_rss, rss_mb, PhaseTimer};
 use crate::record::{GpuResources, Record, Resources, Solver, TimeToAccuracy};
 
 /// Batch size of the timed evaluation pass, the same on every side.
@@ -108,17 +105,7 @@ pub struct TrainingInfo {
 }
 
 pub fn main_training(info: TrainingInfo) -> ! {
-    let startup = startup_s();
-    die_with_runner();
-    let args = Args::parse();
-    let code = match run(&args, &info, startup) {
-        Ok(()) => 0,
-        Err(err) => {
-            eprintln!("error: {err}");
-            err.exit_code()
-        }
-    };
-    std::process::exit(code)
+    run_main(|args, startup| run(args, &info, startup))
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,20 +179,8 @@ pub fn order_path(job: &Job, seed: u64) -> PathBuf {
 }
 
 fn run(args: &Args, info: &TrainingInfo, startup: Option<f64>) -> Result<()> {
-    let job = Job::load(&args.config)?;
-    let in_job = |err: BenchError| match err {
-        BenchError::Usage(message) => BenchError::usage(format!("{}: {message}", args.config.display())),
-        other => other,
-    };
-    let version = info
-        .frameworks
-        .iter()
-        .find(|(name, _)| *name == job.framework)
-        .map(|(_, version)| *version)
-        .ok_or_else(|| {
-            in_job(BenchError::usage(format!("framework: {:?} is not in this binary", job.framework)))
-        })?;
-    crate::spec::check_hyperparameters(info.spec, &job).map_err(in_job)?;
+    let (job, version) = checked_job(args, info.frameworks, info.spec)?;
+    let in_job = in_job(&args.config);
     let params: TrainParams = job.params().map_err(in_job)?;
     let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
     let (shape, norm) = read_meta(&job).map_err(in_job)?;
@@ -214,14 +189,10 @@ fn run(args: &Args, info: &TrainingInfo, startup: Option<f64>) -> Result<()> {
     env.framework_threads = threads;
     let process = args.process;
     if params.pretrained && params.weights_file.is_empty() {
-        let mut record = Record::new(&job, process, 0, version, &digest, &env);
-        record.status = "unsupported".into();
-        record.error = Some(
-            "pretrained: true needs weights_file (a safetensors file with PyTorch names): no pretrained \
-             checkpoint for this network can be had offline"
-                .into(),
-        );
-        return record.append_to(&args.out);
+        let reason = "pretrained: true needs weights_file (a safetensors file with PyTorch names): no \
+                      pretrained checkpoint for this network can be had offline";
+        return Record::unsupported(&job, process, version, &digest, &env, reason.into())
+            .append_to(&args.out);
     }
     let mut load_timer = PhaseTimer::default();
     let (train, test) = load_timer.calls(
@@ -250,22 +221,16 @@ fn run(args: &Args, info: &TrainingInfo, startup: Option<f64>) -> Result<()> {
     // Unsupported architectures (and missing weights) show up before any work.
     match (info.build)(&job, &params, &shape, &init_path(&job, job.seed)) {
         Err(BenchError::Unsupported(reason)) => {
-            let mut record = Record::new(&job, process, 0, version, &digest, &env);
-            record.status = "unsupported".into();
-            record.error = Some(reason);
-            return record.append_to(&args.out);
+            return Record::unsupported(&job, process, version, &digest, &env, reason).append_to(&args.out)
         }
         Err(err) => return Err(in_job(err)),
         Ok(_) => {}
     }
+    let context = Context { job: &job, info, params: &params, shape, train: &train, test: &test };
     if let Some(folder) = &args.parity {
-        return parity(&context_of(&job, info, &params, shape, &train, &test), folder);
+        return parity(&context, folder);
     }
-    let process_timings = BTreeMap::from([
-        ("startup".to_string(), startup),
-        ("load".to_string(), load_timer.timings_s.get("load").copied()),
-    ]);
-    let context = context_of(&job, info, &params, shape, &train, &test);
+    let process_timings = process_timings(startup, &load_timer);
     let mut loops = BTreeMap::new();
     for repetition in 0..job.n_records() {
         let mut record = Record::new(&job, process, repetition, version, &digest, &env);
@@ -284,17 +249,6 @@ struct Context<'a> {
     shape: NetShape,
     train: &'a Images,
     test: &'a Images,
-}
-
-fn context_of<'a>(
-    job: &'a Job,
-    info: &'a TrainingInfo,
-    params: &'a TrainParams,
-    shape: NetShape,
-    train: &'a Images,
-    test: &'a Images,
-) -> Context<'a> {
-    Context { job, info, params, shape, train, test }
 }
 
 /// Steps of the parity check's optimizer comparison (the second one uses the momentum buffers).
@@ -385,21 +339,9 @@ fn measure_repetition(
         order = order.slice(ndarray::s![..1, ..batches]).to_owned();
     }
     let weights = init_path(job, seed);
-    let mut timer = PhaseTimer::default();
-    let calibrate_to = calibrate.then_some(job.min_sample_s);
-    let mut phase =
-        |timer: &mut PhaseTimer, name: &str, work: &mut dyn FnMut() -> Result<Option<Vec<f32>>>| {
-            let k = loops.get(name).copied().unwrap_or(1);
-            let out = timer.calls(name, k, calibrate_to, || Ok(()), |_| work())?;
-            loops.insert(name.to_string(), timer.loops[name]);
-            Ok::<_, BenchError>(out)
-        };
-    let mut built: Option<Box<dyn Network>> = None;
-    phase(&mut timer, "build", &mut || {
-        built = Some((info.build)(job, params, &shape, &weights)?);
-        Ok(None)
-    })?;
-    let mut net = built.ok_or_else(|| BenchError::run("build produced no network"))?;
+    let mut phases =
+        Phases { timer: PhaseTimer::default(), loops, calibrate_to_s: calibrate.then_some(job.min_sample_s) };
+    let mut net = phases.run("build", || Ok(()), |_| (info.build)(job, params, &shape, &weights))?;
     net.upload(train, test)?;
     let (mut epoch_s, mut losses, mut accuracies) = (Vec::new(), Vec::new(), Vec::new());
     let mut reached: Option<u32> = None;
@@ -418,25 +360,32 @@ fn measure_repetition(
             }
         }
     }
-    let logits = phase(&mut timer, "evaluate", &mut || {
-        let out = net.logits(test.n, EVAL_BATCH)?;
-        net.sync()?;
-        Ok(Some(out))
-    })?
-    .unwrap_or_default();
+    let logits = phases.run(
+        "evaluate",
+        || Ok(()),
+        |_| {
+            let out = net.logits(test.n, EVAL_BATCH)?;
+            net.sync()?;
+            Ok(out)
+        },
+    )?;
     accuracies.push(accuracy(&logits, &test.y, shape.classes));
     if reached.is_none() && *accuracies.last().unwrap() >= params.target_accuracy {
         reached = Some(params.epochs);
     }
     let sizes: Vec<usize> = job.inference_batch_sizes.iter().copied().filter(|&b| b <= test.n).collect();
     for &size in &sizes {
-        phase(&mut timer, &format!("infer_b{size}"), &mut || {
-            net.logits(size, size)?;
-            net.sync()?;
-            Ok(None)
-        })?;
+        phases.run(
+            &format!("infer_b{size}"),
+            || Ok(()),
+            |_| {
+                net.logits(size, size)?;
+                net.sync()
+            },
+        )?;
     }
     let cpu = cpu_time_s() - cpu_start;
+    let timer = phases.timer;
     let mut timings = timer.timings_s;
     timings.insert("train".into(), epoch_s.iter().sum());
     timings.insert("epoch_first".into(), epoch_s[0]);
