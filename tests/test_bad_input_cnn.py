@@ -60,7 +60,7 @@ def test_gpu_profile_without_a_gpu_is_refused(tmp_path: Path, image_dir: Path) -
 def job_file(folder: Path, image_dir: Path, language: str, framework: str, **params: Any) -> Path:
     hyper = {"epochs": 1, "batch_size": 64, "optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9,
              "weight_decay": 1e-4, "target_accuracy": 0.8, "pretrained": False, "weights_file": ""} | params
-    job = {"schema_version": 2, "job_id": "0123456789abcdef", "run": "bad", "task": "cnn",
+    job = {"schema_version": 3, "job_id": "0123456789abcdef", "run": "bad", "task": "cnn",
            "domain": "deep_learning", "language": language, "framework": framework, "algorithm": "lenet",
            "dataset": "synthetic_images", "datasets_dir": str(image_dir), "hyperparameters": hyper,
            "hardware_profile": "cpu", "device": "cpu", "threads": 1, "precision": "float32", "repetitions": 1,

@@ -48,7 +48,7 @@ def pairs(run: Path) -> dict[tuple[str, str, str], dict[str, dict[str, Any]]]:
 
 
 def coefficients(run: Path, record: dict[str, Any], X_test: np.ndarray) -> np.ndarray:
-    predictions = np.load(run / record["predictions"])
+    predictions = np.load(run / record["artifacts"]["predictions"])
     design = np.hstack([X_test, np.ones((len(X_test), 1))])
     solution, *_ = np.linalg.lstsq(design, predictions, rcond=None)
     return solution

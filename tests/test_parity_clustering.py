@@ -35,7 +35,7 @@ def sides(run: Path, algorithm: str, **params: Any) -> dict[str, list[dict[str, 
 
 
 def labels(run: Path, record: dict[str, Any]) -> np.ndarray:
-    return np.load(run / record["predictions"])
+    return np.load(run / record["artifacts"]["predictions"])
 
 
 def test_kmeans_with_the_same_init_finds_the_same_clustering(clustering_run: Path) -> None:

@@ -41,11 +41,11 @@ def test_svc_decision_values_and_accuracy_match_libsvm_rs(svm_run: Path) -> None
             continue
         checked += 1
         py, rs = sides["scikit-learn"], sides["libsvm-rs"]
-        d_py, d_rs = np.load(svm_run / py["scores"]), np.load(svm_run / rs["scores"])
+        d_py, d_rs = np.load(svm_run / py["artifacts"]["scores"]), np.load(svm_run / rs["artifacts"]["scores"])
         binary = d_py.shape[1] == 1
         allowed = BINARY_DECISION_ATOL if binary else MULTICLASS_DECISION_RTOL * max(1.0, np.abs(d_py).max())
         gap = float(np.abs(d_py - d_rs).max())
-        n_test = len(np.load(svm_run / py["predictions"]))
+        n_test = len(np.load(svm_run / py["artifacts"]["predictions"]))
         if gap > allowed or abs(py["metrics"]["accuracy"] - rs["metrics"]["accuracy"]) > 1 / n_test:
             failures.append(f"{algorithm} {dataset} {params}: decision gap {gap:.2e} (allowed {allowed:.1e}), "
                             f"accuracy {py['metrics']['accuracy']:.4f} vs {rs['metrics']['accuracy']:.4f}")
@@ -76,8 +76,8 @@ def test_linfa_mapping_reproduces_scikit_learn_on_rbf_and_poly(svm_run: Path) ->
         kernel = json.loads(params).get("kernel")
         if algorithm != "svc" or dataset != "breast_cancer" or kernel not in ("rbf", "poly"):
             continue
-        d_py = np.load(svm_run / sides["scikit-learn"]["scores"])
-        d_linfa = np.load(svm_run / sides["linfa"]["scores"])
+        d_py = np.load(svm_run / sides["scikit-learn"]["artifacts"]["scores"])
+        d_linfa = np.load(svm_run / sides["linfa"]["artifacts"]["scores"])
         assert np.abs(d_py - d_linfa).max() <= 1e-2 * max(1.0, np.abs(d_py).max()), params
         checked += 1
     assert checked == 2 * 2  # rbf and poly, each with gamma scale and 0.1

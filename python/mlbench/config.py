@@ -161,7 +161,7 @@ class Job:
     # is derived from the id's fields), and the batch sizes inference is timed at.
     fixtures_dir: str = ""
     inference_batch_sizes: list[int] = field(default_factory=list)
-    schema_version: int = 2
+    schema_version: int = 3
     job_id: str = field(default="")
 
     def __post_init__(self) -> None:

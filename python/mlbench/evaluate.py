@@ -134,7 +134,7 @@ class Kind:
 
     metrics: Callable[[Judged], dict[str, float | None]]
     target: str  # the labels the predictions line up with: y_test, or y_train (clustering)
-    outputs: tuple[str, ...]  # what a record must carry (`predictions`); optional extras in `optional`
+    outputs: tuple[str, ...]  # the artifacts a record must carry (`predictions`); optional extras in `optional`
     optional: tuple[str, ...]
     primary: str  # the metric that decides whether two sides reached the same quality
     higher_is_better: bool

@@ -1,11 +1,13 @@
 """The task side of the contract: `<task>.py --config JOB.yaml --out RECORDS.jsonl`.
 
-A task file declares its algorithms, each a `Supervised` (fit on the training split, predict the
-test split), a `Clustering` (fit on the training features, label them, predict the test features
-where it can) or a `TrainClassifier` (the `train_classifier` protocol of mlbench.training: epochs
-from shared initial weights over a shared batch order); this module owns the loop, the clock, the
-records and the errors. Mirrors
-rust/bench-core/src/harness.rs.
+A task file declares its algorithms as builders, each for one protocol: a `Supervised` (the
+`supervised` protocol: fit on the training split, predict the test split), a `Clustering` (fit on
+the training features, label them, predict the test features where it can) or a `TrainClassifier`
+(the `train_classifier` protocol of mlbench.training: epochs from shared initial weights over a
+shared batch order). A protocol owns what happens inside one repetition and returns the named
+artifacts the judge reads, the work per phase (throughput is derived from it) and the solver's
+facts; this module owns the CLI, the checks, the loop, the clock, the records and the errors.
+Mirrors rust/bench-core/src/harness.rs.
 
 One process runs `warmup + repetitions` repetitions of one job over data it loads once; the runner
 starts several such processes per job (`--process K`) and interleaves them with the other side's.
@@ -25,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mlbench import datasets as ds
-from mlbench import envinfo, records, training
+from mlbench import envinfo, gpu, records, training
 from mlbench.config import Job, load_job
 from mlbench.errors import UsageError
 from mlbench.measure import PhaseTimer, cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s
@@ -212,11 +214,14 @@ def training_checks(config: Path, job: Job, algorithm: TrainClassifier,
 
 
 @dataclass
-class Outputs:
-    predictions: np.ndarray
+class Outcome:
+    """What a classical protocol returns from one repetition: the outputs the judge reads (saved as
+    named artifacts), the work per phase (throughput is derived from it) and the solver's facts."""
+
+    artifacts: dict[str, np.ndarray]
+    counts: dict[str, int]
     solver: Solver
     resolved: dict[str, float]
-    scores: np.ndarray | None = None
 
 
 @dataclass
@@ -243,20 +248,31 @@ def fitted(fit: Callable[[Any], None]) -> Callable[[Any], Any]:
     return work
 
 
-def run_supervised(algorithm: Supervised, build: Callable[[], Any], data: ds.Split, phases: Phases) -> Outputs:
+def supervised(algorithm: Supervised, build: Callable[[], Any], data: ds.Split, phases: Phases) -> Outcome:
+    """The `supervised` protocol: fit a freshly built model per call (built untimed), predict the test
+    set with the last one; decision values untimed."""
     model = phases.run("fit", build, fitted(lambda m: m.fit(data.X_train, data.y_train)))
     predictions = phases.run("predict", lambda: model, lambda m: m.predict(data.X_test))
-    scores = algorithm.scores(model, data.X_test) if algorithm.scores else None  # untimed
-    return Outputs(predictions, algorithm.solver(model), algorithm.resolved(model), scores)
+    artifacts = {"predictions": np.asarray(predictions, dtype=np.float64)}
+    scores = algorithm.scores(model, data.X_test) if algorithm.scores is not None else None
+    if scores is not None:
+        artifacts["scores"] = np.asarray(scores, dtype=np.float64).reshape(len(data.X_test), -1)
+    counts = {"fit": len(data.X_train), "predict": len(data.X_test)}
+    return Outcome(artifacts, counts, algorithm.solver(model), algorithm.resolved(model))
 
 
-def run_clustering(algorithm: Clustering, build: Callable[[], Any], data: ds.Split, phases: Phases) -> Outputs:
+def clustering(algorithm: Clustering, build: Callable[[], Any], data: ds.Split, phases: Phases) -> Outcome:
+    """The `clustering` protocol: fit on the training features, their labels (untimed), and `predict`
+    on the test features where the algorithm labels new points."""
     model = phases.run("fit", build, fitted(lambda m: m.fit(data.X_train)))
     labels = algorithm.labels(model, data.X_train)  # untimed: what fit found
+    counts = {"fit": len(data.X_train)}
     if algorithm.predict is not None:
         predict = algorithm.predict
         phases.run("predict", lambda: model, lambda m: predict(m, data.X_test))
-    return Outputs(labels, algorithm.solver(model), algorithm.resolved(model))
+        counts["predict"] = len(data.X_test)
+    return Outcome({"predictions": np.asarray(labels, dtype=np.float64)}, counts, algorithm.solver(model),
+                   algorithm.resolved(model))
 
 
 def measure_repetition(job: Job, algorithm: Algorithm, data: ds.Split, process: int, repetition: int,
@@ -277,67 +293,71 @@ def measure_repetition(job: Job, algorithm: Algorithm, data: ds.Split, process: 
         return algorithm.build(job.hyperparameters, seed)
 
     if isinstance(algorithm, Supervised):
-        outputs = run_supervised(algorithm, build, data, phases)
+        outcome = supervised(algorithm, build, data, phases)
     else:
-        outputs = run_clustering(algorithm, build, data, phases)
+        outcome = clustering(algorithm, build, data, phases)
     cpu = cpu_time_s() - cpu_start
-    path = output_path(job, process, repetition, "npy")
-    np.save(path, np.asarray(outputs.predictions, dtype=np.float64))
     record: dict[str, Any] = {
         "timings_s": timer.timings_s,
         "inner_loops": timer.loops,
         "page_faults": timer.page_faults,
-        "throughput": {},
+        "counts": outcome.counts,
+        "throughput": throughput(outcome.counts, timer.timings_s),
         "metrics": {},
-        "predictions": str(path),
-        "solver": {"name": outputs.solver.name, "stopping_rule": outputs.solver.stopping_rule,
-                   "n_iter": outputs.solver.n_iter},
+        "artifacts": save_artifacts(job, process, repetition, outcome.artifacts),
+        "solver": {"name": outcome.solver.name, "stopping_rule": outcome.solver.stopping_rule,
+                   "n_iter": outcome.solver.n_iter},
         "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start},
         "status": "ok",
         "error": None,
     }
-    if "predict" in timer.timings_s:
-        record["throughput"]["predict_samples_per_s"] = len(data.X_test) / max(timer.timings_s["predict"], 1e-12)
-    if outputs.scores is not None:
-        scores_path = output_path(job, process, repetition, "scores.npy")
-        np.save(scores_path, np.asarray(outputs.scores, dtype=np.float64).reshape(len(data.X_test), -1))
-        record["scores"] = str(scores_path)
-    if outputs.resolved:
-        record["resolved"] = {k: float(v) for k, v in outputs.resolved.items()}
+    if outcome.resolved:
+        record["resolved"] = {k: float(v) for k, v in outcome.resolved.items()}
     return record
+
+
+def throughput(counts: dict[str, int], timings_s: dict[str, float]) -> dict[str, float]:
+    """Samples per second of each phase with a count (Rust: Record::set_counts)."""
+    return {f"{phase}_samples_per_s": n / max(timings_s[phase], 1e-12)
+            for phase, n in counts.items() if phase in timings_s}
 
 
 def measure_training(job: Job, algorithm: TrainClassifier, data: ds.Split, shape: training.NetShape, process: int,
                      repetition: int, phases: Phases, seed: int, rss_start: float | None,
                      cpu_start: float) -> dict[str, Any]:
-    outputs = training.run_training(job, algorithm, data, shape, seed, phases, job.device,
-                                    warmup=repetition < job.warmup)
+    """The `train_classifier` protocol (mlbench.training) inside the harness's record."""
+    outputs, gpu_figures = gpu.sampled(gpu.reader_for(job.device), lambda: training.run_training(
+        job, algorithm, data, shape, seed, phases, job.device, warmup=repetition < job.warmup))
     cpu = cpu_time_s() - cpu_start
-    predictions = output_path(job, process, repetition, "npy")
-    np.save(predictions, np.argmax(outputs.logits, axis=1).astype(np.float64))
-    logits = output_path(job, process, repetition, "logits.npy")
-    np.save(logits, outputs.logits.astype(np.float32))
-    curve = output_path(job, process, repetition, "loss_curve.npy")
-    np.save(curve, np.asarray(outputs.record["series"]["train_loss"], dtype=np.float64))
+    device_peak = outputs.record.pop("device_peak_mb")
+    artifacts = {"predictions": np.argmax(outputs.logits, axis=1).astype(np.float64),
+                 "logits": outputs.logits.astype(np.float32),
+                 "loss_curve": np.asarray(outputs.record["series"]["train_loss"], dtype=np.float64)}
     timer = phases.timer
     return outputs.record | {
         "timings_s": timer.timings_s,
         "inner_loops": timer.loops | {"train": 1},
         "page_faults": timer.page_faults,
+        "throughput": throughput(outputs.record["counts"], timer.timings_s),
         "metrics": {},
-        "predictions": str(predictions),
-        "artifacts": {"logits": str(logits), "loss_curve": str(curve)},
+        "artifacts": save_artifacts(job, process, repetition, artifacts),
         "solver": {"name": f"{job.hyperparameters['optimizer']} (mini-batch, shared batch order)",
                    "stopping_rule": f"fixed: {job.hyperparameters['epochs']} epoch(s)",
                    "n_iter": job.hyperparameters["epochs"]},
         "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start,
-                      "gpu_peak_mem_mb": None, "gpu_util_percent": None, "gpu_energy_j": None},
+                      "gpu_peak_mem_mb": device_peak} | gpu_figures,
         "status": "ok",
         "error": None,
     }
 
 
-def output_path(job: Job, process: int, repetition: int, extension: str) -> Path:
+def save_artifacts(job: Job, process: int, repetition: int, arrays: dict[str, np.ndarray]) -> dict[str, str]:
+    """Each named output as an .npy file beside the job's others (Rust: Record::save_artifact)."""
     folder = Path(job.predictions_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{job.job_id}-{job.language}-p{process}-{repetition}.{extension}"
+    paths = {}
+    for name, array in arrays.items():
+        path = folder / f"{job.job_id}-{job.language}-p{process}-{repetition}.{name}.npy"
+        np.save(path, array)
+        paths[name] = str(path)
+    return paths

@@ -16,7 +16,7 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def identity(job: Job, process: int, repetition: int, framework_version: str | None,
@@ -40,7 +40,7 @@ def unmeasured(job: Job, process: int, repetition: int, framework_version: str |
     """A record for a repetition that measured nothing: `unsupported` (by the task) or a failure
     (by the runner). Same shape in both places, so the schema and stats treat them alike."""
     record = identity(job, process, repetition, framework_version, dataset_sha256)
-    record.update({"timings_s": {}, "metrics": {}, "predictions": None,
+    record.update({"timings_s": {}, "metrics": {}, "artifacts": {},
                    "resources": {"peak_rss_mb": None, "cpu_time_s": None},
                    "status": status, "error": error, "env": env})
     return record

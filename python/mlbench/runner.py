@@ -20,7 +20,7 @@ from mlbench import datasets as ds
 from mlbench import envinfo, noise, records
 from mlbench.config import Job, expand_matrix, load_hardware, load_matrix, load_task_spec, matrix_defaults
 from mlbench.errors import UsageError
-from mlbench.evaluate import EvaluationError, Judged, evaluate
+from mlbench.evaluate import KINDS, EvaluationError, Judged, evaluate
 from mlbench.executors import EXECUTORS, Executor, Launch, LocalExecutor, Outcome
 from mlbench.paths import DATASETS, ROOT, RUST_TARGET
 
@@ -339,17 +339,19 @@ def failure(outcome: Outcome) -> tuple[str, str] | None:
 
 
 def judged(record: dict[str, Any], job: Job, split: ds.Split | None) -> dict[str, Any]:
-    """Add the shared evaluator's metrics to a task record that saved predictions."""
-    if record.get("status") != "ok" or not record.get("predictions"):
+    """Add the shared evaluator's metrics to a task record, from the artifacts its kind needs."""
+    if record.get("status") != "ok":
         return record
     try:
         assert split is not None
-        logits = record.get("artifacts", {}).get("logits")
-        case = Judged(X_train=split.X_train, y_train=split.y_train, y_test=split.y_test,
-                      predictions=np.load(record["predictions"]),
-                      scores=np.load(record["scores"]) if record.get("scores") else None,
-                      logits=np.load(logits) if logits else None)
         kind = load_task_spec(job.task).kind_of(job.algorithm)
+        artifacts = record.get("artifacts") or {}
+        missing = [name for name in KINDS[kind].outputs if name not in artifacts]
+        if missing:
+            raise EvaluationError(f"the record lists no {', '.join(missing)} artifact")
+        loaded = {name: np.load(artifacts[name]) for name in KINDS[kind].outputs + KINDS[kind].optional
+                  if name in artifacts}
+        case = Judged(X_train=split.X_train, y_train=split.y_train, y_test=split.y_test, **loaded)
         record["metrics"] = evaluate(kind, case) | record["metrics"]
         flops_file = Path(job.fixtures_dir) / "flops.json" if job.fixtures_dir else None
         if flops_file is not None and flops_file.is_file() and record.get("counts"):
@@ -358,17 +360,14 @@ def judged(record: dict[str, Any], job: Job, split: ds.Split | None) -> dict[str
             record["throughput"] |= achieved_gflops(json.loads(flops_file.read_text()), record["counts"],
                                                     record["timings_s"])
     except (OSError, ValueError, EvaluationError) as exc:
-        record["status"], record["error"] = "failed", f"predictions could not be judged: {exc}"
+        record["status"], record["error"] = "failed", f"outputs could not be judged: {exc}"
     return record
 
 
-def relative_predictions(record: dict[str, Any], launch: Launch) -> dict[str, Any]:
+def relative_artifacts(record: dict[str, Any], launch: Launch) -> dict[str, Any]:
     """Store output paths relative to the run folder, so a run folder can be moved."""
     run_folder = launch.raw_records.parent.parent
-    for key in ("predictions", "scores"):
-        if record.get(key):
-            record[key] = os.path.relpath(record[key], run_folder)
-    for name, path in record.get("artifacts", {}).items():
+    for name, path in (record.get("artifacts") or {}).items():
         record["artifacts"][name] = os.path.relpath(path, run_folder)
     return record
 
@@ -384,9 +383,9 @@ def collect(outcome: Outcome) -> list[dict[str, Any]]:
     job = outcome.launch.job
     content = records.read_jsonl(outcome.launch.raw_records)
     split = None
-    if any(r.get("predictions") for r in content.records):
+    if any(r.get("status") == "ok" for r in content.records):
         split = ds.load_split(job.dataset, Path(job.datasets_dir), normalise=False)  # the judge reads labels
-    task_records = [relative_predictions(judged(r, job, split), outcome.launch)
+    task_records = [relative_artifacts(judged(r, job, split), outcome.launch)
                     for r in content.records if r.get("job_id") == job.job_id]
     problem = failure(outcome)
     if problem is None and content.bad_lines:

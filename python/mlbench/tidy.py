@@ -54,7 +54,8 @@ def flatten(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     row["peak_rss_mb"] = resources.get("peak_rss_mb")
     row["rss_start_mb"] = resources.get("rss_start_mb")
     row["cpu_time_s"] = resources.get("cpu_time_s")
-    row["predictions"] = str(run_dir / record["predictions"]) if record.get("predictions") else None
+    predictions = (record.get("artifacts") or {}).get("predictions")
+    row["predictions"] = str(run_dir / predictions) if predictions else None
     row["series"] = record.get("series")  # training tasks: per-epoch seconds, loss, test accuracy
     return row
 

@@ -60,6 +60,10 @@ class Network(Protocol):
 
     def sync(self) -> None: ...
 
+    def peak_memory_mb(self) -> float | None:
+        """The framework's own peak device memory since build (None on a CPU or where it reports none)."""
+        ...
+
     def weights(self) -> dict[str, np.ndarray]:
         """Every floating-point tensor the network holds, by PyTorch name (parity checksums)."""
         ...
@@ -187,13 +191,12 @@ def run_training(job: Job, algorithm: TrainClassifier, data: Any, shape: NetShap
     n_train = len(order[0])
     counts = {"train": n_train * params["epochs"], "evaluate": n_test}
     counts |= {f"infer_b{b}": b for b in job.inference_batch_sizes if b <= n_test}
-    throughput = {f"{phase}_samples_per_s": n / max(timings[phase], 1e-12) for phase, n in counts.items()}
     record = {
         "series": {"epoch_s": epoch_s, "train_loss": losses, "test_accuracy": accuracies},
         "time_to_accuracy": {"target": params["target_accuracy"], "epochs": reached,
                              "seconds": sum(epoch_s[:reached]) if reached else None},
         "counts": counts,
-        "throughput": throughput,
+        "device_peak_mb": net.peak_memory_mb(),
     }
     return TrainOutputs(logits, record)
 

@@ -113,6 +113,8 @@ class TorchNetwork:
     """A PyTorch network and its optimizer, with the job's data on its device."""
 
     def __init__(self, model: nn.Module, params: dict[str, Any], device: torch.device) -> None:
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
         self.model = model.to(device)
         self.optimizer = optimizer(params, self.model)
         self.device = device
@@ -149,6 +151,10 @@ class TorchNetwork:
     def sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
+
+    def peak_memory_mb(self) -> float | None:
+        """PyTorch's caching allocator: the most device memory its tensors held since build."""
+        return torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda" else None
 
 
 def builder(architecture: Any) -> Any:

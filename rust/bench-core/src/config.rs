@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::error::{BenchError, Result};
 
 /// The job file's schema version (configs/schema/job.schema.json).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One cell of the matrix, as written by `mlbench run`. Unknown keys are errors.
 #[derive(Debug, Clone, Deserialize)]
@@ -115,7 +115,7 @@ impl Job {
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) const JOB: &str = "schema_version: 2\njob_id: 0123456789abcdef\nrun: t\ntask: regression\n\
+    pub(crate) const JOB: &str = "schema_version: 3\njob_id: 0123456789abcdef\nrun: t\ntask: regression\n\
 domain: classical\nlanguage: rust\nframework: linfa\nalgorithm: ridge\ndataset: d\ndatasets_dir: /tmp\n\
 hyperparameters: {alpha: 1.0}\nhardware_profile: cpu\ndevice: cpu\nthreads: 1\nprecision: float64\n\
 repetitions: 2\nwarmup: 1\nseed: 4\ntimeout_s: 10\npredictions_dir: /tmp\nmin_sample_s: 0.05\nprocesses: 5\n";

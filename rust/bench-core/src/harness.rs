@@ -1,9 +1,13 @@
 //! The task side of the contract: `<task> --config JOB.yaml --out RECORDS.jsonl`.
 //! Mirrors python/mlbench/harness.py: the same loop, phases and record fields.
 //!
-//! A task names one `Builder`; it returns a `Model`, either supervised (fit on the training split,
-//! predict the test split) or clustering (fit on the training features, label them, and predict
-//! the test features where the algorithm can). The harness owns the clock around each phase.
+//! A task names one `Planner`: it parses a job's hyperparameters once and returns a `Plan`, which
+//! builds a fresh model per repetition seed. The plan's variant names the protocol that runs one
+//! repetition: `supervised` (fit on the training split, predict the test split) or `clustering`
+//! (fit on the training features, label them, and predict the test features where the algorithm
+//! can); training tasks use the `train_classifier` protocol of `training`. A protocol returns the
+//! artifacts the judge reads, the work per phase (throughput is derived from it) and the solver's
+//! facts; the harness owns the CLI, the checks, the loop, the clock and the record.
 //!
 //! One process runs `warmup + repetitions` repetitions of one job over data it loads once; the
 //! runner starts several such processes per job (`--process K`) and interleaves them with the
@@ -14,7 +18,6 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use ndarray::{Array1, Array2};
-use ndarray_npy::write_npy;
 
 use crate::config::Job;
 use crate::data::{self, Split};
@@ -75,20 +78,32 @@ pub trait Clusterer {
     }
 }
 
-pub enum Model {
-    Supervised(Box<dyn Supervised>),
-    Clusterer(Box<dyn Clusterer>),
+/// A job's plan: its hyperparameters parsed and checked once per job, then a fresh model per
+/// repetition seed. The variant is the protocol that runs it (`supervised` or `clustering`).
+pub enum Plan {
+    Supervised(Box<dyn Fn(u64) -> Box<dyn Supervised>>),
+    Clustering(Box<dyn Fn(u64) -> Box<dyn Clusterer>>),
 }
 
-/// Builds a model for a job and the seed of one repetition. `Err(Usage)` for unknown algorithms or
-/// bad hyperparameters, `Err(Unsupported)` for what the job's framework lacks.
-pub type Builder = fn(&Job, u64) -> Result<Model>;
+impl Plan {
+    pub fn supervised<M: Supervised + 'static>(build: impl Fn(u64) -> M + 'static) -> Self {
+        Plan::Supervised(Box::new(move |seed| Box::new(build(seed))))
+    }
+
+    pub fn clustering<M: Clusterer + 'static>(build: impl Fn(u64) -> M + 'static) -> Self {
+        Plan::Clustering(Box::new(move |seed| Box::new(build(seed))))
+    }
+}
+
+/// Plans a job once: `Err(Usage)` for unknown algorithms or bad hyperparameters, `Err(Unsupported)`
+/// for what the job's framework lacks, both before any work.
+pub type Planner = fn(&Job) -> Result<Plan>;
 
 /// What a task tells the harness about itself.
 pub struct TaskInfo {
     /// Version of each framework this binary can run, by the job's `framework` name.
     pub frameworks: &'static [(&'static str, &'static str)],
-    pub build: Builder,
+    pub plan: Planner,
     /// The task spec (configs/tasks/<task>.yaml, `include_str!`): hyperparameters are checked
     /// against it before any model is built, as Python checks them.
     pub spec: &'static str,
@@ -156,12 +171,12 @@ pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()
     let env = env::capture(info.frameworks);
     let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
     let process = args.process;
-    let supervised = match (info.build)(&job, job.seed) {
+    let plan = match (info.plan)(&job) {
         Err(BenchError::Unsupported(reason)) => {
             return Record::unsupported(&job, process, version, &digest, &env, reason).append_to(&args.out)
         }
         Err(err) => return Err(in_job(err)), // unknown algorithm or bad parameters: before any work
-        Ok(model) => matches!(model, Model::Supervised(_)),
+        Ok(plan) => plan,
     };
     let mut load_timer = PhaseTimer::default();
     let split = load_timer.calls(
@@ -174,9 +189,8 @@ pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()
     let process_timings = process_timings(startup, &load_timer);
     let context = ProcessContext {
         job: &job,
-        info,
+        plan: &plan,
         split: &split,
-        supervised,
         process,
         version,
         digest: &digest,
@@ -195,10 +209,8 @@ pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()
 /// What every repetition of one task process shares.
 struct ProcessContext<'a> {
     job: &'a Job,
-    info: &'a TaskInfo,
+    plan: &'a Plan,
     split: &'a Split,
-    /// The builder's model kind, learnt from the build that checked for `unsupported`.
-    supervised: bool,
     process: u32,
     version: &'a str,
     digest: &'a str,
@@ -232,7 +244,7 @@ fn measure_repetition(
     loops: &mut BTreeMap<String, u64>,
     calibrate: bool,
 ) -> Result<Record> {
-    let ProcessContext { job, info, split, supervised, process, version, digest, env } = *context;
+    let ProcessContext { job, plan, split, process, version, digest, env } = *context;
     let mut record = Record::new(job, process, repetition, version, digest, env);
     reset_peak_rss();
     let rss_start = rss_mb();
@@ -240,85 +252,68 @@ fn measure_repetition(
     let seed = record.seed;
     let mut phases =
         Phases { timer: PhaseTimer::default(), loops, calibrate_to_s: calibrate.then_some(job.min_sample_s) };
-    let build = || (info.build)(job, seed);
-    let outputs = if supervised {
-        run_supervised(build, split, &mut phases)?
-    } else {
-        run_clusterer(build, split, &mut phases)?
+    let outcome = match plan {
+        Plan::Supervised(build) => supervised(|| build(seed), split, &mut phases)?,
+        Plan::Clustering(build) => clustering(|| build(seed), split, &mut phases)?,
     };
     let cpu = cpu_time_s() - cpu_start;
-    let path = output_path(job, process, repetition, "npy")?;
-    write_npy(&path, &outputs.predictions)
-        .map_err(|e| BenchError::run(format!("{}: {e}", path.display())))?;
-    if let Some(scores) = &outputs.scores {
-        let scores_path = output_path(job, process, repetition, "scores.npy")?;
-        write_npy(&scores_path, scores)
-            .map_err(|e| BenchError::run(format!("{}: {e}", scores_path.display())))?;
-        record.scores = Some(scores_path.display().to_string());
+    record.save_artifact(job, "predictions", &outcome.predictions)?;
+    if let Some(scores) = &outcome.scores {
+        record.save_artifact(job, "scores", scores)?;
     }
     let timer = phases.timer;
-    if let Some(&predict_s) = timer.timings_s.get("predict") {
-        record
-            .throughput
-            .insert("predict_samples_per_s".into(), outputs.predicted_rows as f64 / predict_s.max(1e-12));
-    }
     record.timings_s = timer.timings_s;
     record.inner_loops = timer.loops;
     record.page_faults = timer.page_faults;
-    record.predictions = Some(path.display().to_string());
-    record.solver = Some(outputs.solver);
-    record.resolved = outputs.resolved;
+    record.set_counts(outcome.counts);
+    record.solver = Some(outcome.solver);
+    record.resolved = outcome.resolved;
     record.resources =
         Resources { peak_rss_mb: peak_rss_mb(), cpu_time_s: Some(cpu), rss_start_mb: rss_start, gpu: None };
     Ok(record)
 }
 
-struct Outputs {
+/// What a classical protocol returns from one repetition: the outputs the judge reads, the work per
+/// phase, and the solver's account of itself.
+struct Outcome {
     predictions: Array1<f64>,
     scores: Option<Array2<f64>>,
+    counts: BTreeMap<String, u64>,
     solver: Solver,
     resolved: BTreeMap<String, f64>,
-    predicted_rows: usize,
 }
 
-fn supervised(model: Model) -> Result<Box<dyn Supervised>> {
-    match model {
-        Model::Supervised(model) => Ok(model),
-        Model::Clusterer(_) => Err(BenchError::run("the builder changed model kind between calls")),
-    }
-}
-
-fn clusterer(model: Model) -> Result<Box<dyn Clusterer>> {
-    match model {
-        Model::Clusterer(model) => Ok(model),
-        Model::Supervised(_) => Err(BenchError::run("the builder changed model kind between calls")),
-    }
-}
-
-/// Fit a freshly built model per call (built untimed), then predict with the last one.
-fn run_supervised(build: impl Fn() -> Result<Model>, split: &Split, phases: &mut Phases) -> Result<Outputs> {
+/// The `supervised` protocol: fit a freshly built model per call (built untimed), then predict the
+/// test set with the last one; decision values untimed.
+fn supervised(
+    build: impl Fn() -> Box<dyn Supervised>,
+    split: &Split,
+    phases: &mut Phases,
+) -> Result<Outcome> {
     let model = phases.run(
         "fit",
-        || supervised(build()?),
+        || Ok(build()),
         |mut model| {
             model.fit(&split.x_train, &split.y_train)?;
             Ok(model)
         },
     )?;
     let predictions = phases.run("predict", || Ok(()), |_| model.predict(&split.x_test))?;
-    Ok(Outputs {
+    Ok(Outcome {
         predictions,
         scores: model.scores(&split.x_test)?,
+        counts: counts(split, true),
         solver: model.solver(),
         resolved: model.resolved(),
-        predicted_rows: split.x_test.nrows(),
     })
 }
 
-fn run_clusterer(build: impl Fn() -> Result<Model>, split: &Split, phases: &mut Phases) -> Result<Outputs> {
+/// The `clustering` protocol: fit on the training features, their labels (untimed), and `predict`
+/// on the test features where the algorithm labels new points.
+fn clustering(build: impl Fn() -> Box<dyn Clusterer>, split: &Split, phases: &mut Phases) -> Result<Outcome> {
     let model = phases.run(
         "fit",
-        || clusterer(build()?),
+        || Ok(build()),
         |mut model| {
             model.fit(&split.x_train)?;
             Ok(model)
@@ -328,19 +323,20 @@ fn run_clusterer(build: impl Fn() -> Result<Model>, split: &Split, phases: &mut 
     if model.can_predict() {
         phases.run("predict", || Ok(()), |_| model.predict(&split.x_test))?;
     }
-    Ok(Outputs {
+    Ok(Outcome {
         predictions: labels,
         scores: None,
+        counts: counts(split, model.can_predict()),
         solver: model.solver(),
         resolved: model.resolved(),
-        predicted_rows: split.x_test.nrows(),
     })
 }
 
-fn output_path(job: &Job, process: u32, repetition: u32, extension: &str) -> Result<PathBuf> {
-    std::fs::create_dir_all(&job.predictions_dir)
-        .map_err(|e| BenchError::run(format!("{}: {e}", job.predictions_dir.display())))?;
-    Ok(job
-        .predictions_dir
-        .join(format!("{}-{}-p{process}-{repetition}.{extension}", job.job_id, job.language)))
+/// Samples per phase: the training rows for `fit`, the test rows for `predict`.
+fn counts(split: &Split, predicts: bool) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::from([("fit".to_string(), split.x_train.nrows() as u64)]);
+    if predicts {
+        counts.insert("predict".to_string(), split.x_test.nrows() as u64);
+    }
+    counts
 }

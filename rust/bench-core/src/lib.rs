@@ -7,6 +7,7 @@ pub mod config;
 pub mod data;
 pub mod env;
 pub mod error;
+pub mod gpu;
 pub mod harness;
 pub mod measure;
 pub mod record;

@@ -30,11 +30,16 @@ pub struct Resources {
     pub gpu: Option<GpuResources>,
 }
 
+/// Training tasks: GPU figures (crate::gpu), null (never 0) on a CPU or where they cannot be read.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct GpuResources {
+    /// The framework's own peak device memory (null where the framework reports none).
     pub gpu_peak_mem_mb: Option<f64>,
+    /// NVML, sampled: peak device memory in use, mean utilisation, energy counter end minus start.
+    pub gpu_mem_used_peak_mb: Option<f64>,
     pub gpu_util_percent: Option<f64>,
     pub gpu_energy_j: Option<f64>,
+    pub gpu_samples: Option<u64>,
 }
 
 /// Time-to-accuracy: the first epoch whose test accuracy reached `target`, and the training
@@ -82,18 +87,15 @@ pub struct Record {
     pub process_timings_s: BTreeMap<String, Option<f64>>,
     pub throughput: BTreeMap<String, f64>,
     pub metrics: BTreeMap<String, f64>,
-    pub predictions: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scores: Option<String>,
+    /// Named output files the judge reads (`predictions`; `scores` for SVM classifiers; training
+    /// tasks add `logits` and `loss_curve`), each an .npy file.
+    pub artifacts: BTreeMap<String, String>,
     /// Values derived from the data, e.g. gamma for `scale`, recorded as the number used.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub resolved: BTreeMap<String, f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub solver: Option<Solver>,
     pub resources: Resources,
-    /// Named output files (training tasks: logits, loss_curve).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub artifacts: BTreeMap<String, String>,
     /// Task-reported series, one value per epoch.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub series: BTreeMap<String, Vec<f64>>,
@@ -145,12 +147,10 @@ impl Record {
             process_timings_s: BTreeMap::new(),
             throughput: BTreeMap::new(),
             metrics: BTreeMap::new(),
-            predictions: None,
-            scores: None,
+            artifacts: BTreeMap::new(),
             resolved: BTreeMap::new(),
             solver: None,
             resources: Resources { peak_rss_mb: None, cpu_time_s: None, rss_start_mb: None, gpu: None },
-            artifacts: BTreeMap::new(),
             series: BTreeMap::new(),
             counts: BTreeMap::new(),
             time_to_accuracy: None,
@@ -173,6 +173,35 @@ impl Record {
         record.status = "unsupported".into();
         record.error = Some(reason);
         record
+    }
+
+    /// Writes one named artifact (.npy) beside the job's other outputs and lists it in `artifacts`.
+    pub fn save_artifact<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
+        &mut self,
+        job: &Job,
+        name: &str,
+        array: &ndarray::Array<A, D>,
+    ) -> Result<()> {
+        std::fs::create_dir_all(&job.predictions_dir)
+            .map_err(|e| BenchError::run(format!("{}: {e}", job.predictions_dir.display())))?;
+        let path = job.predictions_dir.join(format!(
+            "{}-{}-p{}-{}.{name}.npy",
+            job.job_id, job.language, self.process, self.repetition
+        ));
+        ndarray_npy::write_npy(&path, array)
+            .map_err(|e| BenchError::run(format!("{}: {e}", path.display())))?;
+        self.artifacts.insert(name.to_string(), path.display().to_string());
+        Ok(())
+    }
+
+    /// Sets the work done per phase and derives each phase's throughput from it and `timings_s`.
+    pub fn set_counts(&mut self, counts: BTreeMap<String, u64>) {
+        for (phase, n) in &counts {
+            if let Some(&seconds) = self.timings_s.get(phase) {
+                self.throughput.insert(format!("{phase}_samples_per_s"), *n as f64 / seconds.max(1e-12));
+            }
+        }
+        self.counts = counts;
     }
 
     /// Append as one line and flush, so a crash loses at most the line being written.

@@ -15,6 +15,7 @@ use crate::config::Job;
 use crate::data;
 use crate::env;
 use crate::error::{BenchError, Result};
+use crate::gpu;
 use crate::harness::{checked_job, in_job, process_timings, run_main, Args, Phases};
 use crate::measure::{cpu_time_s, peak_rss_mb, reset_peak_rss, rss_mb, PhaseTimer};
 use crate::record::{GpuResources, Record, Resources, Solver, TimeToAccuracy};
@@ -71,6 +72,11 @@ pub trait Network {
     /// Eval-mode logits (count x classes, row-major, on the host) of the first `count` test images.
     fn logits(&mut self, count: usize, batch_size: usize) -> Result<Vec<f32>>;
     fn sync(&self) -> Result<()>;
+    /// The framework's own peak device memory since build, in MiB (None on a CPU or where the
+    /// framework reports none).
+    fn peak_memory_mb(&self) -> Option<f64> {
+        None
+    }
     /// Every floating-point tensor the network holds, by PyTorch name, in PyTorch's layout (for the
     /// parity test's per-tensor checksums of the loaded weights).
     fn weights(&self) -> Result<Vec<(String, Vec<f32>)>>;
@@ -311,7 +317,7 @@ fn measure_repetition(
     loops: &mut BTreeMap<String, u64>,
     calibrate: bool,
 ) -> Result<()> {
-    let Context { job, info, shape, train, test, .. } = *context;
+    let Context { job, shape, train, test, .. } = *context;
     let warmup = record.warmup;
     let mut warm = context.params.clone();
     let params = if warmup {
@@ -341,7 +347,84 @@ fn measure_repetition(
     let weights = init_path(job, seed);
     let mut phases =
         Phases { timer: PhaseTimer::default(), loops, calibrate_to_s: calibrate.then_some(job.min_sample_s) };
-    let mut net = phases.run("build", || Ok(()), |_| (info.build)(job, params, &shape, &weights))?;
+    let reader = gpu::reader_for(&job.device);
+    let (run, gpu) = gpu::sampled(reader, gpu::SAMPLE_INTERVAL, || {
+        train_and_infer(context, params, &order, &weights, &mut phases)
+    });
+    let Run { epoch_s, losses, accuracies, reached, logits, sizes, device_peak_mb } = run?;
+    let cpu = cpu_time_s() - cpu_start;
+    let timer = phases.timer;
+    let mut timings = timer.timings_s;
+    timings.insert("train".into(), epoch_s.iter().sum());
+    timings.insert("epoch_first".into(), epoch_s[0]);
+    if epoch_s.len() > 1 {
+        timings.insert("epoch_steady".into(), median(&epoch_s[1..]));
+    }
+    let mut counts = BTreeMap::from([
+        ("train".to_string(), (order.ncols() as u64) * u64::from(params.epochs)),
+        ("evaluate".to_string(), test.n as u64),
+    ]);
+    for &size in &sizes {
+        counts.insert(format!("infer_b{size}"), size as u64);
+    }
+    let predictions: Array1<f64> =
+        logits.chunks(shape.classes).map(|row| argmax(row) as f64).collect::<Vec<_>>().into();
+    record.save_artifact(job, "predictions", &predictions)?;
+    let logits = Array2::from_shape_vec((test.n, shape.classes), logits)
+        .map_err(|e| BenchError::run(e.to_string()))?;
+    record.save_artifact(job, "logits", &logits)?;
+    record.save_artifact(job, "loss_curve", &Array1::from(losses.clone()))?;
+    let mut inner = timer.loops;
+    inner.insert("train".into(), 1);
+    record.timings_s = timings;
+    record.inner_loops = inner;
+    record.page_faults = timer.page_faults;
+    record.set_counts(counts);
+    record.series = BTreeMap::from([
+        ("epoch_s".to_string(), epoch_s.clone()),
+        ("train_loss".to_string(), losses),
+        ("test_accuracy".to_string(), accuracies),
+    ]);
+    record.time_to_accuracy = Some(TimeToAccuracy {
+        target: params.target_accuracy,
+        epochs: reached,
+        seconds: reached.map(|e| epoch_s[..e as usize].iter().sum()),
+    });
+    record.solver = Some(Solver {
+        name: format!("{} (mini-batch, shared batch order)", params.optimizer),
+        stopping_rule: format!("fixed: {} epoch(s)", params.epochs),
+        n_iter: Some(u64::from(params.epochs)),
+    });
+    record.resources = Resources {
+        peak_rss_mb: peak_rss_mb(),
+        cpu_time_s: Some(cpu),
+        rss_start_mb: rss_start,
+        gpu: Some(GpuResources { gpu_peak_mem_mb: device_peak_mb, ..gpu }),
+    };
+    Ok(())
+}
+
+/// What `train_and_infer` hands back to the record.
+struct Run {
+    epoch_s: Vec<f64>,
+    losses: Vec<f64>,
+    accuracies: Vec<f64>,
+    reached: Option<u32>,
+    logits: Vec<f32>,
+    sizes: Vec<usize>,
+    device_peak_mb: Option<f64>,
+}
+
+/// The protocol's steps 1-5 (module docstring): build, upload, epochs, evaluate, infer_bN.
+fn train_and_infer(
+    context: &Context,
+    params: &TrainParams,
+    order: &Array2<i64>,
+    weights: &Path,
+    phases: &mut Phases,
+) -> Result<Run> {
+    let Context { job, info, shape, train, test, .. } = *context;
+    let mut net = phases.run("build", || Ok(()), |_| (info.build)(job, params, &shape, weights))?;
     net.upload(train, test)?;
     let (mut epoch_s, mut losses, mut accuracies) = (Vec::new(), Vec::new(), Vec::new());
     let mut reached: Option<u32> = None;
@@ -384,71 +467,7 @@ fn measure_repetition(
             },
         )?;
     }
-    let cpu = cpu_time_s() - cpu_start;
-    let timer = phases.timer;
-    let mut timings = timer.timings_s;
-    timings.insert("train".into(), epoch_s.iter().sum());
-    timings.insert("epoch_first".into(), epoch_s[0]);
-    if epoch_s.len() > 1 {
-        timings.insert("epoch_steady".into(), median(&epoch_s[1..]));
-    }
-    let mut counts = BTreeMap::from([
-        ("train".to_string(), (order.ncols() as u64) * u64::from(params.epochs)),
-        ("evaluate".to_string(), test.n as u64),
-    ]);
-    for &size in &sizes {
-        counts.insert(format!("infer_b{size}"), size as u64);
-    }
-    for (phase_name, n) in &counts {
-        record
-            .throughput
-            .insert(format!("{phase_name}_samples_per_s"), *n as f64 / timings[phase_name].max(1e-12));
-    }
-    let predictions: Array1<f64> =
-        logits.chunks(shape.classes).map(|row| argmax(row) as f64).collect::<Vec<_>>().into();
-    let predictions_path = output_path(job, record, "npy")?;
-    write(&predictions_path, &predictions)?;
-    let logits_path = output_path(job, record, "logits.npy")?;
-    write(
-        &logits_path,
-        &Array2::from_shape_vec((test.n, shape.classes), logits)
-            .map_err(|e| BenchError::run(e.to_string()))?,
-    )?;
-    let curve_path = output_path(job, record, "loss_curve.npy")?;
-    write(&curve_path, &Array1::from(losses.clone()))?;
-    let mut inner = timer.loops;
-    inner.insert("train".into(), 1);
-    record.timings_s = timings;
-    record.inner_loops = inner;
-    record.page_faults = timer.page_faults;
-    record.counts = counts;
-    record.predictions = Some(predictions_path.display().to_string());
-    record.artifacts = BTreeMap::from([
-        ("logits".to_string(), logits_path.display().to_string()),
-        ("loss_curve".to_string(), curve_path.display().to_string()),
-    ]);
-    record.series = BTreeMap::from([
-        ("epoch_s".to_string(), epoch_s.clone()),
-        ("train_loss".to_string(), losses),
-        ("test_accuracy".to_string(), accuracies),
-    ]);
-    record.time_to_accuracy = Some(TimeToAccuracy {
-        target: params.target_accuracy,
-        epochs: reached,
-        seconds: reached.map(|e| epoch_s[..e as usize].iter().sum()),
-    });
-    record.solver = Some(Solver {
-        name: format!("{} (mini-batch, shared batch order)", params.optimizer),
-        stopping_rule: format!("fixed: {} epoch(s)", params.epochs),
-        n_iter: Some(u64::from(params.epochs)),
-    });
-    record.resources = Resources {
-        peak_rss_mb: peak_rss_mb(),
-        cpu_time_s: Some(cpu),
-        rss_start_mb: rss_start,
-        gpu: Some(GpuResources::default()),
-    };
-    Ok(())
+    Ok(Run { epoch_s, losses, accuracies, reached, logits, sizes, device_peak_mb: net.peak_memory_mb() })
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -467,13 +486,4 @@ fn write<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
     array: &ndarray::Array<A, D>,
 ) -> Result<()> {
     write_npy(path, array).map_err(|e| BenchError::run(format!("{}: {e}", path.display())))
-}
-
-fn output_path(job: &Job, record: &Record, extension: &str) -> Result<PathBuf> {
-    std::fs::create_dir_all(&job.predictions_dir)
-        .map_err(|e| BenchError::run(format!("{}: {e}", job.predictions_dir.display())))?;
-    Ok(job.predictions_dir.join(format!(
-        "{}-{}-{}-p{}-{}.{extension}",
-        job.job_id, job.language, job.framework, record.process, record.repetition
-    )))
 }

@@ -6,7 +6,7 @@ mod params;
 
 use bench_core::config::Job;
 use bench_core::error::{BenchError, Result};
-use bench_core::harness::{main_task, Clusterer, Model, TaskInfo};
+use bench_core::harness::{main_task, Plan, TaskInfo};
 
 use params::{AgglomerativeParams, Covariance, DbscanParams, GaussianMixtureParams, KMeansParams};
 
@@ -15,8 +15,10 @@ Euclidean distances, so its ward/complete/average are not scikit-learn's; this t
 clustering runs on the kodama framework";
 const KODAMA_ONLY_LINKAGE: &str = "kodama implements hierarchical (agglomerative) clustering only";
 
-fn build(job: &Job, seed: u64) -> Result<Model> {
-    let model: Box<dyn Clusterer> = match (job.framework.as_str(), job.algorithm.as_str()) {
+/// One dispatch: (framework, algorithm); the parameters are read once per job, the seed per
+/// repetition.
+fn plan(job: &Job) -> Result<Plan> {
+    Ok(match (job.framework.as_str(), job.algorithm.as_str()) {
         (_, "kmeans") | (_, "dbscan") | (_, "gaussian_mixture") if job.framework == "kodama" => {
             validate(job)?;
             return Err(BenchError::unsupported(KODAMA_ONLY_LINKAGE));
@@ -25,8 +27,14 @@ fn build(job: &Job, seed: u64) -> Result<Model> {
             job.params::<AgglomerativeParams>()?;
             return Err(BenchError::unsupported(LINFA_NO_EUCLIDEAN_LINKAGE));
         }
-        ("linfa", "kmeans") => Box::new(linfa_arm::LinfaKMeans::new(job.params()?, seed)),
-        ("linfa", "dbscan") => Box::new(linfa_arm::LinfaDbscan::new(job.params::<DbscanParams>()?)),
+        ("linfa", "kmeans") => {
+            let p: KMeansParams = job.params()?;
+            Plan::clustering(move |seed| linfa_arm::LinfaKMeans::new(p.clone(), seed))
+        }
+        ("linfa", "dbscan") => {
+            let p: DbscanParams = job.params()?;
+            Plan::clustering(move |_seed| linfa_arm::LinfaDbscan::new(p.clone()))
+        }
         ("linfa", "gaussian_mixture") => {
             let p: GaussianMixtureParams = job.params()?;
             if p.covariance_type != Covariance::Full {
@@ -35,17 +43,19 @@ fn build(job: &Job, seed: u64) -> Result<Model> {
                     p.covariance_type
                 )));
             }
-            Box::new(linfa_arm::LinfaGmm::new(p, seed))
+            Plan::clustering(move |seed| linfa_arm::LinfaGmm::new(p.clone(), seed))
         }
-        ("kodama", "agglomerative") => Box::new(kodama_arm::Agglomerative::new(job.params()?)),
+        ("kodama", "agglomerative") => {
+            let p: AgglomerativeParams = job.params()?;
+            Plan::clustering(move |_seed| kodama_arm::Agglomerative::new(p.clone()))
+        }
         ("linfa" | "kodama", other) => {
             return Err(BenchError::usage(format!("algorithm: unknown algorithm {other:?} for clustering")))
         }
         (other, _) => {
             return Err(BenchError::usage(format!("framework: unknown framework {other:?} for clustering")))
         }
-    };
-    Ok(Model::Clusterer(model))
+    })
 }
 
 /// Typed check of a job's parameters even where the framework then declines the algorithm.
@@ -63,7 +73,7 @@ fn main() {
             ("linfa", env!("MLBENCH_VERSION_LINFA_CLUSTERING")),
             ("kodama", env!("MLBENCH_VERSION_KODAMA")),
         ],
-        build,
+        plan,
         spec: include_str!("../../../configs/tasks/clustering.yaml"),
     })
 }

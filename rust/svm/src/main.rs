@@ -6,7 +6,7 @@ mod params;
 
 use bench_core::config::Job;
 use bench_core::error::{BenchError, Result};
-use bench_core::harness::{main_task, Model, Supervised, TaskInfo};
+use bench_core::harness::{main_task, Plan, TaskInfo};
 
 use libsvm_arm::{Formulation, Libsvm};
 use linfa_arm::{LinfaSvc, LinfaSvr, Penalty};
@@ -16,32 +16,34 @@ const NO_LIBLINEAR: &str = "scikit-learn's LinearSVC is liblinear (squared hinge
 one-vs-rest); neither linfa-svm nor libsvm-rs implements that objective. For a like-for-like linear SVM \
 compare svc with kernel=linear.";
 
-/// One dispatch: (framework, algorithm).
-fn build(job: &Job, _seed: u64) -> Result<Model> {
-    let model: Box<dyn Supervised> = match (job.framework.as_str(), job.algorithm.as_str()) {
+/// One dispatch: (framework, algorithm); the parameters are read once per job.
+fn plan(job: &Job) -> Result<Plan> {
+    Ok(match (job.framework.as_str(), job.algorithm.as_str()) {
         ("linfa", "svc") => {
             let p: SvcParams = job.params()?;
-            Box::new(LinfaSvc::new(Penalty::C(p.c), p.kernel_params()))
+            Plan::supervised(move |_seed| LinfaSvc::new(Penalty::C(p.c), p.kernel_params()))
         }
         ("libsvm-rs", "svc") => {
             let p: SvcParams = job.params()?;
-            Box::new(Libsvm::new(Formulation::CSvc { c: p.c }, p.kernel_params()))
+            Plan::supervised(move |_seed| Libsvm::new(Formulation::CSvc { c: p.c }, p.kernel_params()))
         }
         ("linfa", "nusvc") => {
             let p: NuSvcParams = job.params()?;
-            Box::new(LinfaSvc::new(Penalty::Nu(p.nu), p.kernel_params()))
+            Plan::supervised(move |_seed| LinfaSvc::new(Penalty::Nu(p.nu), p.kernel_params()))
         }
         ("libsvm-rs", "nusvc") => {
             let p: NuSvcParams = job.params()?;
-            Box::new(Libsvm::new(Formulation::NuSvc { nu: p.nu }, p.kernel_params()))
+            Plan::supervised(move |_seed| Libsvm::new(Formulation::NuSvc { nu: p.nu }, p.kernel_params()))
         }
         ("linfa", "svr") => {
             let p: SvrParams = job.params()?;
-            Box::new(LinfaSvr::new(p.c, p.epsilon, p.kernel_params()))
+            Plan::supervised(move |_seed| LinfaSvr::new(p.c, p.epsilon, p.kernel_params()))
         }
         ("libsvm-rs", "svr") => {
             let p: SvrParams = job.params()?;
-            Box::new(Libsvm::new(Formulation::EpsilonSvr { c: p.c, epsilon: p.epsilon }, p.kernel_params()))
+            Plan::supervised(move |_seed| {
+                Libsvm::new(Formulation::EpsilonSvr { c: p.c, epsilon: p.epsilon }, p.kernel_params())
+            })
         }
         ("linfa" | "libsvm-rs", "linearsvc") => {
             job.params::<LinearSvcParams>()?;
@@ -53,8 +55,7 @@ fn build(job: &Job, _seed: u64) -> Result<Model> {
         (other, _) => {
             return Err(BenchError::usage(format!("framework: unknown framework {other:?} for svm")))
         }
-    };
-    Ok(Model::Supervised(model))
+    })
 }
 
 fn main() {
@@ -63,7 +64,7 @@ fn main() {
             ("linfa", env!("MLBENCH_VERSION_LINFA")),
             ("libsvm-rs", env!("MLBENCH_VERSION_LIBSVM_RS")),
         ],
-        build,
+        plan,
         spec: include_str!("../../../configs/tasks/svm.yaml"),
     })
 }
