@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
-if [ -n "${WHEELS:-}" ]; then "$PY" -m pip install --quiet --no-index --find-links "$WHEELS" -e '.[stats]' || true; fi
+if [ -n "${WHEELS:-}" ]; then "$PY" -m pip install --quiet --no-index --find-links "$WHEELS" -e '.[stats]' nvidia-ml-py || true; fi
 export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
 echo "== device"; nvidia-smi -L || true
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'devices', torch.cuda.device_count())"
@@ -25,6 +25,12 @@ import collections, json
 devices = collections.Counter((r["framework"], r["device"], r["status"]) for r in map(json.loads, open("results/gpu-check/records.jsonl")))
 for (framework, device, status), n in sorted(devices.items()):
     print(f"{framework:<8} device={device:<5} {status}: {n}")
+print("NVML and framework figures of the last measured repetition per framework:")
+last = {r["framework"]: r for r in map(json.loads, open("results/gpu-check/records.jsonl"))
+        if r["status"] == "ok" and not r["warmup"]}
+for framework, r in sorted(last.items()):
+    gpu = {k: v for k, v in r["resources"].items() if k.startswith("gpu_")}
+    print(f"{framework:<8} {r['algorithm']:<10} {gpu}")
 PYEOF
 echo "== parity (PyTorch vs tch, candle, burn) on the CPU arms of the same binaries"
 "$PY" -m pytest -q tests/test_parity_cnn.py -p no:cacheprovider || status=$?
