@@ -58,10 +58,11 @@ def generate(out: Path, matrices: list[Path], n_test: int) -> int:
                 kind = load_task_spec(job.task).kind_of(job.algorithm)
                 pair = job_rng(f"{job.task}{job.algorithm}{job.dataset}{json.dumps(job.hyperparameters)}")
                 base = float(np.exp(pair.uniform(np.log(1e-4), np.log(2.0))))
-                factor = float(np.exp(pair.normal(0, 0.5))) if job.language == "rust" else 1.0
-                quality = float(pair.uniform(0.5, 0.99))
+                rust_factor = float(np.exp(pair.normal(0, 0.5)))
+                factor = rust_factor if job.language == "rust" else 1.0
+                quality = float(pair.uniform(0.5, 0.99))  # the same on both sides: no quality mismatch
+                labels = pair.integers(0, 3, n_test).astype(np.float64)  # both sides agree
                 rng = job_rng(job.job_id)
-                labels = rng.integers(0, 3, n_test).astype(np.float64)
                 for process in range(job.processes):
                     process_shift = float(np.exp(rng.normal(0, 0.03)))
                     for repetition in range(job.n_records):

@@ -236,3 +236,49 @@ def test_summary_counts_wins_ties_losses(tmp_path: Path) -> None:
     assert (overall.faster, overall.equivalent, overall.slower, overall.inconclusive) == (1, 1, 1, 0)
     assert overall.geomean_ratio == pytest.approx(1.0, rel=0.05)
     assert not math.isnan(overall.ci_low)
+
+
+def test_the_fast_paths_equal_the_library_they_replace() -> None:
+    """compare's shortcuts, found profiling a full grid, give the library's numbers exactly."""
+    from scipy.stats import mannwhitneyu, ttest_ind
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 24, 25):
+        values = rng.random((50, n))
+        assert np.array_equal(stats.row_medians(values), np.median(values, axis=1))
+    for _ in range(300):
+        a, b = rng.integers(-1, int(rng.integers(1, 6)), 40), rng.integers(0, int(rng.integers(1, 6)), 40)
+        assert stats.adjusted_rand(a, b) == adjusted_rand_score(a, b)
+        assert stats.adjusted_rand(a, a) == 1.0
+    for _ in range(50):
+        rs, py = rng.random(int(rng.integers(1, 9))), np.round(rng.random(int(rng.integers(1, 9))), 1)
+        u = mannwhitneyu(rs, py, alternative="two-sided", method="asymptotic").statistic
+        assert stats.cliffs_delta(rs, py) == pytest.approx(2 * u / (len(rs) * len(py)) - 1, abs=1e-12)
+        values = rng.random(12)
+        assert stats.iqr(values) == pytest.approx(np.subtract(*np.percentile(values, [75, 25])))
+    a, b = rng.random(5), rng.random(4) + 0.3
+    assert stats.process_test(a, b) == pytest.approx(ttest_ind(a, b, equal_var=False).pvalue, rel=1e-12)
+
+
+def test_compare_is_the_same_serial_and_spread_over_processes(tmp_path: Path, monkeypatch) -> None:
+    rng = np.random.default_rng(5)
+    rows = [record(language, float(rng.lognormal(0, 0.1)) * (1.2 if language == "rust" else 1.0),
+                   repetition=r, process=p, dataset=f"d{d}")
+            for d in range(60) for language in ("python", "rust") for p in range(3) for r in range(3)]
+    table, loaded = stats.load([write(tmp_path / "records.jsonl", rows)])
+    monkeypatch.setattr(stats, "PARALLEL_MIN", 10)
+    spread = stats.compare(table, loaded)
+    monkeypatch.setenv("MLBENCH_ANALYSIS_WORKERS", "1")
+    serial = stats.compare(table, loaded)
+    assert len(serial) == 60
+    pd.testing.assert_frame_equal(spread, serial)
+
+
+def test_compare_computes_only_the_phases_asked_for(tmp_path: Path) -> None:
+    rows = [record(language, 1.0, repetition=r, process=p) | {"timings_s": {"fit": 1.0 + r / 10, "predict": 0.1}}
+            for language in ("python", "rust") for p in range(2) for r in range(3)]
+    table, loaded = stats.load([write(tmp_path / "records.jsonl", rows)])
+    assert set(stats.compare(table, loaded)["phase"]) == {"fit", "predict"}
+    assert set(stats.compare(table, loaded, phase="headline")["phase"]) == {"fit"}
+    assert set(stats.compare(table, loaded, phase="predict")["phase"]) == {"predict"}

@@ -69,17 +69,22 @@ class JsonlContent:
 
 
 def read_jsonl(path: Path) -> JsonlContent:
-    """Every parseable object line; numbers of lines that are truncated or not JSON objects."""
+    """Every parseable object line; numbers of lines that are truncated or not JSON objects. Parsed
+    with orjson where installed (the `stats` extra: ~5x faster on a full grid's records), else json."""
+    try:
+        from orjson import loads
+    except ImportError:
+        loads = json.loads
     content = JsonlContent()
     if not path.exists():
         return content
-    with path.open() as f:
+    with path.open("rb") as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record = loads(line)
+            except ValueError:  # json.JSONDecodeError and orjson.JSONDecodeError both are
                 content.bad_lines.append(number)
                 continue
             if isinstance(record, dict):

@@ -17,6 +17,7 @@ Tests and corrections come from scipy and statsmodels; this module only chooses 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import warnings
@@ -37,6 +38,7 @@ CV_WARNING = 0.10  # a side whose coefficient of variation exceeds this is too n
 TUKEY_K = 1.5  # Tukey (1977) fences: outside [Q1 - k IQR, Q3 + k IQR]
 BOOTSTRAP_RESAMPLES = 9999  # for the geometric mean over comparisons
 HIERARCHICAL_RESAMPLES = 4000  # per comparison; the percentile interval's ends move < 1% beyond this
+RESAMPLE_BLOCK = 1000  # bootstrap samples drawn at a time (memory reuse; the results do not depend on it)
 SEED = 20240501  # fixed, so a report is reproducible to the digit
 DEFAULT_QUALITY_TOLERANCE = 1e-3
 PROCESS_PHASES = ("startup", "load")  # measured once per task process, not per repetition
@@ -45,19 +47,38 @@ HEADLINE_PHASES = ("fit", "train")  # each task's main phase: fit (classical), t
 
 def resampled_medians(groups: list[np.ndarray], resamples: int, rng: np.random.Generator) -> np.ndarray:
     """Medians of `resamples` two-level bootstrap samples of one side: draw processes with
-    replacement, then within each drawn process its repetitions with replacement."""
+    replacement, then within each drawn process its repetitions with replacement. The second
+    draw runs in blocks of RESAMPLE_BLOCK (the same random stream as one draw, in a third of the
+    time: small arrays reuse memory where large ones fault in fresh pages)."""
     sizes = np.array([len(g) for g in groups])
-    padded = np.full((len(groups), sizes.max()), np.nan)
+    longest = sizes.max()
+    padded = np.full((len(groups), longest), np.nan)
     for i, g in enumerate(groups):
         padded[i, :len(g)] = g
     chosen = rng.integers(0, len(groups), (resamples, len(groups)))
-    n = sizes[chosen][..., None]
-    within = np.floor(rng.random((resamples, len(groups), sizes.max())) * n).astype(int)
-    values = padded[chosen[..., None], within]
-    if np.all(sizes == sizes[0]):
-        return np.median(values.reshape(resamples, -1), axis=1)
-    values[np.arange(sizes.max()) >= n] = np.nan  # positions past a shorter process's length
-    return np.nanmedian(values.reshape(resamples, -1), axis=1)
+    equal = bool(np.all(sizes == sizes[0]))
+    medians = []
+    for start in range(0, resamples, RESAMPLE_BLOCK):
+        block = chosen[start:start + RESAMPLE_BLOCK]
+        n = sizes[block][..., None]
+        within = (rng.random((len(block), len(groups), longest)) * n).astype(np.intp)  # floor: non-negative
+        values = padded.ravel().take(block[..., None] * longest + within)  # = padded[block[..., None], within]
+        if equal:
+            medians.append(row_medians(values.reshape(len(block), -1)))
+            continue
+        values[np.arange(longest) >= n] = np.nan  # positions past a shorter process's length
+        medians.append(np.nanmedian(values.reshape(len(block), -1), axis=1))
+    return np.concatenate(medians)
+
+
+def row_medians(values: np.ndarray) -> np.ndarray:
+    """np.median(values, axis=1) for a NaN-free 2-D array, by one partition (a fifth of its cost here)."""
+    n = values.shape[1]
+    half = n // 2
+    if n % 2:
+        return np.partition(values, half, axis=1)[:, half]
+    middle = np.partition(values, [half - 1, half], axis=1)
+    return (middle[:, half - 1] + middle[:, half]) / 2
 
 
 def hierarchical_ratio_ci(rs: list[np.ndarray], py: list[np.ndarray], confidence: float = 0.95,
@@ -94,16 +115,20 @@ def process_test(a: np.ndarray, b: np.ndarray) -> float:
         return math.nan
     if np.ptp(a) == 0 and np.ptp(b) == 0:
         return 1.0 if a[0] == b[0] else 0.0
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    result = stats.ttest_ind_from_stats(np.mean(a), np.std(a, ddof=1), len(a), np.mean(b), np.std(b, ddof=1), len(b),
+                                        equal_var=False)  # = ttest_ind(a, b, equal_var=False), a tenth the cost
+    return float(result.pvalue)
 
 
 def cliffs_delta(rs: np.ndarray, py: np.ndarray) -> float:
     """Cliff's delta = P(rs > py) - P(rs < py) over all pairs of repetitions (Cliff 1993), from
-    scipy's Mann-Whitney U (delta = 2U/(n1 n2) - 1). Positive: Rust takes longer."""
+    counting the pairs directly (equal to 2U/(n1 n2) - 1 with scipy's Mann-Whitney U, as
+    tests/test_stats.py checks). Positive: Rust takes longer."""
     if len(rs) < 1 or len(py) < 1:
         return math.nan
-    result = stats.mannwhitneyu(rs, py, alternative="two-sided", method="asymptotic")
-    return float(2 * result.statistic / (len(rs) * len(py)) - 1)
+    greater = np.sum(rs[:, None] > py[None, :])  # every pair, as the definition (U = greater + ties/2)
+    less = np.sum(rs[:, None] < py[None, :])
+    return float((greater - less) / (len(rs) * len(py)))
 
 
 def tukey_outliers(values: np.ndarray) -> int:
@@ -116,7 +141,10 @@ def tukey_outliers(values: np.ndarray) -> int:
 
 
 def iqr(values: np.ndarray) -> float:
-    return float(stats.iqr(values)) if len(values) else math.nan
+    if not len(values):
+        return math.nan
+    q1, q3 = np.percentile(values, [25, 75])  # scipy.stats.iqr's default (linear interpolation)
+    return float(q3 - q1)
 
 
 def cv(values: np.ndarray) -> float:
@@ -170,22 +198,40 @@ def margin_for(task: str, context: LoadReport) -> float:
     return max(margin, float(context.noise_floor.get(task, 0.0)))
 
 
-def compare(table: pd.DataFrame, context: LoadReport | None = None, alpha: float = ALPHA) -> pd.DataFrame:
+def selected_phases(names: list[str], phase: str | None) -> list[str]:
+    """The phases a caller asked for: None or `all`: every one; `headline`: each task's main phase
+    (fit for classical tasks, train for training tasks); else the one named."""
+    if phase in (None, "all"):
+        return names
+    if phase == "headline":
+        return [p for p in names if p in HEADLINE_PHASES]
+    return [p for p in names if p == phase]
+
+
+def compare(table: pd.DataFrame, context: LoadReport | None = None, alpha: float = ALPHA,
+            phase: str | None = None) -> pd.DataFrame:
     """One row per comparison and phase: each Rust framework against the Python framework on the
-    `ok` repetitions (in a noise-floor run: each framework's side B against its side A)."""
+    `ok` repetitions (in a noise-floor run: each framework's side B against its side A). `phase`
+    limits the work to the phases asked for (`selected_phases`); Holm's family is each phase."""
     context = context or LoadReport()
     if table.empty:
         return pd.DataFrame()
-    ok = table[table["status"] == "ok"]
-    rows = []
-    for key, group in ok.groupby(KEYS, sort=True):
+    wanted = selected_phases(phases(table), phase)
+    columns = [*KEYS, "language", "framework", "process", "repetition", "unit", "disturbed", "predictions",
+               *(c for c in table.columns if c.startswith("metric_")), *(f"time_{p}" for p in wanted)]
+    ok = table.loc[table["status"] == "ok", [c for c in columns if c in table]]  # only what is compared
+    names = selected_phases(phases(ok), phase)
+    by_side: dict[tuple[Any, ...], list[tuple[str, str, pd.DataFrame]]] = {}
+    for key, side in ok.groupby([*KEYS, "language", "framework"], sort=True):  # one split, not one per group
+        by_side.setdefault(key[:len(KEYS)], []).append((key[-2], key[-1], side))
+    work = []
+    for key, group in by_side.items():
         identity = dict(zip(KEYS, key, strict=True))
         metric = primary_metric(identity["task"], identity["algorithm"], context)
         settings = (metric, quality_tolerance(identity["task"], context.quality_tolerance),
                     margin_for(identity["task"], context))
-        for baseline, candidate in sides(group, context.mode):
-            rows += compare_pair(identity, baseline, candidate, *settings)
-    comparisons = pd.DataFrame(rows)
+        work += [(identity, baseline, candidate, settings) for baseline, candidate in sides(group, context.mode)]
+    comparisons = pd.DataFrame(compare_all(work, names))
     if comparisons.empty:
         return comparisons
     comparisons = finish(comparisons, alpha)
@@ -198,27 +244,63 @@ def compare(table: pd.DataFrame, context: LoadReport | None = None, alpha: float
     return comparisons
 
 
-def sides(group: pd.DataFrame, mode: str) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
-    """(baseline, candidate) pairs of one comparison group: Python against each Rust framework,
-    or in a noise-floor run each framework's side A against its side B."""
+Work = list[tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, tuple[str, float, float]]]
+PARALLEL_MIN = 200  # comparisons from which `compare_all` spreads them over the CPU cores
+_WORK: tuple[Work, list[str]] = ([], [])  # what forked workers read (fork shares it; nothing is pickled)
+
+
+def compare_all(work: Work, names: list[str]) -> list[dict[str, Any]]:
+    """Every pair's rows, in order. Each comparison seeds its own bootstrap, so the rows are the same
+    serial or spread over processes (forked, up to 8, never more than this process may use;
+    MLBENCH_ANALYSIS_WORKERS=1 keeps it serial)."""
+    global _WORK
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = min(len(os.sched_getaffinity(0)), 8, int(os.environ.get("MLBENCH_ANALYSIS_WORKERS", "8")))
+    if workers < 2 or len(work) < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
+        return compare_slice((0, len(work)), work, names)
+    _WORK = (work, names)
+    bounds = np.linspace(0, len(work), workers * 4 + 1).astype(int)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            parts = pool.map(compare_slice, itertools.pairwise(bounds))
+            return [row for part in parts for row in part]
+    finally:
+        _WORK = ([], [])
+
+
+def compare_slice(bounds: tuple[int, int], work: Work | None = None, names: list[str] | None = None
+                  ) -> list[dict[str, Any]]:
+    work, names = (work, names) if work is not None and names is not None else _WORK
+    start, stop = bounds
+    return [row for identity, baseline, candidate, settings in work[start:stop]
+            for row in compare_pair(identity, baseline, candidate, *settings, names)]
+
+
+def sides(group: list[tuple[str, str, pd.DataFrame]], mode: str) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """(baseline, candidate) pairs of one comparison group, given as (language, framework, rows) sorted
+    by language and framework: Python against each Rust framework, or in a noise-floor run each
+    framework's side A against its side B."""
     if mode == "noise-floor":
-        pairs = []
-        for _, same in group.groupby(group["framework"].str.removesuffix(" [A]").str.removesuffix(" [B]")):
-            a, b = same[same["framework"].str.endswith("[A]")], same[same["framework"].str.endswith("[B]")]
-            if not a.empty and not b.empty:
-                pairs.append((a, b))
-        return pairs
-    py = group[group["language"] == "python"]
-    if py.empty:
+        by_name = {framework: side for _, framework, side in group}
+        return [(side, by_name[framework.removesuffix("[A]") + "[B]"]) for framework, side in by_name.items()
+                if framework.endswith("[A]") and framework.removesuffix("[A]") + "[B]" in by_name]
+    python = [side for language, _, side in group if language == "python"]
+    if not python:
         return []
-    return [(py, rs) for _, rs in group[group["language"] == "rust"].groupby("framework", sort=True)]
+    py = python[0] if len(python) == 1 else pd.concat(python)
+    return [(py, side) for language, _, side in group if language == "rust"]
 
 
 def median_metric(side: pd.DataFrame, metric: str) -> float:
     column = f"metric_{metric}"
-    if column not in side or not side[column].notna().any():
+    if column not in side:
         return math.nan
-    return float(np.median(side[column].dropna()))
+    values = side[column].to_numpy(float)
+    values = values[~np.isnan(values)]
+    return float(np.median(values)) if len(values) else math.nan
 
 
 def by_process(side: pd.DataFrame, phase: str) -> list[np.ndarray]:
@@ -226,26 +308,33 @@ def by_process(side: pd.DataFrame, phase: str) -> list[np.ndarray]:
     column = f"time_{phase}"
     if column not in side:
         return []
-    frame = side[["job_id", "process", column]].dropna()
+    values = side[column].to_numpy(float)
+    units = side["unit"].to_numpy()
+    present = ~np.isnan(values)
+    values, units = values[present], units[present]
     if phase in PROCESS_PHASES:
-        frame = frame.drop_duplicates(["job_id", "process"])
-    if frame.empty:
+        units, first = np.unique(units, return_index=True)
+        values = values[first]
+    if not len(values):
         return []
-    codes, _ = pd.factorize(frame["job_id"] + ":" + frame["process"].astype(str), sort=True)
+    codes = pd.factorize(units, sort=True)[0]
     order = np.argsort(codes, kind="stable")
-    return np.split(frame[column].to_numpy(float)[order], np.cumsum(np.bincount(codes))[:-1])
+    return np.split(values[order], np.cumsum(np.bincount(codes))[:-1])
 
 
 def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, metric: str, tolerance: float,
-                 margin: float) -> list[dict[str, Any]]:
-    """One row per phase for one candidate (Rust framework) against the baseline (Python)."""
+                 margin: float, names: list[str]) -> list[dict[str, Any]]:
+    """One row per phase in `names` for one candidate (Rust framework) against the baseline (Python)."""
+    if not names:
+        return []
     q_py, q_rs = median_metric(py, metric), median_metric(rs, metric)
     mismatch = not (abs(q_py - q_rs) <= tolerance)  # NaN on either side is a mismatch too
     agreement = output_agreement(py, rs, metric)
     disturbed = int(py["disturbed"].sum() + rs["disturbed"].sum())
-    py, rs = py[~py["disturbed"]], rs[~rs["disturbed"]]  # counted, kept in the records, not judged
+    if disturbed:
+        py, rs = py[~py["disturbed"]], rs[~rs["disturbed"]]  # counted, kept in the records, not judged
     rows = []
-    for phase in phases(pd.concat([py, rs])):
+    for phase in names:
         g_py, g_rs = by_process(py, phase), by_process(rs, phase)
         if not g_py or not g_rs:
             continue
@@ -276,22 +365,54 @@ def output_agreement(py: pd.DataFrame, rs: pd.DataFrame, metric: str) -> float:
     """How alike the two sides' outputs are, repetition by repetition (median): for clustering the
     adjusted Rand index between the two labelings, for classification the share of equal labels.
     NaN where outputs are missing or the task is a regression."""
-    from sklearn.metrics import adjusted_rand_score
-
     if metric not in ("adjusted_rand", "accuracy") or "predictions" not in py or "predictions" not in rs:
         return math.nan
-    pairs = py[["repetition", "predictions"]].merge(rs[["repetition", "predictions"]], on="repetition")
+    # Repetition i has seed + i in every process, so one process per side gives every seed's pair
+    # (the lowest process that saved predictions for it): each file is read once.
+    first_py, first_rs = first_by_repetition(py), first_by_repetition(rs)
     values = []
-    for a, b in zip(pairs["predictions_x"], pairs["predictions_y"], strict=True):
+    for repetition in sorted(first_py.keys() & first_rs.keys()):
         try:
-            labels_py, labels_rs = np.load(a), np.load(b)
+            labels_py, labels_rs = np.load(first_py[repetition]), np.load(first_rs[repetition])
         except (OSError, ValueError, TypeError):
             continue
         if labels_py.shape != labels_rs.shape:
             continue
-        values.append(adjusted_rand_score(labels_py, labels_rs) if metric == "adjusted_rand"
-                      else float(np.mean(labels_py == labels_rs)))
+        values.append(float(np.mean(labels_py == labels_rs)) if metric == "accuracy"
+                      else adjusted_rand(labels_py, labels_rs))
     return float(np.median(values)) if values else math.nan
+
+
+def adjusted_rand(a: np.ndarray, b: np.ndarray) -> float:
+    """Adjusted Rand index (Hubert & Arabie 1985) of two labelings, by scikit-learn's formula from the
+    pair confusion matrix, on a dense contingency table: equal to sklearn.metrics.adjusted_rand_score
+    to the bit (tests/test_stats.py), without its input checks, which cost ~4 ms a call and made
+    agreement the slowest part of `compare` on a full grid."""
+    _, rows = np.unique(a, return_inverse=True)
+    _, columns = np.unique(b, return_inverse=True)
+    n_columns = int(columns.max()) + 1 if len(columns) else 1
+    contingency = np.bincount(rows * n_columns + columns).astype(np.int64)
+    contingency = np.pad(contingency, (0, (-len(contingency)) % n_columns)).reshape(-1, n_columns)
+    n = len(a)
+    n_c, n_k = contingency.sum(axis=1), contingency.sum(axis=0)
+    sum_squares = int((contingency**2).sum())
+    tp = sum_squares - n
+    fp = int((contingency @ n_k).sum()) - sum_squares
+    fn = int((contingency.T @ n_c).sum()) - sum_squares
+    tn = n**2 - fp - fn - sum_squares
+    if fn == 0 and fp == 0:
+        return 1.0
+    return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
+
+
+def first_by_repetition(side: pd.DataFrame) -> dict[int, str]:
+    """The predictions file of each repetition from the lowest process that saved one."""
+    chosen: dict[int, str] = {}
+    for _process, repetition, path in sorted(zip(side["process"], side["repetition"], side["predictions"],
+                                                 strict=True), key=lambda row: (row[0], row[1])):
+        if isinstance(path, str):
+            chosen.setdefault(repetition, path)
+    return chosen
 
 
 def param_labels(frame: pd.DataFrame) -> pd.Series:

@@ -64,7 +64,7 @@ def report(paths: list[Path], phase: str | None = "headline") -> list[str]:
     lines = [f"warning: {w.message}" for w in caught]
     if table.empty:
         return [*lines, "no measured records"]
-    comparisons = stats.compare(table, loaded)
+    comparisons = stats.compare(table, loaded, phase=phase)
     if loaded.disturbed:
         lines.append(f"{loaded.disturbed} repetition(s) measured while the task's threads exceeded the idle cores: "
                      "left out of the verdicts below")

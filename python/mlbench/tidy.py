@@ -98,6 +98,7 @@ def load(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, LoadReport]:
     report.records = len(rows)
     table = pd.DataFrame(rows)
     if not table.empty:
+        table["unit"] = table["job_id"].astype(str) + ":" + table["process"].astype(str)  # one task process
         report.disturbed = int(table["disturbed"].sum())
         if report.mode == "noise-floor":  # the two sides of an A/A comparison: even and odd processes
             side = np.where(table["process"] % 2 == 0, "A", "B")
