@@ -17,7 +17,7 @@ RUST_BINARIES := $(addprefix rust/target/release/,regression svm clustering cnn 
 CARGO_ENV := PATH="$(abspath $(VENV))/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
 CARGO_FEATURES := $(if $(filter gpu,$(HW)),--features cuda)
 
-.PHONY: help setup build datasets smoke noise-floor bench-harness report bench-classical compare export test test-python test-rust lint clean distclean
+.PHONY: help setup build datasets smoke noise-floor bench-harness report lab bench-classical compare export test test-python test-rust lint clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,6 +68,10 @@ bench-%: setup build datasets ## the full grid of configs/<domain>/%.yaml -> res
 
 bench-classical: setup build datasets ## every classical task -> results/classical-$(HW)
 	$(PY) -m mlbench run configs/classical --hw $(HW) --out results/classical-$(HW) $(ARGS)
+
+lab: setup ## open analysis.ipynb in JupyterLab on results/$(RUN) (LAB_ARGS='--no-browser --port 8899')
+	@[ -e results/$(RUN) ] || { echo "error: results/$(RUN): no such run; run \`make smoke\` or pass RUN=NAME" >&2; exit 2; }
+	MLBENCH_RESULTS=$(CURDIR)/results/$(RUN) $(VENV)/bin/jupyter lab analysis.ipynb $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 compare: setup ## print the comparison table of results/$(RUN) in the terminal
 	$(PY) -m mlbench compare results/$(RUN)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -76,3 +78,72 @@ def test_export(fmt: str, tmp_path: Path) -> None:
 def test_report_on_a_missing_run_is_a_usage_error(tmp_path: Path) -> None:
     result = mlbench("report", tmp_path / "nothing")
     assert result.returncode == 2 and "make smoke" in result.stderr
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_browser = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("MLBENCH_REQUIRE_BROWSER"),
+    reason="no chromium here (apt-get install chromium; .ci/run installs it and sets MLBENCH_REQUIRE_BROWSER=1)")
+
+
+def browse(page: Path, fragment: str = "") -> tuple[str, str]:
+    """The DOM after the page's scripts ran, and the browser's log, from headless Chromium."""
+    assert CHROMIUM is not None, "MLBENCH_REQUIRE_BROWSER is set but no chromium is installed"
+    result = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+                             "--v=0", "--dump-dom", page.resolve().as_uri() + fragment],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout, result.stderr
+
+
+def column(dom: str, table_id: str, name: str) -> list[str]:
+    """The cells of one column of an interactive table, as drawn (the current page)."""
+    from html.parser import HTMLParser
+
+    class Cells(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inside, self.heads, self.rows, self.cell = False, [], [], None
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            if tag == "div" and ("id", table_id) in attrs:
+                self.inside = True
+            elif self.inside and tag == "tr":
+                self.rows.append([])
+            elif self.inside and tag in ("td", "th"):
+                self.cell = ""
+
+        def handle_endtag(self, tag: str) -> None:
+            if self.inside and tag in ("td", "th") and self.cell is not None:
+                (self.rows[-1] if tag == "td" else self.heads).append(self.cell.strip())
+                self.cell = None
+            elif tag == "table":
+                self.inside = False
+
+        def handle_data(self, data: str) -> None:
+            if self.cell is not None:
+                self.cell += data
+
+    parser = Cells()
+    parser.feed(dom)
+    index = parser.heads.index(name)
+    return [row[index] for row in parser.rows if row]
+
+
+@needs_browser
+def test_the_report_reads_verdict_first_and_works_in_a_browser(executed: tuple[Path, str]) -> None:
+    page, html = executed
+    order = [html.index(f'<h2 id="{heading}"') for heading in (
+        "Verdict-per-domain", "Speed-up-forest-plot", "Comparison-table", "Memory", "Environment", "Methods",
+        "Unsupported-and-failed-jobs")]
+    assert order == sorted(order), "the report's sections are out of order"
+    dom, log = browse(page)
+    assert "Uncaught" not in log and "ERROR:CONSOLE" not in log, log[-2000:]
+    drawn = column(dom, "comparisons", "fit ratio")
+    assert len(drawn) == 4, "the comparison table was not drawn from its data"
+    assert "4 of 4 rows" in dom
+    for direction, reverse in (("asc", False), ("desc", True)):
+        dom, log = browse(page, f"#sort=comparisons:fit ratio:{direction}")
+        assert "Uncaught" not in log, log[-2000:]
+        ratios = [float(v) for v in column(dom, "comparisons", "fit ratio")]
+        assert ratios == sorted(ratios, reverse=reverse) and len(ratios) == 4

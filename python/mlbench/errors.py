@@ -7,3 +7,10 @@ class UsageError(Exception):
 
 class DatasetError(UsageError):
     """A dataset that is missing, incomplete or fails its checksum."""
+
+
+def one_line(message: object) -> str:
+    """The message on one line whatever it quotes: control characters are written as escapes, as
+    Rust's bench_core::error::one_line writes them (a key holding a newline, say)."""
+    return "".join(ch.encode("unicode_escape").decode() if ch.isprintable() is False and ch != " " else ch
+                   for ch in str(message))

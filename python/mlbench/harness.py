@@ -29,7 +29,7 @@ import numpy as np
 from mlbench import datasets as ds
 from mlbench import envinfo, gpu, records, training
 from mlbench.config import Job, load_job
-from mlbench.errors import UsageError
+from mlbench.errors import UsageError, one_line
 from mlbench.measure import PhaseTimer, cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s
 from mlbench.training import TrainClassifier
 
@@ -141,7 +141,7 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
         if setup is not None:
             framework_threads = setup(job)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
     if args.fixtures:
         if isinstance(algorithm, TrainClassifier):
@@ -159,7 +159,7 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
     try:
         measure_process(args, job, algorithm, framework_version, dataset_sha256, env, startup)
     except UsageError as exc:  # found only once the work started (e.g. a weights file that does not fit)
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -45,6 +45,36 @@ def forest(comparisons: pd.DataFrame, phase: str = "fit") -> Figure:
     return fig
 
 
+FOREST_ROWS = 60  # above this many comparisons in a phase, the forest shows one row per algorithm
+
+
+def forest_by_algorithm(comparisons: pd.DataFrame, phase: str = "fit") -> Figure:
+    """The forest of a large run: per task, algorithm and Rust framework, the geometric mean of its
+    comparisons' ratios with a bootstrap CI, and how many were faster / equivalent / slower."""
+    rows = comparisons[comparisons["phase"] == phase]
+    groups = stats.summarize_groups(rows, ["domain", "task", "algorithm", "rust_framework"]).sort_values(
+        ["domain", "task", "geomean_ratio"]).reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(9, 0.4 * len(groups) + 1.8))
+    y = np.arange(len(groups))[::-1]
+    for yi, (_, g) in zip(y, groups.iterrows(), strict=True):
+        ax.fill_betweenx([yi - 0.4, yi + 0.4], 1 / (1 + g["margin"]), 1 + g["margin"], color="#dddddd", lw=0)
+        low = g["ci_low"] if np.isfinite(g["ci_low"]) else g["geomean_ratio"]
+        high = g["ci_high"] if np.isfinite(g["ci_high"]) else g["geomean_ratio"]
+        ax.plot([low, high], [yi, yi], color="black", lw=2)
+        ax.plot(g["geomean_ratio"], yi, "o", color="black")
+    ax.axvline(1, color="black", ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_yticks(y, [f"[{g['domain']}] {g['task']}/{g['algorithm']} [{g['rust_framework']}]  n={g['comparisons']}: "
+                      f"{g['faster']} faster, {g['equivalent']} equiv., {g['slower']} slower, "
+                      f"{g['quality_mismatch']} mismatch" for _, g in groups.iterrows()], fontsize=8)
+    ax.set_xlabel(f"{phase} time, Rust / Python: geometric mean over the algorithm's comparisons (95% bootstrap CI;"
+                  " quality mismatches left out)")
+    ax.set_title(f"{len(rows)} comparisons, one row per algorithm and Rust framework (too many to draw one by one;"
+                 "\nevery comparison is in the table below); shaded: equivalence band ±m", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def series_colour(name: str, index: int) -> str:
     return COLOURS["python"] if name in ("python", "scikit-learn") else RUST_SHADES[index % len(RUST_SHADES)]
 

@@ -500,6 +500,21 @@ def geometric_mean_ci(ratios: np.ndarray, confidence: float = 0.95) -> tuple[flo
     return centre, float(np.exp(result.confidence_interval.low)), float(np.exp(result.confidence_interval.high))
 
 
+def summarize_groups(comparisons: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per group of `keys` (e.g. task, algorithm, Rust framework, phase): the geometric-mean ratio
+    with its bootstrap CI over the group's comparisons (quality mismatches left out) and the counts
+    of each verdict; the forest plot of a run too large to draw comparison by comparison."""
+    rows = []
+    for key, group in comparisons.groupby(keys, sort=True):
+        fair = group[~group["quality_mismatch"]]
+        centre, low, high = geometric_mean_ci(fair["ratio"].to_numpy(float))
+        counts = group["verdict"].value_counts()
+        rows.append(dict(zip(keys, key, strict=True)) | {
+            "comparisons": len(group), "geomean_ratio": centre, "ci_low": low, "ci_high": high,
+            "margin": float(group["margin"].max())} | {v.replace("-", "_"): int(counts.get(v, 0)) for v in VERDICTS})
+    return pd.DataFrame(rows)
+
+
 def summarize(comparisons: pd.DataFrame) -> pd.DataFrame:
     """Per domain and overall, per phase: geometric-mean Rust/Python time ratio with CI, and counts.
 

@@ -46,14 +46,38 @@ pub struct Job {
     pub inference_batch_sizes: Vec<usize>,
 }
 
+/// The job schema Python checks with (configs/schema/job.schema.json), compiled in.
+const JOB_SCHEMA: &str = include_str!("../../../configs/schema/job.schema.json");
+
+/// Checks a job document against the job schema with the `jsonschema` crate, as Python's loader
+/// does with Python's jsonschema: the first error by field, named like Python names it.
+fn check_schema(document: &serde_json::Value) -> std::result::Result<(), String> {
+    let schema: serde_json::Value =
+        serde_json::from_str(JOB_SCHEMA).map_err(|e| format!("job schema: {e}"))?;
+    let validator = jsonschema::validator_for(&schema).map_err(|e| format!("job schema: {e}"))?;
+    let mut errors: Vec<(String, String)> = validator
+        .iter_errors(document)
+        .map(|e| (e.instance_path().to_string().trim_start_matches('/').replace('/', "."), e.to_string()))
+        .collect();
+    errors.sort();
+    match errors.into_iter().next() {
+        None => Ok(()),
+        Some((field, message)) if field.is_empty() => Err(format!("(top level): {message}")),
+        Some((field, message)) => Err(format!("{field}: {message}")),
+    }
+}
+
 impl Job {
     /// Read and check a job file: the same rules as the schema, so both languages refuse alike.
     pub fn load(path: &Path) -> Result<Job> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| BenchError::usage(format!("{}: cannot read: {e}", path.display())))?;
-        let job: Job = serde_yaml_ng::from_str(&text)
-            .map_err(|e| BenchError::usage(format!("{}: {e}", path.display())))?;
-        job.check().map_err(|e| BenchError::usage(format!("{}: {e}", path.display())))?;
+        let in_file = |message: String| BenchError::usage(format!("{}: {message}", path.display()));
+        let document: serde_json::Value =
+            serde_yaml_ng::from_str(&text).map_err(|e| in_file(e.to_string()))?;
+        check_schema(&document).map_err(in_file)?;
+        let job: Job = serde_json::from_value(document).map_err(|e| in_file(e.to_string()))?;
+        job.check().map_err(in_file)?;
         Ok(job)
     }
 
@@ -137,7 +161,10 @@ repetitions: 2\nwarmup: 1\nseed: 4\ntimeout_s: 10\npredictions_dir: /tmp\nmin_sa
     #[test]
     fn rejects_unknown_keys() {
         let err = load(&format!("{JOB}colour: red\n")).unwrap_err();
-        assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+        assert!(
+            err.to_string().contains("(top level): Additional properties are not allowed ('colour'"),
+            "{err}"
+        );
         assert_eq!(err.exit_code(), 2);
     }
 

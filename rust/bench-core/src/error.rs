@@ -38,7 +38,22 @@ impl BenchError {
 
 pub type Result<T> = std::result::Result<T, BenchError>;
 
+/// The message on one line whatever it quotes: control characters (a key holding a newline, say)
+/// are written as escapes (Python: mlbench.errors.one_line).
+pub fn one_line(message: &str) -> String {
+    let breaks = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    message.chars().map(|c| if breaks(c) { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
 /// The fitted model, or the error for using a model before `fit`.
 pub fn fitted<T>(model: &Option<T>) -> Result<&T> {
     model.as_ref().ok_or_else(|| BenchError::run("model used before fit"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_line_escapes_control_characters() {
+        assert_eq!(super::one_line("unknown field `\r\n`, tab\there"), "unknown field `\\r\\n`, tab\\there");
+    }
 }

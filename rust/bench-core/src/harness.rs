@@ -122,7 +122,7 @@ pub(crate) fn run_main(run: impl FnOnce(&Args, Option<f64>) -> Result<()>) -> ! 
     let code = match run(&args, startup) {
         Ok(()) => 0,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", crate::error::one_line(&err.to_string()));
             err.exit_code()
         }
     };
@@ -150,6 +150,7 @@ pub(crate) fn checked_job(
         frameworks.iter().find(|(name, _)| *name == job.framework).map(|(_, version)| *version).ok_or_else(
             || in_job(BenchError::usage(format!("framework: {:?} is not in this binary", job.framework))),
         )?;
+    crate::spec::check_task(spec, &job).map_err(in_job)?;
     crate::spec::check_hyperparameters(spec, &job).map_err(in_job)?;
     Ok((job, version))
 }

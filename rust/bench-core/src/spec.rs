@@ -25,6 +25,21 @@ fn parameter_schema(params: &Map<String, Value>) -> Value {
     })
 }
 
+/// Check that the job is for this program's task (the spec's `task`), as Python's loader refuses
+/// a task it does not know.
+pub fn check_task(spec_yaml: &str, job: &Job) -> Result<()> {
+    let spec: Value = serde_yaml_ng::from_str(spec_yaml)
+        .map_err(|e| BenchError::run(format!("the compiled-in task spec is not valid YAML: {e}")))?;
+    match spec.get("task").and_then(Value::as_str) {
+        Some(task) if task == job.task => Ok(()),
+        Some(task) => Err(BenchError::usage(format!(
+            "task: this program runs task {task}, the job says {:?}",
+            job.task
+        ))),
+        None => Err(BenchError::run("the compiled-in task spec names no task")),
+    }
+}
+
 /// Check a job's hyperparameters against the task spec (YAML text). Errors name the field, as
 /// Python's do: `hyperparameters.alpha: -1.0 is less than or equal to the minimum of 0`.
 pub fn check_hyperparameters(spec_yaml: &str, job: &Job) -> Result<()> {
