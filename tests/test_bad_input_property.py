@@ -18,6 +18,7 @@ import io
 import math
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,9 @@ def python_program(task: str) -> Callable[[list[str]], tuple[int, str]]:
     spec = importlib.util.spec_from_file_location(f"property_{task}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    finders = list(sys.meta_path)
     spec.loader.exec_module(module)
+    sys.meta_path[:] = finders  # the task's mlbench.lean hook keeps pandas out of task processes, not of pytest
 
     def run(argv: list[str]) -> tuple[int, str]:
         err = io.StringIO()

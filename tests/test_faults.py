@@ -50,7 +50,9 @@ def test_rust_panic_is_recorded(tmp_path: Path, datasets_dir: Path, fault_specs:
 def test_hanging_task_times_out(tmp_path: Path, datasets_dir: Path, fault_specs: Path) -> None:
     matrix = fault_matrix(tmp_path, {"hang": {}, "mean": {}})
     start = time.monotonic()
-    result = mlbench("run", matrix, "--out", tmp_path / "run", "--langs", "python", "--timeout", "3",
+    # 8 s: long enough for a fresh clone's first Python process to import a cold venv (3 s timed out
+    # the healthy job once in CI), short enough to show the hanging one is killed
+    result = mlbench("run", matrix, "--out", tmp_path / "run", "--langs", "python", "--timeout", "8",
                      "--datasets-dir", datasets_dir, specs=fault_specs)
     assert time.monotonic() - start < 60
     assert result.returncode == 1
