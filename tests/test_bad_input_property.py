@@ -60,19 +60,17 @@ def mutated(draw: st.DrawFn, job: dict[str, Any]) -> bytes:
     data = yaml.safe_load(yaml.safe_dump(job))
     kind = draw(st.sampled_from(["drop", "set", "add", "param drop", "param set", "param add", "cut", "bytes",
                                  "not a mapping"]))
-    params = data["hyperparameters"]
-    if kind == "drop":
-        del data[draw(st.sampled_from(sorted(data)))]
-    elif kind == "set":
-        data[draw(st.sampled_from(sorted(data)))] = draw(ANY_VALUE)
-    elif kind == "add":
-        data[draw(st.text(min_size=1, max_size=10).filter(lambda k: k not in data))] = draw(ANY_VALUE)
-    elif kind == "param drop":
-        del params[draw(st.sampled_from(sorted(params)))]
-    elif kind == "param set":
-        params[draw(st.sampled_from(sorted(params)))] = draw(ANY_VALUE)
-    elif kind == "param add":
-        params[draw(st.text(min_size=1, max_size=10).filter(lambda k: k not in params))] = draw(ANY_VALUE)
+    edit = kind.removeprefix("param ")
+    if edit in ("drop", "set", "add"):  # on the job's top level, or on its hyperparameters ("param ...")
+        target = data["hyperparameters"] if kind.startswith("param ") else data
+        if edit == "add":
+            key = draw(st.text(min_size=1, max_size=10).filter(lambda k: k not in target))
+        else:
+            key = draw(st.sampled_from(sorted(target)))
+        if edit == "drop":
+            del target[key]
+        else:
+            target[key] = draw(ANY_VALUE)
     text = yaml.safe_dump(data, allow_unicode=True).encode()
     if kind == "cut":
         return text[:draw(st.integers(0, len(text) - 1))]

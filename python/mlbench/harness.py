@@ -329,7 +329,6 @@ def measure_training(job: Job, algorithm: TrainClassifier, data: ds.Split, shape
     outputs, gpu_figures = gpu.sampled(gpu.reader_for(job.device), lambda: training.run_training(
         job, algorithm, data, shape, seed, phases, job.device, warmup=repetition < job.warmup))
     cpu = cpu_time_s() - cpu_start
-    device_peak = outputs.record.pop("device_peak_mb")
     artifacts = {"predictions": np.argmax(outputs.logits, axis=1).astype(np.float64),
                  "logits": outputs.logits.astype(np.float32),
                  "loss_curve": np.asarray(outputs.record["series"]["train_loss"], dtype=np.float64)}
@@ -345,7 +344,7 @@ def measure_training(job: Job, algorithm: TrainClassifier, data: ds.Split, shape
                    "stopping_rule": f"fixed: {job.hyperparameters['epochs']} epoch(s)",
                    "n_iter": job.hyperparameters["epochs"]},
         "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start,
-                      "gpu_peak_mem_mb": device_peak} | gpu_figures,
+                      "gpu_peak_mem_mb": outputs.device_peak_mb} | gpu_figures,
         "status": "ok",
         "error": None,
     }

@@ -220,7 +220,7 @@ def compare(table: pd.DataFrame, context: LoadReport | None = None, alpha: float
     columns = [*KEYS, "language", "framework", "process", "repetition", "unit", "disturbed", "predictions",
                *(c for c in table.columns if c.startswith("metric_")), *(f"time_{p}" for p in wanted)]
     ok = table.loc[table["status"] == "ok", [c for c in columns if c in table]]  # only what is compared
-    names = selected_phases(phases(ok), phase)
+    names = phases(ok)  # the phases asked for that these records have
     by_side: dict[tuple[Any, ...], list[tuple[str, str, pd.DataFrame]]] = {}
     for key, side in ok.groupby([*KEYS, "language", "framework"], sort=True):  # one split, not one per group
         by_side.setdefault(key[:len(KEYS)], []).append((key[-2], key[-1], side))
