@@ -11,7 +11,13 @@ ARGS ?=
 RUN ?= smoke
 
 RUST_SOURCES := .cargo/config.toml $(wildcard configs/tasks/*.yaml) $(shell find rust -path rust/target -prune -o \( -name '*.rs' -o -name 'Cargo.*' -o -name '*.toml' \) -print)
-RUST_BINARIES := $(addprefix rust/target/release/,regression svm clustering cnn cnn-burn)
+# TARGET_CPU=x86-64-v3 (say): binaries for another machine (one with no Rust toolchain), in
+# rust/target/$(TARGET_CPU)/release; the default is .cargo/config.toml's target-cpu=native, whose
+# binaries may use instructions another CPU lacks (an AMD build's SSE4a dies with SIGILL on Intel).
+TARGET_CPU ?=
+RUST_OUT := $(abspath rust/target$(if $(TARGET_CPU),/$(TARGET_CPU)))
+RUST_BINARIES := $(addprefix $(RUST_OUT)/release/,regression svm clustering cnn cnn-burn)
+CARGO_CPU := $(if $(TARGET_CPU),RUSTFLAGS="-C target-cpu=$(TARGET_CPU)")
 # tch builds against the venv's libtorch (torch-sys finds it through the venv's python); HW=gpu adds
 # candle's and burn's CUDA backends (needs the CUDA toolkit's nvcc).
 CARGO_ENV := PATH="$(abspath $(VENV))/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
@@ -21,7 +27,7 @@ CARGO_FEATURES := $(if $(filter gpu,$(HW)),--features cuda)
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: HW=cpu|gpu  RUN=NAME (report, compare, export)  ARGS='--resume' (passed to mlbench run)  DOWNLOAD=1"
+	@echo "  variables: HW=cpu|gpu  RUN=NAME (report, compare, export)  ARGS='--resume' (passed to mlbench run)  DOWNLOAD=1  TARGET_CPU=x86-64-v3 (build for another machine)"
 	@echo "  bench-NAME        the full grid of configs/<domain>/NAME.yaml: $(sort $(basename $(notdir $(BENCH_MATRICES))))"
 	@echo "  ARGS examples: '--target-ci 0.05 --max-processes 20' (adaptive), '--order grouped', '--processes 10'"
 
@@ -37,8 +43,8 @@ build: $(RUST_BINARIES) ## build the Rust workspace in release mode (skipped whe
 
 $(RUST_BINARIES) &: $(RUST_SOURCES) $(VENV)/.installed
 	@command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 2; }
-	cd rust && $(CARGO_ENV) cargo build --release --locked $(CARGO_FEATURES)
-	cd rust/cnn-burn && cargo build --release --locked --target-dir ../target $(CARGO_FEATURES)
+	cd rust && $(CARGO_ENV) $(CARGO_CPU) cargo build --release --locked --target-dir $(RUST_OUT) $(CARGO_FEATURES)
+	cd rust/cnn-burn && $(CARGO_CPU) cargo build --release --locked --target-dir $(RUST_OUT) $(CARGO_FEATURES)
 	touch $(RUST_BINARIES)
 
 datasets: setup ## prepare datasets/ (.npy + meta.json with sha256); DOWNLOAD=1 also fetches non-bundled ones

@@ -1,37 +1,71 @@
 #!/usr/bin/env bash
-# The CNN smoke and parity checks on one GPU, in under 10 minutes, printing the comparison table.
+# The CNN checks on one GPU in a few minutes: does tch do the same training as PyTorch on CUDA
+# (parity), and what do both measure on the full Fashion-MNIST (configs/gpu-check/cnn.yaml).
 #
-# Meant for a GPU machine with Python and torch (CUDA) installed but possibly no Rust toolchain:
-# build the Rust arms elsewhere with `make build HW=gpu` (candle and burn with their `cuda`
-# features) and bring rust/target/release/{cnn,cnn-burn} along. Uses .venv/bin/python when there
-# is one, else python3. Missing pure-Python packages can be installed from wheels in $WHEELS.
-set -euo pipefail
+# Meant for a GPU machine with Python and a CUDA torch 2.11.0 but possibly no Rust toolchain. Build
+# the binaries elsewhere for a CPU both machines have: `make build TARGET_CPU=x86-64-v3` (the default
+# target-cpu=native may use instructions the GPU machine's CPU lacks), bring
+# rust/target/x86-64-v3/release/cnn along and set MLBENCH_RUST_TARGET=rust/target/x86-64-v3/release.
+# The runner points the binary at this Python's torch/lib, so tch loads the same libtorch as the
+# PyTorch side. candle and burn have no CUDA build from an offline machine (README, "GPU"), so only
+# PyTorch and tch run.
+#
+# Variables: PY (default .venv/bin/python, else python3), MLBENCH_RUST_TARGET (rust/target/release),
+# HW (gpu), MATRIX (configs/gpu-check/cnn.yaml), OUT_DIR (results/gpu-check), PARITY_K (a pytest -k
+# filter on the parity cases), MLBENCH_FASHION_MNIST_DIR (the idx .gz files, when not in
+# /usr/share/datasets/fashion-mnist). Exit status: the first failing step's.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
-if [ -n "${WHEELS:-}" ]; then "$PY" -m pip install --quiet --no-index --find-links "$WHEELS" -e '.[stats]' nvidia-ml-py || true; fi
-export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
-echo "== device"; nvidia-smi -L || true
-"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'devices', torch.cuda.device_count())"
-for binary in cnn cnn-burn; do
-    [ -x "rust/target/release/$binary" ] || { echo "gpu-check: rust/target/release/$binary is missing (make build HW=gpu)" >&2; exit 2; }
-done
-echo "== datasets"; "$PY" -m mlbench datasets prepare fashion_mnist_2k synthetic_images synthetic_images_rgb
-echo "== CNN smoke on the GPU"
-start=$(date +%s)
-"$PY" -m mlbench run configs/smoke/cnn.yaml --hw gpu --out results/gpu-check --overwrite --no-host-watch || status=$?
-echo "smoke wall time: $(( $(date +%s) - start )) s"
+HW=${HW:-gpu}
+MATRIX=${MATRIX:-configs/gpu-check/cnn.yaml}
+OUT_DIR=${OUT_DIR:-results/gpu-check}
+export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+step() { echo; echo "== $1 ($(date +%T))"; }
+fail() { status=${status:-$1}; }
+
+step device
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 "$PY" - <<'PYEOF'
-import collections, json
-devices = collections.Counter((r["framework"], r["device"], r["status"]) for r in map(json.loads, open("results/gpu-check/records.jsonl")))
-for (framework, device, status), n in sorted(devices.items()):
-    print(f"{framework:<8} device={device:<5} {status}: {n}")
-print("NVML and framework figures of the last measured repetition per framework:")
-last = {r["framework"]: r for r in map(json.loads, open("results/gpu-check/records.jsonl"))
-        if r["status"] == "ok" and not r["warmup"]}
-for framework, r in sorted(last.items()):
-    gpu = {k: v for k, v in r["resources"].items() if k.startswith("gpu_")}
-    print(f"{framework:<8} {r['algorithm']:<10} {gpu}")
+import torch
+print(f"torch {torch.__version__} cuda {torch.version.cuda} cudnn {torch.backends.cudnn.version()} "
+      f"devices {torch.cuda.device_count()}; cudnn.allow_tf32 {torch.backends.cudnn.allow_tf32} "
+      f"matmul.allow_tf32 {torch.backends.cuda.matmul.allow_tf32} cudnn.benchmark {torch.backends.cudnn.benchmark}")
 PYEOF
-echo "== parity (PyTorch vs tch, candle, burn) on the CPU arms of the same binaries"
-"$PY" -m pytest -q tests/test_parity_cnn.py -p no:cacheprovider || status=$?
+BIN=${MLBENCH_RUST_TARGET:-rust/target/release}/cnn
+[ -x "$BIN" ] || { echo "gpu-check: $BIN is missing (make build; TARGET_CPU=x86-64-v3 for another machine)" >&2; exit 2; }
+
+step "parity: tch against PyTorch on CUDA (same weights, same batches)"
+mkdir -p "$OUT_DIR.logs"
+"$PY" -m pytest -q -p no:cacheprovider -rP -m gpu ${PARITY_K:+-k "$PARITY_K"} tests/test_parity_cnn.py >"$OUT_DIR.logs/parity.log" 2>&1 || fail 1
+grep -E "on CUDA:|passed|failed|skipped|Error|differ|assert" "$OUT_DIR.logs/parity.log" | grep -v "^tests/" | head -40
+
+step "datasets"
+"$PY" -m mlbench datasets prepare $("$PY" - "$MATRIX" <<'PYEOF'
+import sys, yaml
+matrix = yaml.safe_load(open(sys.argv[1]))
+print(" ".join(matrix["datasets"]))
+PYEOF
+) || exit 2
+
+step "benchmark: $MATRIX, PyTorch against tch, --hw $HW"
+"$PY" -m mlbench run "$MATRIX" --hw "$HW" --frameworks pytorch,tch --out "$OUT_DIR" --overwrite || fail $?
+
+step "records"
+"$PY" - "$OUT_DIR" <<'PYEOF'
+import collections, json, statistics, sys
+records = [json.loads(line) for line in open(f"{sys.argv[1]}/records.jsonl")]
+print(collections.Counter((r["framework"], r["device"], r["status"]) for r in records))
+groups = collections.defaultdict(list)
+for r in records:
+    if r["status"] == "ok" and not r["warmup"]:
+        groups[(r["algorithm"], r["framework"])].append(r)
+for (algorithm, framework), rs in sorted(groups.items()):
+    median = lambda phase: statistics.median(r["timings_s"][phase] for r in rs)  # noqa: E731
+    accuracy = [round(r["metrics"]["accuracy"], 4) for r in rs]
+    gpu = {k: v for k, v in rs[-1]["resources"].items() if k.startswith("gpu_")}
+    print(f"{algorithm:<10} {framework:<8} n={len(rs)} median s: train {median('train'):.3f} "
+          f"epoch_first {median('epoch_first'):.3f} evaluate {median('evaluate'):.4f} "
+          f"infer_b1 {median('infer_b1') * 1e3:.3f} ms; accuracy {accuracy}; last repetition {gpu}")
+PYEOF
 exit "${status:-0}"

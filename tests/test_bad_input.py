@@ -97,6 +97,8 @@ def test_unknown_hardware_profile_and_language(tmp_path: Path, datasets_dir: Pat
                                "--datasets-dir", datasets_dir), "--hw", "tpu")
     assert_usage_error(mlbench("run", matrix, "--out", tmp_path / "o", "--langs", "python,go",
                                "--datasets-dir", datasets_dir), "--langs", "go")
+    assert_usage_error(mlbench("run", matrix, "--out", tmp_path / "o", "--frameworks", "scikit-learn,jax",
+                               "--datasets-dir", datasets_dir), "--frameworks", "'jax'", "known:")
 
 
 def test_existing_run_needs_resume_or_overwrite(tmp_path: Path, datasets_dir: Path) -> None:

@@ -42,6 +42,12 @@ def test_shipped_matrices_are_valid(datasets_dir: Path, tmp_path: Path) -> None:
     for name in ("smoke/regression.yaml", "classical/regression.yaml", "smoke/svm.yaml", "smoke/clustering.yaml"):
         jobs, _ = expand_matrix(root / name, CPU, ["python", "rust"], "r", tmp_path, datasets_dir)
         assert jobs
+    from mlbench.config import load_matrix
+
+    matrices = [p for p in root.glob("*/*.yaml") if p.parent.name not in ("tasks", "hardware", "schema")]
+    assert any(p.parent.name == "gpu-check" for p in matrices)
+    for path in matrices:  # schema and task spec, datasets not needed
+        load_matrix(path)
 
 
 def test_exclude_rules_drop_matching_combinations(tmp_path: Path, datasets_dir: Path) -> None:
@@ -59,6 +65,40 @@ def test_every_rust_framework_gets_its_own_job(tmp_path: Path, datasets_dir: Pat
                                              "algorithms": {"svc": {}}})
     jobs, _ = expand_matrix(matrix, CPU, ["python", "rust"], "r", tmp_path / "out", datasets_dir)
     assert sorted(j.framework for j in jobs) == ["libsvm-rs", "linfa", "scikit-learn"]
+
+
+def test_frameworks_option_keeps_the_named_frameworks_and_refuses_unknown_ones(tmp_path: Path,
+                                                                               datasets_dir: Path) -> None:
+    import pytest
+
+    from mlbench.errors import UsageError
+    from mlbench.runner import only_frameworks
+
+    matrix = write_yaml(tmp_path / "m.yaml", {"task": "svm", "repetitions": 1, "datasets": ["iris"],
+                                             "algorithms": {"svc": {}}})
+    jobs, _ = expand_matrix(matrix, CPU, ["python", "rust"], "r", tmp_path / "out", datasets_dir)
+    assert sorted(j.framework for j in only_frameworks(jobs, ["linfa", "scikit-learn"])) == ["linfa", "scikit-learn"]
+    with pytest.raises(UsageError, match="--frameworks: 'tch' is not a framework of these matrices"):
+        only_frameworks(jobs, ["tch"])
+
+
+def test_the_tch_binary_gets_this_pythons_libtorch_and_other_binaries_do_not(tmp_path: Path,
+                                                                            datasets_dir: Path) -> None:
+    from dataclasses import replace
+
+    from mlbench.runner import links_libtorch, torch_lib
+
+    cnn = dict(task="cnn", domain="deep_learning", language="rust")
+    svm = expand_matrix(write_yaml(tmp_path / "m.yaml", {"task": "svm", "repetitions": 1, "datasets": ["iris"],
+                                                         "algorithms": {"svc": {}}}),
+                        CPU, ["rust"], "r", tmp_path / "out", datasets_dir)[0][0]
+    assert not links_libtorch(svm)
+    assert links_libtorch(replace(svm, **cnn, framework="tch"))
+    assert links_libtorch(replace(svm, **cnn, framework="candle"))  # the same binary as tch
+    assert not links_libtorch(replace(svm, **cnn, framework="burn"))  # its own binary, no libtorch
+    assert not links_libtorch(replace(svm, **cnn | {"language": "python"}, framework="pytorch"))
+    lib = torch_lib()
+    assert lib is None or (Path(lib) / "libtorch_cpu.so").exists()
 
 
 def test_per_algorithm_datasets_and_target_check(tmp_path: Path, datasets_dir: Path) -> None:

@@ -9,6 +9,7 @@ epoch. tch runs libtorch's own kernels, so it matches to rounding; candle and bu
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -22,6 +23,7 @@ from safetensors.numpy import load_file
 from conftest import ROOT, rust_binary
 from mlbench import datasets as ds
 from mlbench.config import Job, load_task_spec
+from mlbench.runner import torch_lib
 from mlbench.training import weights_sha256
 
 RUST = {"tch": "cnn", "candle": "cnn", "burn": "cnn-burn"}
@@ -37,14 +39,16 @@ def image_datasets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def make_job(folder: Path, datasets_dir: Path, algorithm: str, dataset: str, **params: object) -> Job:
+def make_job(folder: Path, datasets_dir: Path, algorithm: str, dataset: str, device: str = "cpu",
+             **params: object) -> Job:
     spec = load_task_spec("cnn")
     full = {k: v["default"] for k, v in spec.algorithms[algorithm].items()} | params
     return Job(run="parity", task="cnn", domain="deep_learning", language="python", framework="pytorch",
                algorithm=algorithm, dataset=dataset, datasets_dir=str(datasets_dir), hyperparameters=full,
-               hardware_profile="cpu", device="cpu", threads=1, precision="float32", repetitions=1, warmup=0,
-               seed=7, timeout_s=300.0, predictions_dir=str(folder / "predictions"),
-               fixtures_dir=str(folder / "fixtures"), inference_batch_sizes=[1])
+               hardware_profile="gpu" if device == "cuda" else "cpu", device=device, threads=1,
+               precision="float32", repetitions=1, warmup=0, seed=7, timeout_s=300.0,
+               predictions_dir=str(folder / "predictions"), fixtures_dir=str(folder / "fixtures"),
+               inference_batch_sizes=[1])
 
 
 def run_side(job: Job, folder: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -54,16 +58,19 @@ def run_side(job: Job, folder: Path, *extra: str) -> subprocess.CompletedProcess
         command = [sys.executable, str(ROOT / "python/tasks/deep_learning/cnn.py")]
     else:
         command = [str(rust_binary(RUST[job.framework]))]
+    env = os.environ.copy()
+    if job.language == "rust" and (lib := torch_lib()):  # this Python's libtorch, as the runner gives it
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [lib, env.get("LD_LIBRARY_PATH")]))
     return subprocess.run([*command, "--config", str(path), "--out", str(folder / "records.jsonl"), *extra],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
 
 
-def parity(folder: Path, job: Job) -> dict[str, dict[str, np.ndarray]]:
-    """Fixtures written once by the Python task, then every side's parity outputs."""
+def parity(folder: Path, job: Job, frameworks: tuple[str, ...] = tuple(RUST)) -> dict[str, dict[str, np.ndarray]]:
+    """Fixtures written once by the Python task, then each side's parity outputs."""
     done = run_side(job, folder, "--fixtures")
     assert done.returncode == 0, done.stderr
     out = {}
-    sides = [job] + [replace(job, language="rust", framework=f, job_id="") for f in RUST]
+    sides = [job] + [replace(job, language="rust", framework=f, job_id="") for f in frameworks]
     for side in sides:
         target = folder / f"parity-{side.framework}"
         done = run_side(side, folder, "--parity", str(target))
@@ -126,3 +133,31 @@ def test_the_shared_order_and_weights_are_what_every_side_reads(tmp_path: Path, 
     assert not np.array_equal(order[0], order[1])
     weights = load_file(str(tmp_path / "fixtures" / "init-7.safetensors"))
     assert weights["conv1.weight"].shape == (6, 1, 5, 5) and weights["fc3.weight"].shape == (10, 84)
+
+
+def cuda_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.slow
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", list(CASES))
+def test_tch_does_the_same_training_as_pytorch_on_cuda(case: str, tmp_path: Path, image_datasets: Path) -> None:
+    """On a GPU both sides call the same libtorch CUDA kernels (cuDNN with libtorch's defaults on
+    each side); candle and burn have no CUDA build here (README). Prints the gaps it measured."""
+    if not cuda_visible():
+        pytest.skip("no CUDA device visible to torch")
+    algorithm, dataset, params = CASES[case]
+    outputs = parity(tmp_path, make_job(tmp_path, image_datasets, algorithm, dataset, device="cuda", **params),
+                     frameworks=("tch",))
+    reference, side = outputs["pytorch"], outputs["tch"]
+    assert side["weights_sha256"] == reference["weights_sha256"]
+    gaps = {"init logits": (relative(reference["init_logits"], side["init_logits"]), INIT_RTOL),
+            "logits after 2 steps": (relative(reference["step_logits"], side["step_logits"]), STEP_RTOL),
+            "epoch loss": (relative(reference["epoch_loss"], side["epoch_loss"]), EPOCH_LOSS_RTOL)}
+    print(f"{case}: tch vs PyTorch on CUDA: " + ", ".join(f"{k} {g:.1e}" for k, (g, _) in gaps.items()))
+    failures = [f"{name} differ by {gap:.2e} (allowed {allowed:.0e})" for name, (gap, allowed) in gaps.items()
+                if not gap <= allowed]
+    assert not failures, "\n".join(failures)

@@ -25,7 +25,8 @@ def run_options(args: argparse.Namespace, noise_floor: bool = False) -> RunOptio
         executor=args.executor, jobs=args.jobs, datasets_dir=args.datasets_dir, partition=args.partition,
         max_parallel=args.max_parallel, slurm_opts=args.slurm_opt, order=args.order, processes=args.processes,
         target_ci=args.target_ci, max_processes=args.max_processes, noise_floor=noise_floor,
-        floor_file=floor_file, use_floor=args.noise_floor != "none", watch_host=not args.no_host_watch)
+        floor_file=floor_file, use_floor=args.noise_floor != "none", watch_host=not args.no_host_watch,
+        frameworks=[s.strip() for s in args.frameworks.split(",") if s.strip()] if args.frameworks else None)
 
 
 def execute(options: RunOptions) -> Summary:
@@ -146,6 +147,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                      help="matrix YAML files, or folders of them (e.g. configs/smoke)")
     run.add_argument("--hw", default="cpu", help="hardware profile in configs/hardware (default: cpu)")
     run.add_argument("--langs", default="python,rust", help="comma-separated languages (default: python,rust)")
+    run.add_argument("--frameworks", metavar="A,B",
+                     help="comma-separated frameworks to run, e.g. pytorch,tch (default: every framework of each task)")
     run.add_argument("--out", type=Path, required=True, help="run folder, e.g. results/NAME")
     run.add_argument("--resume", action="store_true", help="skip task processes whose records are complete")
     run.add_argument("--overwrite", action="store_true", help="delete an existing run folder first")

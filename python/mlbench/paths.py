@@ -10,4 +10,6 @@ SCHEMAS = CONFIGS / "schema"
 TASK_SPECS = Path(os.environ.get("MLBENCH_TASK_SPECS", CONFIGS / "tasks"))
 HARDWARE = CONFIGS / "hardware"
 DATASETS = ROOT / "datasets"
-RUST_TARGET = ROOT / "rust" / "target" / "release"
+# The Rust binaries; MLBENCH_RUST_TARGET picks another build (e.g. rust/target/x86-64-v3/release from
+# `make build TARGET_CPU=x86-64-v3`).
+RUST_TARGET = Path(os.environ.get("MLBENCH_RUST_TARGET", ROOT / "rust" / "target" / "release")).resolve()

@@ -57,6 +57,7 @@ class RunOptions:
     floor_file: Path | None = None  # the noise floor to judge against; None: this profile's default
     use_floor: bool = True
     watch_host: bool = True  # record the load around each process (and flag disturbed ones)
+    frameworks: list[str] | None = None  # run only these frameworks (None: every framework of each task)
 
 
 @dataclass
@@ -97,6 +98,8 @@ def plan(options: RunOptions) -> tuple[list[Job], list[str]]:
                                                   options.out, options.datasets_dir)
         jobs += matrix_jobs
         notes += matrix_notes
+    if options.frameworks is not None:
+        jobs = only_frameworks(jobs, options.frameworks)
     if options.processes is not None and options.processes < 1:
         raise UsageError("--processes: must be at least 1")
     jobs = [with_overrides(job, options) for job in jobs]
@@ -108,6 +111,15 @@ def plan(options: RunOptions) -> tuple[list[Job], list[str]]:
     if any(job.device == "cuda" for job in jobs):
         check_gpu(options.hardware)
     return jobs, notes
+
+
+def only_frameworks(jobs: list[Job], frameworks: list[str]) -> list[Job]:
+    """The jobs of the named frameworks; a name no matrix's task knows is an error, not an empty run."""
+    known = sorted({job.framework for job in jobs})
+    if unknown := [f for f in frameworks if f not in known]:
+        raise UsageError(f"--frameworks: {', '.join(map(repr, unknown))} is not a framework of these matrices "
+                         f"(known: {', '.join(known)})")
+    return [job for job in jobs if job.framework in frameworks]
 
 
 def check_gpu(profile: str) -> None:
@@ -161,6 +173,25 @@ def command(job: Job) -> list[str]:
     return [str(binary)]
 
 
+def links_libtorch(job: Job) -> bool:
+    """Whether the job's Rust binary is the one holding tch (its other arms link libtorch too)."""
+    spec = load_task_spec(job.task)
+    rust = spec.frameworks("rust")
+    return job.language == "rust" and "tch" in rust and spec.binary(job.framework) == spec.binary("tch")
+
+
+def torch_lib() -> str | None:
+    """This Python's torch/lib: tch's binary loads the same libtorch as the PyTorch side, also where
+    it was built elsewhere (its rpath names the build machine's venv). Found without importing torch."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    lib = Path(next(iter(spec.submodule_search_locations))) / "lib"
+    return str(lib) if lib.is_dir() else None
+
+
 def launch_for(job: Job, process: int, out: Path) -> Launch:
     job_file = out / "jobs" / f"{job.job_id}.yaml"
     name = f"{job.job_id}-p{process}"
@@ -171,6 +202,8 @@ def launch_for(job: Job, process: int, out: Path) -> Launch:
                                             "RAYON_NUM_THREADS")}
     env["MLBENCH_GIT_COMMIT"] = envinfo.git_commit() or ""
     env["GLIBC_TUNABLES"] = GLIBC_TUNABLES
+    if links_libtorch(job) and (lib := torch_lib()):
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [lib, env.get("LD_LIBRARY_PATH")]))
     return Launch(job, [*command(job), "--config", str(job_file), "--out", str(raw), "--process", str(process)],
                   env, raw, out / "logs" / f"{name}.out", out / "logs" / f"{name}.err", process)
 
