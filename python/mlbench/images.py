@@ -168,6 +168,11 @@ def synthetic_images_rgb(download: bool) -> ImageSource:
     return synthetic(5000, 1000, 3, 32, seed=9)
 
 
+def synthetic_images_tiny(download: bool) -> ImageSource:
+    """256 / 64 RGB images of 16x16: the deep networks' parity tests and smoke, in seconds."""
+    return synthetic(256, 64, 3, 16, seed=10)
+
+
 def normalisation(X_train: np.ndarray) -> dict[str, object]:
     """Per-channel mean and std of the training pixels (scaled to [0, 1]), as float32 values."""
     scaled = X_train.astype(np.float64) / 255.0

@@ -229,6 +229,9 @@ def parity(job: Job, algorithm: TrainClassifier, data: Any, shape: NetShape, fol
     loss = net.train_epoch(first[:PARITY_STEPS * params["batch_size"]], params["batch_size"])
     np.save(folder / "step_loss.npy", np.array([loss]))
     np.save(folder / "step_logits.npy", net.logits(count, count))
+    (folder / "step_weights").mkdir(exist_ok=True)
+    for name, values in net.weights().items():  # parameters and running statistics after the steps
+        np.save(folder / "step_weights" / f"{name}.npy", values.reshape(-1))
     net = algorithm.build(params, shape, init_path(job, job.seed), device)
     net.upload(data.X_train, data.y_train, data.X_test)
     np.save(folder / "epoch_loss.npy", np.array([net.train_epoch(first, params["batch_size"])]))

@@ -1,6 +1,7 @@
-"""CNN image classification with PyTorch: LeNet-5 and a configurable small CNN (Rust twins:
-rust/cnn for tch and candle, rust/cnn-burn for burn). The protocol (mlbench.training) owns the
-epochs, clocks and artifacts; this file holds the networks, their initialisation and one epoch."""
+"""CNN image classification with PyTorch: LeNet-5, a configurable small CNN, ResNet-18 and a CNN with
+squeeze-and-excitation attention (Rust twins: rust/cnn for tch and candle, rust/cnn-burn for burn).
+The protocol (mlbench.training) owns the epochs, clocks and artifacts; this file holds the networks,
+their initialisation and one epoch."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ ADAM_EPS = 1e-8
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1  # PyTorch's convention: running = (1 - m) * running + m * batch statistic
 EVAL_SAMPLE = 8  # images in the batch the FLOP counter runs on
+SE_REDUCTION = 8  # squeeze-and-excitation: hidden units = channels / 8
 
 
 class LeNet(nn.Module):
@@ -69,6 +71,57 @@ class SimpleCNN(nn.Module):
         x = F.max_pool2d(F.relu(y + x if self.use_residual else y), 2)
         x = self.dropout(x.flatten(1))
         return self.fc2(self.dropout(F.relu(self.fc1(x))))
+
+
+class SqueezeExcitation(nn.Module):
+    """Channel attention (Hu et al. 2018): x * sigmoid(fc2(ReLU(fc1(global average of x))))."""
+
+    def __init__(self, channels: int, reduction: int = SE_REDUCTION) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(channels, channels // reduction)
+        self.fc2 = nn.Linear(channels // reduction, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = torch.sigmoid(self.fc2(F.relu(self.fc1(x.mean(dim=(2, 3))))))
+        return x * weights[:, :, None, None]
+
+
+class AttentionCNN(nn.Module):
+    """[conv3x3 BN ReLU SE maxpool2] x 2 (32, 64 channels), global average pool, linear."""
+
+    def __init__(self, shape: NetShape) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(shape.channels, 32, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(32, eps=BN_EPS, momentum=BN_MOMENTUM)
+        self.se1 = SqueezeExcitation(32)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(64, eps=BN_EPS, momentum=BN_MOMENTUM)
+        self.se2 = SqueezeExcitation(64)
+        self.fc = nn.Linear(64, shape.classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(self.se1(F.relu(self.bn1(self.conv1(x)))), 2)
+        x = F.max_pool2d(self.se2(F.relu(self.bn2(self.conv2(x)))), 2)
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def attention_cnn(params: dict[str, Any], shape: NetShape) -> nn.Module:
+    return AttentionCNN(shape)
+
+
+def resnet18(params: dict[str, Any], shape: NetShape) -> nn.Module:
+    """torchvision's ResNet-18 with the first convolution taking the dataset's channels; the `cifar`
+    stem is a 3x3 stride-1 convolution without the max-pool (the usual change for 28-32 px inputs)."""
+    from torchvision.models import resnet18 as torchvision_resnet18
+
+    model = torchvision_resnet18(weights=None, num_classes=shape.classes)
+    if params["stem"] == "cifar":
+        model.conv1 = nn.Conv2d(shape.channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        model.maxpool = nn.Identity()
+    else:
+        model.conv1 = nn.Conv2d(shape.channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")  # torchvision's rule
+    return model
 
 
 def lenet(params: dict[str, Any], shape: NetShape) -> nn.Module:
@@ -184,6 +237,9 @@ ALGORITHMS = {
     "lenet": TrainClassifier(init=initial_weights(lenet), build=builder(lenet), flops=flop_count(lenet)),
     "simple_cnn": TrainClassifier(init=initial_weights(simple_cnn), build=builder(simple_cnn),
                                   flops=flop_count(simple_cnn)),
+    "resnet18": TrainClassifier(init=initial_weights(resnet18), build=builder(resnet18), flops=flop_count(resnet18)),
+    "attention_cnn": TrainClassifier(init=initial_weights(attention_cnn), build=builder(attention_cnn),
+                                     flops=flop_count(attention_cnn)),
 }
 
 if __name__ == "__main__":

@@ -62,7 +62,16 @@ pub struct TrainParams {
     pub use_residual: bool,
     #[serde(default)]
     pub dropout_rate: f64,
+    /// ResNet-18's stem: `cifar` (3x3 stride 1, no max-pool) or `imagenet` (7x7 stride 2 + max-pool).
+    #[serde(default)]
+    pub stem: String,
 }
+
+/// Squeeze-and-excitation's reduction: hidden units = channels / SE_REDUCTION (attention_cnn).
+pub const SE_REDUCTION: usize = 8;
+
+/// ResNet-18's stages: (output channels, stride of the first block); two BasicBlocks each.
+pub const RESNET18_STAGES: [(usize, usize); 4] = [(64, 1), (128, 2), (256, 2), (512, 2)];
 
 /// A framework's network, holding its data on the job's device after `upload`.
 pub trait Network {
@@ -287,6 +296,12 @@ fn parity(context: &Context, folder: &Path) -> Result<()> {
     let loss = net.train_epoch(&first[..steps], params.batch_size)?;
     write(&folder.join("step_loss.npy"), &Array1::from(vec![loss]))?;
     write(&folder.join("step_logits.npy"), &logits(net.logits(count, count)?)?)?;
+    let step_weights = folder.join("step_weights");
+    std::fs::create_dir_all(&step_weights)
+        .map_err(|e| BenchError::run(format!("{}: {e}", step_weights.display())))?;
+    for (name, values) in net.weights()? {
+        write(&step_weights.join(format!("{name}.npy")), &Array1::from(values))?;
+    }
     let mut net = (info.build)(job, params, &shape, &init_path(job, job.seed))?;
     net.upload(train, test)?;
     let loss = net.train_epoch(&first, params.batch_size)?;

@@ -1,5 +1,5 @@
 //! CNN image classification in burn (its pure-Rust `flex` CPU backend; `cuda` under HW=gpu):
-//! LeNet-5 and the small CNN (Python twin: python/tasks/deep_learning/cnn.py; tch and candle:
+//! LeNet-5, the small CNN, ResNet-18 and the SE attention CNN (Python twin: python/tasks/deep_learning/cnn.py; tch and candle:
 //! rust/cnn). Its own workspace: burn 0.22 resolves torch-sys 0.22 into any lockfile it is in.
 //!
 //! Two mappings make it the same work as PyTorch, both proven by tests/test_parity_cnn.py:
@@ -150,7 +150,9 @@ fn main() {
     main_training(TrainingInfo {
         frameworks: &[("burn", env!("MLBENCH_VERSION_BURN"))],
         build: |job, params, shape, weights| match (job.framework.as_str(), job.algorithm.as_str()) {
-            ("burn", "lenet" | "simple_cnn") => build(job, params, shape, weights),
+            ("burn", "lenet" | "simple_cnn" | "resnet18" | "attention_cnn") => {
+                build(job, params, shape, weights)
+            }
             (framework, algorithm) => {
                 Err(BenchError::usage(format!("algorithm: {algorithm:?} is not implemented for {framework}")))
             }

@@ -1,14 +1,15 @@
-//! The two networks on burn's modules, filled from the shared safetensors file (PyTorch names).
+//! The networks on burn's modules, filled from the shared safetensors file (PyTorch names): LeNet-5
+//! and the small CNN (`SmallNet`), and ResNet-18 under torchvision's names.
 use std::path::Path;
 
 use bench_core::config::Job;
 use bench_core::error::{BenchError, Result};
-use bench_core::training::{NetShape, TrainParams};
+use bench_core::training::{NetShape, TrainParams, RESNET18_STAGES, SE_REDUCTION};
 use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::MaxPool2dConfig;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
+use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::module::{batch_norm, batch_norm_train};
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::SafeTensors;
@@ -27,6 +28,13 @@ pub struct TorchBatchNorm {
 }
 
 impl TorchBatchNorm {
+    fn named_tensors(&self, name: &str, out: &mut Vec<(String, Tensor<1>)>) {
+        out.push((format!("{name}.weight"), self.gamma.val()));
+        out.push((format!("{name}.bias"), self.beta.val()));
+        out.push((format!("{name}.running_mean"), self.running_mean.value()));
+        out.push((format!("{name}.running_var"), self.running_var.value()));
+    }
+
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let device = input.device();
         if !device.is_autodiff() {
@@ -48,8 +56,181 @@ impl TorchBatchNorm {
     }
 }
 
+/// Every network of the task; burn's `Module` derive dispatches over the variants (one value per
+/// process, so the variants' size difference costs nothing).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
-pub struct Net {
+pub enum Net {
+    Small(SmallNet),
+    Residual(ResNet18),
+    Attention(AttentionCnn),
+}
+
+impl Net {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        match self {
+            Net::Small(net) => net.forward(x),
+            Net::Residual(net) => net.forward(x),
+            Net::Attention(net) => net.forward(x),
+        }
+    }
+
+    /// Every tensor by PyTorch name and in PyTorch's layout, flattened.
+    pub fn named_tensors(&self) -> Vec<(String, Tensor<1>)> {
+        match self {
+            Net::Small(net) => net.named_tensors(),
+            Net::Residual(net) => net.named_tensors(),
+            Net::Attention(net) => net.named_tensors(),
+        }
+    }
+}
+
+/// Squeeze-and-excitation (Hu et al. 2018): x * sigmoid(fc2(ReLU(fc1(global average of x)))).
+#[derive(Module, Debug)]
+pub struct SqueezeExcitation {
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl SqueezeExcitation {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [n, c, _, _] = x.dims();
+        let pooled = x.clone().mean_dim(3).mean_dim(2).reshape([n, c]);
+        let weights = sigmoid(self.fc2.forward(relu(self.fc1.forward(pooled))));
+        x * weights.reshape([n, c, 1, 1])
+    }
+}
+
+/// [conv3x3 BN ReLU SE maxpool2] x 2 (32, 64 channels), global average pool, linear.
+#[derive(Module, Debug)]
+pub struct AttentionCnn {
+    convs: Vec<Conv2d>,
+    bns: Vec<TorchBatchNorm>,
+    ses: Vec<SqueezeExcitation>,
+    fc: Linear,
+}
+
+impl AttentionCnn {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x = x;
+        for ((conv, bn), se) in self.convs.iter().zip(&self.bns).zip(&self.ses) {
+            x = pool(se.forward(relu(bn.forward(conv.forward(x)))));
+        }
+        self.fc.forward(x.mean_dim(3).mean_dim(2).flatten::<2>(1, 3))
+    }
+
+    fn named_tensors(&self) -> Vec<(String, Tensor<1>)> {
+        let mut out = Vec::new();
+        for (i, ((conv, bn), se)) in self.convs.iter().zip(&self.bns).zip(&self.ses).enumerate() {
+            let k = i + 1;
+            out.push((format!("conv{k}.weight"), conv.weight.val().flatten::<1>(0, 3)));
+            if let Some(bias) = &conv.bias {
+                out.push((format!("conv{k}.bias"), bias.val()));
+            }
+            bn.named_tensors(&format!("bn{k}"), &mut out);
+            linear_tensors(&format!("se{k}.fc1"), &se.fc1, &mut out);
+            linear_tensors(&format!("se{k}.fc2"), &se.fc2, &mut out);
+        }
+        linear_tensors("fc", &self.fc, &mut out);
+        out
+    }
+}
+
+/// A Linear's weight in PyTorch's [out, in] layout and its bias.
+fn linear_tensors(name: &str, linear: &Linear, out: &mut Vec<(String, Tensor<1>)>) {
+    out.push((format!("{name}.weight"), linear.weight.val().transpose().flatten::<1>(0, 1)));
+    if let Some(bias) = &linear.bias {
+        out.push((format!("{name}.bias"), bias.val()));
+    }
+}
+
+/// A bias-free convolution followed by batch norm (ResNet's unit).
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    conv: Conv2d,
+    bn: TorchBatchNorm,
+}
+
+impl ConvBn {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+
+    fn named_tensors(&self, conv: &str, bn: &str, out: &mut Vec<(String, Tensor<1>)>) {
+        out.push((format!("{conv}.weight"), self.conv.weight.val().flatten::<1>(0, 3)));
+        self.bn.named_tensors(bn, out);
+    }
+}
+
+/// torchvision's BasicBlock: conv3x3-BN-ReLU-conv3x3-BN, plus the input (or its 1x1 projection).
+#[derive(Module, Debug)]
+pub struct BasicBlock {
+    conv1: ConvBn,
+    conv2: ConvBn,
+    downsample: Option<ConvBn>,
+}
+
+impl BasicBlock {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.conv2.forward(relu(self.conv1.forward(x.clone())));
+        let shortcut = match &self.downsample {
+            Some(down) => down.forward(x),
+            None => x,
+        };
+        relu(y + shortcut)
+    }
+}
+
+/// ResNet-18 under torchvision's names (`layer2.0.downsample.0.weight`, `fc.bias`).
+#[derive(Module, Debug)]
+pub struct ResNet18 {
+    stem: ConvBn,
+    max_pool: bool,
+    blocks: Vec<BasicBlock>,
+    fc: Linear,
+}
+
+impl ResNet18 {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x = relu(self.stem.forward(x));
+        if self.max_pool {
+            x = MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init()
+                .forward(x);
+        }
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        self.fc.forward(x.mean_dim(3).mean_dim(2).flatten::<2>(1, 3))
+    }
+
+    fn named_tensors(&self) -> Vec<(String, Tensor<1>)> {
+        let mut out = Vec::new();
+        self.stem.named_tensors("conv1", "bn1", &mut out);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let name = format!("layer{}.{}", i / 2 + 1, i % 2);
+            block.conv1.named_tensors(&format!("{name}.conv1"), &format!("{name}.bn1"), &mut out);
+            block.conv2.named_tensors(&format!("{name}.conv2"), &format!("{name}.bn2"), &mut out);
+            if let Some(down) = &block.downsample {
+                down.named_tensors(
+                    &format!("{name}.downsample.0"),
+                    &format!("{name}.downsample.1"),
+                    &mut out,
+                );
+            }
+        }
+        out.push(("fc.weight".into(), self.fc.weight.val().transpose().flatten::<1>(0, 1)));
+        if let Some(bias) = &self.fc.bias {
+            out.push(("fc.bias".into(), bias.val()));
+        }
+        out
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct SmallNet {
     conv1: Conv2d,
     conv2: Conv2d,
     conv3: Option<Conv2d>,
@@ -65,8 +246,8 @@ fn pool(x: Tensor<4>) -> Tensor<4> {
     MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init().forward(x)
 }
 
-impl Net {
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+impl SmallNet {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         match (&self.conv3, &self.fc3) {
             (None, Some(fc3)) => {
                 // LeNet-5
@@ -86,7 +267,7 @@ impl Net {
     }
 
     /// Every tensor by PyTorch name and in PyTorch's layout (Linear weights transposed back), flattened.
-    pub fn named_tensors(&self) -> Vec<(String, Tensor<1>)> {
+    fn named_tensors(&self) -> Vec<(String, Tensor<1>)> {
         let mut out = Vec::new();
         let convs =
             [("conv1", Some(&self.conv1)), ("conv2", Some(&self.conv2)), ("conv3", self.conv3.as_ref())];
@@ -108,11 +289,7 @@ impl Net {
             }
         }
         for (i, bn) in self.bns.iter().enumerate() {
-            let name = format!("bn{}", i + 1);
-            out.push((format!("{name}.weight"), bn.gamma.val()));
-            out.push((format!("{name}.bias"), bn.beta.val()));
-            out.push((format!("{name}.running_mean"), bn.running_mean.value()));
-            out.push((format!("{name}.running_var"), bn.running_var.value()));
+            bn.named_tensors(&format!("bn{}", i + 1), &mut out);
         }
         out
     }
@@ -158,6 +335,25 @@ impl Weights<'_> {
         Ok(conv)
     }
 
+    fn conv_bn(
+        &self,
+        conv: &str,
+        bn: &str,
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+    ) -> Result<ConvBn> {
+        let pad = k / 2;
+        let config = Conv2dConfig::new([c_in, c_out], [k, k])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .with_bias(false);
+        let mut layer = config.init(self.device);
+        layer.weight = Param::from_tensor(self.get(&format!("{conv}.weight"), [c_out, c_in, k, k])?);
+        Ok(ConvBn { conv: layer, bn: self.batch_norm(bn, c_out)? })
+    }
+
     /// PyTorch stores [out, in]; burn's Linear [in, out].
     fn linear(&self, name: &str, d_in: usize, d_out: usize) -> Result<Linear> {
         let mut linear = LinearConfig::new(d_in, d_out).init(self.device);
@@ -186,10 +382,29 @@ pub fn load(job: &Job, params: &TrainParams, shape: &NetShape, path: &Path, devi
     let conv = |c_in, c_out, k, pad| {
         Conv2dConfig::new([c_in, c_out], [k, k]).with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
     };
+    if job.algorithm == "resnet18" {
+        return resnet18(&w, params, shape).map(Net::Residual);
+    }
+    if job.algorithm == "attention_cnn" {
+        let (mut convs, mut bns, mut ses) = (Vec::new(), Vec::new(), Vec::new());
+        let mut c_in = shape.channels;
+        for (i, c_out) in [32usize, 64].into_iter().enumerate() {
+            let k = i + 1;
+            convs.push(w.conv(&format!("conv{k}"), conv(c_in, c_out, 3, 1))?);
+            bns.push(w.batch_norm(&format!("bn{k}"), c_out)?);
+            let hidden = c_out / SE_REDUCTION;
+            ses.push(SqueezeExcitation {
+                fc1: w.linear(&format!("se{k}.fc1"), c_out, hidden)?,
+                fc2: w.linear(&format!("se{k}.fc2"), hidden, c_out)?,
+            });
+            c_in = c_out;
+        }
+        return Ok(Net::Attention(AttentionCnn { convs, bns, ses, fc: w.linear("fc", 64, shape.classes)? }));
+    }
     if job.algorithm == "lenet" {
         let pad = if shape.height == 28 { 2 } else { 0 };
         let side = ((shape.height + 2 * pad - 4) / 2 - 4) / 2;
-        return Ok(Net {
+        return Ok(Net::Small(SmallNet {
             conv1: w.conv("conv1", conv(shape.channels, 6, 5, pad))?,
             conv2: w.conv("conv2", conv(6, 16, 5, 0))?,
             conv3: None,
@@ -199,14 +414,14 @@ pub fn load(job: &Job, params: &TrainParams, shape: &NetShape, path: &Path, devi
             fc3: Some(w.linear("fc3", 84, shape.classes)?),
             dropout: DropoutConfig::new(0.0).init(),
             residual: false,
-        });
+        }));
     }
     let bns = if params.use_batch_norm {
         vec![w.batch_norm("bn1", 16)?, w.batch_norm("bn2", 16)?, w.batch_norm("bn3", 16)?]
     } else {
         Vec::new()
     };
-    Ok(Net {
+    Ok(Net::Small(SmallNet {
         conv1: w.conv("conv1", conv(shape.channels, 16, 3, 1))?,
         conv2: w.conv("conv2", conv(16, 16, 3, 1))?,
         conv3: Some(w.conv("conv3", conv(16, 16, 3, 1))?),
@@ -216,5 +431,39 @@ pub fn load(job: &Job, params: &TrainParams, shape: &NetShape, path: &Path, devi
         fc3: None,
         dropout: DropoutConfig::new(params.dropout_rate).init(),
         residual: params.use_residual,
-    })
+    }))
+}
+
+fn resnet18(w: &Weights, params: &TrainParams, shape: &NetShape) -> Result<ResNet18> {
+    let imagenet = params.stem == "imagenet";
+    let (k, stride) = if imagenet { (7, 2) } else { (3, 1) };
+    let stem = w.conv_bn("conv1", "bn1", shape.channels, 64, k, stride)?;
+    let mut blocks = Vec::new();
+    let mut c_in = 64;
+    for (i, &(c_out, stride)) in RESNET18_STAGES.iter().enumerate() {
+        for j in 0..2 {
+            let name = format!("layer{}.{j}", i + 1);
+            let (block_in, block_stride) = if j == 0 { (c_in, stride) } else { (c_out, 1) };
+            let downsample = if block_stride != 1 || block_in != c_out {
+                let (conv, bn) = (format!("{name}.downsample.0"), format!("{name}.downsample.1"));
+                Some(w.conv_bn(&conv, &bn, block_in, c_out, 1, block_stride)?)
+            } else {
+                None
+            };
+            blocks.push(BasicBlock {
+                conv1: w.conv_bn(
+                    &format!("{name}.conv1"),
+                    &format!("{name}.bn1"),
+                    block_in,
+                    c_out,
+                    3,
+                    block_stride,
+                )?,
+                conv2: w.conv_bn(&format!("{name}.conv2"), &format!("{name}.bn2"), c_out, c_out, 3, 1)?,
+                downsample,
+            });
+        }
+        c_in = c_out;
+    }
+    Ok(ResNet18 { stem, max_pool: imagenet, blocks, fc: w.linear("fc", 512, shape.classes)? })
 }

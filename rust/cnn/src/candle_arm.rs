@@ -147,6 +147,179 @@ impl ModuleT for SimpleCnn {
     }
 }
 
+/// 3x3 max-pooling, stride 2, padding 1 (ResNet's ImageNet stem) on non-negative inputs (after a
+/// ReLU, so zero padding is PyTorch's -inf padding): the maximum of nine strided views. Not candle's
+/// `max_pool2d` (see `max_pool2`); `maximum` sends the gradient to the larger input (halved on a tie,
+/// which after a ReLU happens on zeros, whose gradient the ReLU drops).
+fn max_pool3_s2_p1(xs: &Tensor) -> candle_core::Result<Tensor> {
+    let (n, c, h, w) = xs.dims4()?;
+    let (oh, ow) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1);
+    let padded = xs.pad_with_zeros(2, 1, 2)?.pad_with_zeros(3, 1, 2)?;
+    let mut out: Option<Tensor> = None;
+    for dy in 0..3 {
+        let rows =
+            padded.narrow(2, dy, 2 * oh)?.reshape((n, c, oh, 2, w + 3))?.narrow(3, 0, 1)?.squeeze(3)?;
+        for dx in 0..3 {
+            let view = rows.narrow(3, dx, 2 * ow)?.reshape((n, c, oh, ow, 2))?.narrow(4, 0, 1)?.squeeze(4)?;
+            out = Some(match out {
+                Some(acc) => acc.maximum(&view)?,
+                None => view,
+            });
+        }
+    }
+    Ok(out.expect("nine views"))
+}
+
+fn batch_norm(channels: usize, vb: VarBuilder) -> candle_core::Result<BatchNorm> {
+    let cfg =
+        candle_nn::BatchNormConfig { eps: BN_EPS, remove_mean: true, affine: true, momentum: BN_MOMENTUM };
+    candle_nn::batch_norm(channels, cfg, vb)
+}
+
+fn conv_bn(
+    vb: &VarBuilder,
+    name: &str,
+    bn: &str,
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
+) -> candle_core::Result<(Conv2d, BatchNorm)> {
+    let cfg = candle_nn::Conv2dConfig { padding: k / 2, stride, ..Default::default() };
+    Ok((candle_nn::conv2d_no_bias(c_in, c_out, k, cfg, vb.pp(name))?, batch_norm(c_out, vb.pp(bn))?))
+}
+
+fn apply_conv_bn(xs: &Tensor, (conv, bn): &(Conv2d, BatchNorm), train: bool) -> candle_core::Result<Tensor> {
+    xs.apply(conv)?.apply_t(bn, train)
+}
+
+/// torchvision's BasicBlock: conv3x3-BN-ReLU-conv3x3-BN, plus the input (or its 1x1 projection).
+struct BasicBlock {
+    conv1: (Conv2d, BatchNorm),
+    conv2: (Conv2d, BatchNorm),
+    downsample: Option<(Conv2d, BatchNorm)>,
+}
+
+impl BasicBlock {
+    fn new(vb: VarBuilder, c_in: usize, c_out: usize, stride: usize) -> candle_core::Result<Self> {
+        let downsample = if stride != 1 || c_in != c_out {
+            let cfg = candle_nn::Conv2dConfig { stride, ..Default::default() };
+            let d = vb.pp("downsample");
+            Some((candle_nn::conv2d_no_bias(c_in, c_out, 1, cfg, d.pp("0"))?, batch_norm(c_out, d.pp("1"))?))
+        } else {
+            None
+        };
+        Ok(BasicBlock {
+            conv1: conv_bn(&vb, "conv1", "bn1", c_in, c_out, 3, stride)?,
+            conv2: conv_bn(&vb, "conv2", "bn2", c_out, c_out, 3, 1)?,
+            downsample,
+        })
+    }
+
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let y = apply_conv_bn(&apply_conv_bn(xs, &self.conv1, train)?.relu()?, &self.conv2, train)?;
+        let shortcut = match &self.downsample {
+            Some(down) => apply_conv_bn(xs, down, train)?,
+            None => xs.clone(),
+        };
+        (y + shortcut)?.relu()
+    }
+}
+
+/// ResNet-18 under torchvision's names (`layer2.0.downsample.0.weight`, `fc.bias`).
+struct ResNet18 {
+    stem: (Conv2d, BatchNorm),
+    max_pool: bool,
+    blocks: Vec<BasicBlock>,
+    fc: Linear,
+}
+
+impl ResNet18 {
+    fn new(vb: &VarBuilder, shape: &NetShape, params: &TrainParams) -> candle_core::Result<Self> {
+        let imagenet = params.stem == "imagenet";
+        let (k, stride) = if imagenet { (7, 2) } else { (3, 1) };
+        let stem = conv_bn(vb, "conv1", "bn1", shape.channels, 64, k, stride)?;
+        let mut blocks = Vec::new();
+        let mut c_in = 64;
+        for (i, &(c_out, stride)) in bench_core::training::RESNET18_STAGES.iter().enumerate() {
+            let layer = vb.pp(format!("layer{}", i + 1));
+            blocks.push(BasicBlock::new(layer.pp("0"), c_in, c_out, stride)?);
+            blocks.push(BasicBlock::new(layer.pp("1"), c_out, c_out, 1)?);
+            c_in = c_out;
+        }
+        let fc = candle_nn::linear(512, shape.classes, vb.pp("fc"))?;
+        Ok(ResNet18 { stem, max_pool: imagenet, blocks, fc })
+    }
+}
+
+impl ModuleT for ResNet18 {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let mut x = apply_conv_bn(xs, &self.stem, train)?.relu()?;
+        if self.max_pool {
+            x = max_pool3_s2_p1(&x)?;
+        }
+        for block in &self.blocks {
+            x = block.forward_t(&x, train)?;
+        }
+        x.mean(3)?.mean(2)?.apply(&self.fc)
+    }
+}
+
+/// Squeeze-and-excitation (Hu et al. 2018): x * sigmoid(fc2(ReLU(fc1(global average of x)))).
+struct SqueezeExcitation {
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl SqueezeExcitation {
+    fn new(vb: VarBuilder, channels: usize) -> candle_core::Result<Self> {
+        let hidden = channels / bench_core::training::SE_REDUCTION;
+        Ok(SqueezeExcitation {
+            fc1: candle_nn::linear(channels, hidden, vb.pp("fc1"))?,
+            fc2: candle_nn::linear(hidden, channels, vb.pp("fc2"))?,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let (n, c, _, _) = xs.dims4()?;
+        let weights = xs.mean(3)?.mean(2)?.apply(&self.fc1)?.relu()?.apply(&self.fc2)?;
+        xs.broadcast_mul(&candle_nn::ops::sigmoid(&weights)?.reshape((n, c, 1, 1))?)
+    }
+}
+
+/// [conv3x3 BN ReLU SE maxpool2] x 2 (32, 64 channels), global average pool, linear.
+struct AttentionCnn {
+    stages: Vec<(Conv2d, BatchNorm, SqueezeExcitation)>,
+    fc: Linear,
+}
+
+impl AttentionCnn {
+    fn new(vb: &VarBuilder, shape: &NetShape) -> candle_core::Result<Self> {
+        let same = candle_nn::Conv2dConfig { padding: 1, ..Default::default() };
+        let mut stages = Vec::new();
+        let mut c_in = shape.channels;
+        for (i, c_out) in [32usize, 64].into_iter().enumerate() {
+            stages.push((
+                candle_nn::conv2d(c_in, c_out, 3, same, vb.pp(format!("conv{}", i + 1)))?,
+                batch_norm(c_out, vb.pp(format!("bn{}", i + 1)))?,
+                SqueezeExcitation::new(vb.pp(format!("se{}", i + 1)), c_out)?,
+            ));
+            c_in = c_out;
+        }
+        Ok(AttentionCnn { stages, fc: candle_nn::linear(64, shape.classes, vb.pp("fc"))? })
+    }
+}
+
+impl ModuleT for AttentionCnn {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let mut x = xs.clone();
+        for (conv, bn, se) in &self.stages {
+            x = max_pool2(&se.forward(&x.apply(conv)?.apply_t(bn, train)?.relu()?)?)?;
+        }
+        x.mean(3)?.mean(2)?.apply(&self.fc)
+    }
+}
+
 /// PyTorch's SGD: g = grad + wd * p; buf = g on the first step, else momentum * buf + g; p -= lr * buf.
 struct SgdMomentum {
     vars: Vec<Var>,
@@ -210,7 +383,10 @@ pub fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) 
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
     let model: Box<dyn ModuleT> = match job.algorithm.as_str() {
         "lenet" => Box::new(LeNet::new(&vb, shape).map_err(err)?),
-        _ => Box::new(SimpleCnn::new(&vb, shape, params).map_err(err)?),
+        "simple_cnn" => Box::new(SimpleCnn::new(&vb, shape, params).map_err(err)?),
+        "resnet18" => Box::new(ResNet18::new(&vb, shape, params).map_err(err)?),
+        "attention_cnn" => Box::new(AttentionCnn::new(&vb, shape).map_err(err)?),
+        other => return Err(BenchError::usage(format!("algorithm: {other}: not a network of this task"))),
     };
     if varmap.all_vars().len() != tensors.len() {
         return Err(BenchError::usage(format!(
@@ -335,6 +511,17 @@ mod tests {
     #[test]
     fn candle_max_pool2d_gives_a_unique_maximum_a_quarter_of_its_gradient() {
         assert_eq!(pooled_gradient(|x| x.max_pool2d(2)), vec![0.0, 0.0, 0.0, 0.25]);
+    }
+
+    #[test]
+    fn max_pool3_s2_p1_matches_pytorchs_values_on_non_negative_inputs() {
+        // 1x1x5x5, values 0..24: windows centred on even positions, padding 1.
+        let x = Tensor::arange(0f32, 25.0, &Device::Cpu).unwrap().reshape((1, 1, 5, 5)).unwrap();
+        let ours: Vec<f32> = max_pool3_s2_p1(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(ours, vec![6.0, 8.0, 9.0, 16.0, 18.0, 19.0, 21.0, 23.0, 24.0]);
+        let x = Tensor::arange(0f32, 16.0, &Device::Cpu).unwrap().reshape((1, 1, 4, 4)).unwrap();
+        let ours: Vec<f32> = max_pool3_s2_p1(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(ours, vec![5.0, 7.0, 13.0, 15.0]);
     }
 
     #[test]

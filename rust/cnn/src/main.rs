@@ -1,4 +1,4 @@
-//! CNN image classification in tch (libtorch) and candle: LeNet-5 and the small CNN (Python twin:
+//! CNN image classification in tch (libtorch) and candle: LeNet-5, the small CNN, ResNet-18 and the SE attention CNN (Python twin:
 //! python/tasks/deep_learning/cnn.py; the burn arm is rust/cnn-burn). The `train_classifier`
 //! protocol of bench-core owns the epochs, clocks and artifacts; each arm holds the networks, the
 //! loading of the shared initial weights and one epoch.
@@ -15,8 +15,12 @@ use bench_core::training::{main_training, NetShape, Network, TrainParams, Traini
 /// One dispatch: (framework, algorithm).
 fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) -> Result<Box<dyn Network>> {
     match (job.framework.as_str(), job.algorithm.as_str()) {
-        ("tch", "lenet" | "simple_cnn") => tch_arm::build(job, params, shape, weights),
-        ("candle", "lenet" | "simple_cnn") => candle_arm::build(job, params, shape, weights),
+        ("tch", "lenet" | "simple_cnn" | "resnet18" | "attention_cnn") => {
+            tch_arm::build(job, params, shape, weights)
+        }
+        ("candle", "lenet" | "simple_cnn" | "resnet18" | "attention_cnn") => {
+            candle_arm::build(job, params, shape, weights)
+        }
         (framework, algorithm) => {
             Err(BenchError::usage(format!("algorithm: {algorithm:?} is not implemented for {framework}")))
         }

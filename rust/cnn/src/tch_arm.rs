@@ -118,6 +118,153 @@ impl ModuleT for SimpleCnn {
     }
 }
 
+fn conv_bn(
+    p: &nn::Path,
+    name: &str,
+    bn: &str,
+    c_in: i64,
+    c_out: i64,
+    k: i64,
+    stride: i64,
+) -> (nn::Conv2D, nn::BatchNorm) {
+    let cfg = nn::ConvConfig { stride, padding: k / 2, bias: false, ..Default::default() };
+    let bn_cfg = nn::BatchNormConfig { eps: BN_EPS, momentum: BN_MOMENTUM, ..Default::default() };
+    (nn::conv2d(p / name, c_in, c_out, k, cfg), nn::batch_norm2d(p / bn, c_out, bn_cfg))
+}
+
+/// torchvision's BasicBlock: conv3x3-BN-ReLU-conv3x3-BN, plus the input (or its 1x1 projection).
+#[derive(Debug)]
+struct BasicBlock {
+    conv1: (nn::Conv2D, nn::BatchNorm),
+    conv2: (nn::Conv2D, nn::BatchNorm),
+    downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
+}
+
+impl BasicBlock {
+    fn new(p: nn::Path, c_in: i64, c_out: i64, stride: i64) -> Self {
+        let downsample = (stride != 1 || c_in != c_out).then(|| {
+            let d = &p / "downsample";
+            let cfg = nn::ConvConfig { stride, bias: false, ..Default::default() };
+            let bn_cfg = nn::BatchNormConfig { eps: BN_EPS, momentum: BN_MOMENTUM, ..Default::default() };
+            (nn::conv2d(&d / "0", c_in, c_out, 1, cfg), nn::batch_norm2d(&d / "1", c_out, bn_cfg))
+        });
+        BasicBlock {
+            conv1: conv_bn(&p, "conv1", "bn1", c_in, c_out, 3, stride),
+            conv2: conv_bn(&p, "conv2", "bn2", c_out, c_out, 3, 1),
+            downsample,
+        }
+    }
+
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let y = xs.apply(&self.conv1.0).apply_t(&self.conv1.1, train).relu();
+        let y = y.apply(&self.conv2.0).apply_t(&self.conv2.1, train);
+        let shortcut = match &self.downsample {
+            Some((conv, bn)) => xs.apply(conv).apply_t(bn, train),
+            None => xs.shallow_clone(),
+        };
+        (y + shortcut).relu()
+    }
+}
+
+/// ResNet-18 under torchvision's names (`layer2.0.downsample.0.weight`, `fc.bias`).
+#[derive(Debug)]
+struct ResNet18 {
+    stem: (nn::Conv2D, nn::BatchNorm),
+    max_pool: bool,
+    blocks: Vec<BasicBlock>,
+    fc: nn::Linear,
+}
+
+impl ResNet18 {
+    fn new(p: nn::Path, shape: &NetShape, params: &TrainParams) -> Self {
+        let imagenet = params.stem == "imagenet";
+        let (k, stride) = if imagenet { (7, 2) } else { (3, 1) };
+        let stem = conv_bn(&p, "conv1", "bn1", shape.channels as i64, 64, k, stride);
+        let mut blocks = Vec::new();
+        let mut c_in = 64;
+        for (i, &(c_out, stride)) in bench_core::training::RESNET18_STAGES.iter().enumerate() {
+            let layer = &p / format!("layer{}", i + 1);
+            blocks.push(BasicBlock::new(&layer / "0", c_in, c_out as i64, stride as i64));
+            blocks.push(BasicBlock::new(&layer / "1", c_out as i64, c_out as i64, 1));
+            c_in = c_out as i64;
+        }
+        let fc = nn::linear(&p / "fc", 512, shape.classes as i64, Default::default());
+        ResNet18 { stem, max_pool: imagenet, blocks, fc }
+    }
+}
+
+impl ModuleT for ResNet18 {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut x = xs.apply(&self.stem.0).apply_t(&self.stem.1, train).relu();
+        if self.max_pool {
+            x = x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        }
+        for block in &self.blocks {
+            x = block.forward_t(&x, train);
+        }
+        x.adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(&self.fc)
+    }
+}
+
+/// Squeeze-and-excitation (Hu et al. 2018): x * sigmoid(fc2(ReLU(fc1(global average of x)))).
+#[derive(Debug)]
+struct SqueezeExcitation {
+    fc1: nn::Linear,
+    fc2: nn::Linear,
+}
+
+impl SqueezeExcitation {
+    fn new(p: nn::Path, channels: i64) -> Self {
+        let hidden = channels / bench_core::training::SE_REDUCTION as i64;
+        SqueezeExcitation {
+            fc1: nn::linear(&p / "fc1", channels, hidden, Default::default()),
+            fc2: nn::linear(&p / "fc2", hidden, channels, Default::default()),
+        }
+    }
+
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        let (n, c) = (xs.size()[0], xs.size()[1]);
+        let weights =
+            xs.mean_dim([2i64, 3].as_slice(), false, Kind::Float).apply(&self.fc1).relu().apply(&self.fc2);
+        xs * weights.sigmoid().view([n, c, 1, 1])
+    }
+}
+
+/// [conv3x3 BN ReLU SE maxpool2] x 2 (32, 64 channels), global average pool, linear.
+#[derive(Debug)]
+struct AttentionCnn {
+    stages: Vec<(nn::Conv2D, nn::BatchNorm, SqueezeExcitation)>,
+    fc: nn::Linear,
+}
+
+impl AttentionCnn {
+    fn new(p: nn::Path, shape: &NetShape) -> Self {
+        let same = nn::ConvConfig { padding: 1, ..Default::default() };
+        let bn_cfg = nn::BatchNormConfig { eps: BN_EPS, momentum: BN_MOMENTUM, ..Default::default() };
+        let mut stages = Vec::new();
+        let mut c_in = shape.channels as i64;
+        for (i, c_out) in [32i64, 64].into_iter().enumerate() {
+            stages.push((
+                nn::conv2d(&p / format!("conv{}", i + 1), c_in, c_out, 3, same),
+                nn::batch_norm2d(&p / format!("bn{}", i + 1), c_out, bn_cfg),
+                SqueezeExcitation::new(&p / format!("se{}", i + 1), c_out),
+            ));
+            c_in = c_out;
+        }
+        AttentionCnn { stages, fc: nn::linear(&p / "fc", 64, shape.classes as i64, Default::default()) }
+    }
+}
+
+impl ModuleT for AttentionCnn {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut x = xs.shallow_clone();
+        for (conv, bn, se) in &self.stages {
+            x = se.forward(&x.apply(conv).apply_t(bn, train).relu()).max_pool2d_default(2);
+        }
+        x.mean_dim([2i64, 3].as_slice(), false, Kind::Float).apply(&self.fc)
+    }
+}
+
 struct TchNet {
     vs: nn::VarStore,
     model: Box<dyn ModuleT>,
@@ -131,7 +278,10 @@ pub fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) 
     let mut vs = nn::VarStore::new(device);
     let model: Box<dyn ModuleT> = match job.algorithm.as_str() {
         "lenet" => Box::new(LeNet::new(vs.root(), shape)),
-        _ => Box::new(SimpleCnn::new(vs.root(), shape, params)),
+        "simple_cnn" => Box::new(SimpleCnn::new(vs.root(), shape, params)),
+        "resnet18" => Box::new(ResNet18::new(vs.root(), shape, params)),
+        "attention_cnn" => Box::new(AttentionCnn::new(vs.root(), shape)),
+        other => return Err(BenchError::usage(format!("algorithm: {other}: not a network of this task"))),
     };
     vs.load(weights).map_err(|e| BenchError::usage(format!("{}: {e}", weights.display())))?;
     let optimizer = match params.optimizer.as_str() {
