@@ -123,16 +123,21 @@ impl AttentionCnn {
         let mut out = Vec::new();
         for (i, ((conv, bn), se)) in self.convs.iter().zip(&self.bns).zip(&self.ses).enumerate() {
             let k = i + 1;
-            out.push((format!("conv{k}.weight"), conv.weight.val().flatten::<1>(0, 3)));
-            if let Some(bias) = &conv.bias {
-                out.push((format!("conv{k}.bias"), bias.val()));
-            }
+            conv_tensors(&format!("conv{k}"), conv, &mut out);
             bn.named_tensors(&format!("bn{k}"), &mut out);
             linear_tensors(&format!("se{k}.fc1"), &se.fc1, &mut out);
             linear_tensors(&format!("se{k}.fc2"), &se.fc2, &mut out);
         }
         linear_tensors("fc", &self.fc, &mut out);
         out
+    }
+}
+
+/// A convolution's weight (PyTorch's layout already) and its bias, if it has one.
+fn conv_tensors(name: &str, conv: &Conv2d, out: &mut Vec<(String, Tensor<1>)>) {
+    out.push((format!("{name}.weight"), conv.weight.val().flatten::<1>(0, 3)));
+    if let Some(bias) = &conv.bias {
+        out.push((format!("{name}.bias"), bias.val()));
     }
 }
 
@@ -157,7 +162,7 @@ impl ConvBn {
     }
 
     fn named_tensors(&self, conv: &str, bn: &str, out: &mut Vec<(String, Tensor<1>)>) {
-        out.push((format!("{conv}.weight"), self.conv.weight.val().flatten::<1>(0, 3)));
+        conv_tensors(conv, &self.conv, out);
         self.bn.named_tensors(bn, out);
     }
 }
@@ -221,10 +226,7 @@ impl ResNet18 {
                 );
             }
         }
-        out.push(("fc.weight".into(), self.fc.weight.val().transpose().flatten::<1>(0, 1)));
-        if let Some(bias) = &self.fc.bias {
-            out.push(("fc.bias".into(), bias.val()));
-        }
+        linear_tensors("fc", &self.fc, &mut out);
         out
     }
 }
@@ -273,19 +275,13 @@ impl SmallNet {
             [("conv1", Some(&self.conv1)), ("conv2", Some(&self.conv2)), ("conv3", self.conv3.as_ref())];
         for (name, conv) in convs {
             if let Some(conv) = conv {
-                out.push((format!("{name}.weight"), conv.weight.val().flatten::<1>(0, 3)));
-                if let Some(bias) = &conv.bias {
-                    out.push((format!("{name}.bias"), bias.val()));
-                }
+                conv_tensors(name, conv, &mut out);
             }
         }
         let linears = [("fc1", Some(&self.fc1)), ("fc2", Some(&self.fc2)), ("fc3", self.fc3.as_ref())];
         for (name, linear) in linears {
             if let Some(linear) = linear {
-                out.push((format!("{name}.weight"), linear.weight.val().transpose().flatten::<1>(0, 1)));
-                if let Some(bias) = &linear.bias {
-                    out.push((format!("{name}.bias"), bias.val()));
-                }
+                linear_tensors(name, linear, &mut out);
             }
         }
         for (i, bn) in self.bns.iter().enumerate() {

@@ -98,15 +98,7 @@ struct SimpleCnn {
 impl SimpleCnn {
     fn new(vb: &VarBuilder, shape: &NetShape, params: &TrainParams) -> candle_core::Result<Self> {
         let same = candle_nn::Conv2dConfig { padding: 1, ..Default::default() };
-        let bn = |name: &str| {
-            let cfg = candle_nn::BatchNormConfig {
-                eps: BN_EPS,
-                remove_mean: true,
-                affine: true,
-                momentum: BN_MOMENTUM,
-            };
-            candle_nn::batch_norm(16, cfg, vb.pp(name))
-        };
+        let bn = |name: &str| batch_norm(16, vb.pp(name));
         let bns = if params.use_batch_norm { Some([bn("bn1")?, bn("bn2")?, bn("bn3")?]) } else { None };
         Ok(SimpleCnn {
             conv1: candle_nn::conv2d(shape.channels, 16, 3, same, vb.pp("conv1"))?,
@@ -203,9 +195,7 @@ struct BasicBlock {
 impl BasicBlock {
     fn new(vb: VarBuilder, c_in: usize, c_out: usize, stride: usize) -> candle_core::Result<Self> {
         let downsample = if stride != 1 || c_in != c_out {
-            let cfg = candle_nn::Conv2dConfig { stride, ..Default::default() };
-            let d = vb.pp("downsample");
-            Some((candle_nn::conv2d_no_bias(c_in, c_out, 1, cfg, d.pp("0"))?, batch_norm(c_out, d.pp("1"))?))
+            Some(conv_bn(&vb.pp("downsample"), "0", "1", c_in, c_out, 1, stride)?)
         } else {
             None
         };

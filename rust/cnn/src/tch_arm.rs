@@ -79,13 +79,7 @@ struct SimpleCnn {
 impl SimpleCnn {
     fn new(p: nn::Path, shape: &NetShape, params: &TrainParams) -> Self {
         let same = nn::ConvConfig { padding: 1, ..Default::default() };
-        let bn = |name: &str| {
-            nn::batch_norm2d(
-                &p / name,
-                16,
-                nn::BatchNormConfig { eps: BN_EPS, momentum: BN_MOMENTUM, ..Default::default() },
-            )
-        };
+        let bn = |name: &str| batch_norm(&p / name, 16);
         let flat = 16 * (shape.height / 4) * (shape.width / 4);
         SimpleCnn {
             conv1: nn::conv2d(&p / "conv1", shape.channels as i64, 16, 3, same),
@@ -118,6 +112,15 @@ impl ModuleT for SimpleCnn {
     }
 }
 
+/// Batch norm with PyTorch's eps and momentum (tch's defaults are the same convention).
+fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
+    nn::batch_norm2d(
+        p,
+        channels,
+        nn::BatchNormConfig { eps: BN_EPS, momentum: BN_MOMENTUM, ..Default::default() },
+    )
+}
+
 fn conv_bn(
     p: &nn::Path,
     name: &str,
@@ -128,8 +131,7 @@ fn conv_bn(
     stride: i64,
 ) -> (nn::Conv2D, nn::BatchNorm) {
     let cfg = nn::ConvConfig { stride, padding: k / 2, bias: false, ..Default::default() };
-    let bn_cfg = nn::BatchNormConfig { eps: BN_EPS, momentum: BN_MOMENTUM, ..Default::default() };
-    (nn::conv2d(p / name, c_in, c_out, k, cfg), nn::batch_norm2d(p / bn, c_out, bn_cfg))
+    (nn::conv2d(p / name, c_in, c_out, k, cfg), batch_norm(p / bn, c_out))
 }
 
 /// torchvision's BasicBlock: conv3x3-BN-ReLU-conv3x3-BN, plus the input (or its 1x1 projection).
@@ -142,12 +144,8 @@ struct BasicBlock {
 
 impl BasicBlock {
     fn new(p: nn::Path, c_in: i64, c_out: i64, stride: i64) -> Self {
-        let downsample = (stride != 1 || c_in != c_out).then(|| {
-            let d = &p / "downsample";
-            let cfg = nn::ConvConfig { stride, bias: false, ..Default::default() };
-            let bn_cfg = nn::BatchNormConfig { eps: BN_EPS, momentum: BN_MOMENTUM, ..Default::default() };
-            (nn::conv2d(&d / "0", c_in, c_out, 1, cfg), nn::batch_norm2d(&d / "1", c_out, bn_cfg))
-        });
+        let downsample = (stride != 1 || c_in != c_out)
+            .then(|| conv_bn(&(&p / "downsample"), "0", "1", c_in, c_out, 1, stride));
         BasicBlock {
             conv1: conv_bn(&p, "conv1", "bn1", c_in, c_out, 3, stride),
             conv2: conv_bn(&p, "conv2", "bn2", c_out, c_out, 3, 1),
@@ -240,13 +238,12 @@ struct AttentionCnn {
 impl AttentionCnn {
     fn new(p: nn::Path, shape: &NetShape) -> Self {
         let same = nn::ConvConfig { padding: 1, ..Default::default() };
-        let bn_cfg = nn::BatchNormConfig { eps: BN_EPS, momentum: BN_MOMENTUM, ..Default::default() };
         let mut stages = Vec::new();
         let mut c_in = shape.channels as i64;
         for (i, c_out) in [32i64, 64].into_iter().enumerate() {
             stages.push((
                 nn::conv2d(&p / format!("conv{}", i + 1), c_in, c_out, 3, same),
-                nn::batch_norm2d(&p / format!("bn{}", i + 1), c_out, bn_cfg),
+                batch_norm(&p / format!("bn{}", i + 1), c_out),
                 SqueezeExcitation::new(&p / format!("se{}", i + 1), c_out),
             ));
             c_in = c_out;
