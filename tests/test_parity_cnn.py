@@ -102,8 +102,6 @@ def float32_noise(job: Job, folder: Path) -> dict[str, float]:
     import importlib.util
 
     import torch
-    import torch.nn.functional as F
-    from safetensors.torch import load_file as load_torch
 
     from mlbench.training import PARITY_IMAGES, PARITY_STEPS, shape_of
 
@@ -116,23 +114,15 @@ def float32_noise(job: Job, folder: Path) -> dict[str, float]:
     steps = np.load(folder / "fixtures" / f"order-{job.seed}.npy")[0][:PARITY_STEPS * params["batch_size"]]
     count = min(PARITY_IMAGES, len(data.y_test))
     outputs = {}
-    for dtype in (torch.float32, torch.float64):
-        model = getattr(task, job.algorithm)(params, shape)
-        model.load_state_dict(load_torch(str(folder / "fixtures" / f"init-{job.seed}.safetensors")), strict=False)
-        model = model.to(dtype).train()
-        optimizer = task.optimizer(params, model)
-        X, y = torch.from_numpy(data.X_train).to(dtype), torch.from_numpy(data.y_train)
-        for start in range(0, len(steps), params["batch_size"]):
-            index = torch.from_numpy(steps[start:start + params["batch_size"]])
-            loss = F.cross_entropy(model(X[index]), y[index])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        with torch.no_grad():
-            logits = model.eval()(torch.from_numpy(data.X_test[:count]).to(dtype)).double().numpy()
-        outputs[dtype] = logits, {k: v.double().numpy().reshape(-1) for k, v in model.state_dict().items()
-                                  if v.is_floating_point()}
-    (exact, exact_weights), (single, single_weights) = outputs[torch.float64], outputs[torch.float32]
+    for dtype in (np.float32, np.float64):  # the task's own network and epoch, in each precision
+        net = task.builder(getattr(task, job.algorithm))(params, shape, folder / "fixtures" /
+                                                        f"init-{job.seed}.safetensors", "cpu")
+        net.model.to(torch.float64 if dtype == np.float64 else torch.float32)
+        net.upload(data.X_train.astype(dtype), data.y_train, data.X_test.astype(dtype))
+        net.train_epoch(steps, params["batch_size"])
+        outputs[dtype] = (net.logits(count, count).astype(np.float64),
+                          {k: v.astype(np.float64).reshape(-1) for k, v in net.weights().items()})
+    (exact, exact_weights), (single, single_weights) = outputs[np.float64], outputs[np.float32]
     return {"step_logits": relative(exact, single)} | {k: relative(v, single_weights[k])
                                                         for k, v in exact_weights.items()}
 
