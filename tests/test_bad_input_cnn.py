@@ -57,13 +57,14 @@ def test_gpu_profile_without_a_gpu_is_refused(tmp_path: Path, image_dir: Path) -
     assert not out.exists()
 
 
-def job_file(folder: Path, image_dir: Path, language: str, framework: str, **params: Any) -> Path:
+def job_file(folder: Path, image_dir: Path, language: str, framework: str, precision: str = "float32",
+             **params: Any) -> Path:
     hyper = {"epochs": 1, "batch_size": 64, "optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9,
              "weight_decay": 1e-4, "target_accuracy": 0.8, "pretrained": False, "weights_file": ""} | params
     job = {"schema_version": 3, "job_id": "0123456789abcdef", "run": "bad", "task": "cnn",
            "domain": "deep_learning", "language": language, "framework": framework, "algorithm": "lenet",
            "dataset": "synthetic_images", "datasets_dir": str(image_dir), "hyperparameters": hyper,
-           "hardware_profile": "cpu", "device": "cpu", "threads": 1, "precision": "float32", "repetitions": 1,
+           "hardware_profile": "cpu", "device": "cpu", "threads": 1, "precision": precision, "repetitions": 1,
            "warmup": 0, "seed": 1, "timeout_s": 60, "predictions_dir": str(folder / "predictions"),
            "min_sample_s": 0.0, "processes": 1, "fixtures_dir": str(folder / "fixtures"),
            "inference_batch_sizes": [1]}
@@ -109,4 +110,19 @@ def test_missing_initial_weights_is_a_usage_error(framework: str, tmp_path: Path
     result = subprocess.run([*command, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
                             timeout=120)
     assert_usage_error(result, "init-1.safetensors")
+    assert not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", list(PROGRAMS))
+def test_a_precision_other_than_float32_or_float64_is_a_usage_error(framework: str, tmp_path: Path,
+                                                                    image_dir: Path) -> None:
+    language, binary = PROGRAMS[framework]
+    config = job_file(tmp_path, image_dir, language, framework, precision="float16")
+    command = ([sys.executable, str(ROOT / "python/tasks/deep_learning/cnn.py")] if binary is None
+               else [str(rust_binary(binary))])
+    out = tmp_path / "records.jsonl"
+    result = subprocess.run([*command, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
+                            timeout=120)
+    assert_usage_error(result, str(config), "precision", "float16", "float32 or float64")
     assert not out.exists()

@@ -45,6 +45,8 @@ TASK_SPEC_SCHEMA: dict[str, Any] = {
         "kinds": {"type": "object", "additionalProperties": {"enum": sorted(KINDS)}},
         "datasets": {"type": "array", "items": {"type": "string"}},
         "quality_tolerance": {"type": "number", "minimum": 0},
+        # A rule an algorithm applies to its inputs that every side follows (stated in meta.json).
+        "input_rules": {"type": "object", "additionalProperties": {"type": "string"}},
         "algorithms": {"type": "object", "additionalProperties": {"type": "object"}},
     },
 }
@@ -90,6 +92,7 @@ class TaskSpec:
     algorithms: dict[str, dict[str, Any]]
     kinds: dict[str, str] = field(default_factory=dict)  # algorithms judged otherwise than `kind`
     quality_tolerance: float | None = None  # largest primary-metric gap still called the same quality
+    input_rules: dict[str, str] = field(default_factory=dict)  # algorithm -> the rule every side applies
     protocol: str = "supervised"
 
     @property
@@ -114,7 +117,8 @@ class TaskSpec:
         kind = KINDS[self.kind_of(algorithm)]
         return {"kind": self.kind_of(algorithm), "primary_metric": kind.primary,
                 "higher_is_better": kind.higher_is_better, "outputs": [*kind.outputs, *kind.optional],
-                "agreement": kind.agreement}
+                "agreement": kind.agreement} | ({"input_rule": self.input_rules[algorithm]}
+                                                if algorithm in self.input_rules else {})
 
     def parameter_schema(self, algorithm: str) -> dict[str, Any]:
         """JSON Schema for one algorithm's fully expanded hyperparameters."""

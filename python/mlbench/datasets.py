@@ -136,6 +136,7 @@ BUILDERS: dict[str, Callable[[bool], Source | images.ImageSource]] = {
     "synthetic_images": images.synthetic_images,
     "synthetic_images_rgb": images.synthetic_images_rgb,
     "synthetic_images_tiny": images.synthetic_images_tiny,
+    "synthetic_images_micro": images.synthetic_images_micro,
     "fashion_mnist": images.fashion_mnist,
     "fashion_mnist_2k": images.fashion_mnist_2k,
     "mnist": images.mnist,

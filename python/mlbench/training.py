@@ -72,12 +72,18 @@ class Network(Protocol):
 @dataclass(frozen=True)
 class TrainClassifier:
     """`init(params, shape, seed)` gives the initial weights as {name: numpy float32 array} in PyTorch's
-    names; `build(params, shape, weights_file, device)` a Network loaded from that file; `flops(params,
+    names; `build(params, shape, weights_file, device, precision)` a Network loaded from that file,
+    computing in `precision` (PRECISIONS); `flops(params,
     shape)`, where given, FLOPs per sample of a forward pass and of a training step (mlbench.flops)."""
 
     init: Callable[[dict[str, Any], NetShape, int], dict[str, np.ndarray]]
-    build: Callable[[dict[str, Any], NetShape, Path, str], Network]
+    build: Callable[[dict[str, Any], NetShape, Path, str, str], Network]
     flops: Callable[[dict[str, Any], NetShape], dict[str, float]] | None = None
+
+
+# What a training job may compute in: the task spec's float32 for every benchmark; float64 for the
+# parity tests, where every framework doing the same arithmetic must agree to float64 rounding.
+PRECISIONS = ("float32", "float64")
 
 
 def shape_of(meta: dict[str, Any]) -> NetShape:
@@ -96,6 +102,8 @@ def order_path(job: Job, seed: int) -> Path:
 def check_job(job: Job, n_train: int) -> None:
     """What the parameter schema cannot see: sizes against the dataset, the fixtures folder."""
     params = job.hyperparameters
+    if job.precision not in PRECISIONS:
+        raise UsageError(f"precision: {job.precision!r}: a training job computes in {' or '.join(PRECISIONS)}")
     if params["batch_size"] > n_train:
         raise UsageError(f"hyperparameters.batch_size: {params['batch_size']} is above the training set "
                          f"of {job.dataset} ({n_train} images)")
@@ -158,7 +166,7 @@ def run_training(job: Job, algorithm: TrainClassifier, data: Any, shape: NetShap
         order = order[:1, :WARMUP_BATCHES * params["batch_size"]]
         params["epochs"] = 1
     weights = init_path(job, seed)
-    net = phases.run("build", lambda: None, lambda _: algorithm.build(params, shape, weights, device))
+    net = phases.run("build", lambda: None, lambda _: algorithm.build(params, shape, weights, device, job.precision))
     net.upload(data.X_train, data.y_train, data.X_test)
     n_test = len(data.y_test)
     epoch_s: list[float] = []
@@ -216,13 +224,13 @@ def weights_sha256(named: dict[str, np.ndarray]) -> dict[str, str]:
 def parity(job: Job, algorithm: TrainClassifier, data: Any, shape: NetShape, folder: Path, device: str) -> None:
     """The parity tests' view of one side (mirrors rust/bench-core/src/training.rs `parity`):
     eval-mode logits of the first PARITY_IMAGES test images from the initial weights, after
-    PARITY_STEPS optimizer steps on the first batches of epoch 0, and after one full epoch; and the
-    sha256 of every tensor the network loaded."""
+    PARITY_STEPS optimizer steps on the first batches of epoch 0, and (in float32) after one full
+    epoch; and the sha256 of every tensor the network loaded."""
     params = job.hyperparameters
     folder.mkdir(parents=True, exist_ok=True)
     first = np.load(order_path(job, job.seed))[0]
     count = min(PARITY_IMAGES, len(data.y_test))
-    net = algorithm.build(params, shape, init_path(job, job.seed), device)
+    net = algorithm.build(params, shape, init_path(job, job.seed), device, job.precision)
     (folder / "weights_sha256.json").write_text(json.dumps(weights_sha256(net.weights()), indent=2))
     net.upload(data.X_train, data.y_train, data.X_test)
     np.save(folder / "init_logits.npy", net.logits(count, count))
@@ -232,7 +240,9 @@ def parity(job: Job, algorithm: TrainClassifier, data: Any, shape: NetShape, fol
     (folder / "step_weights").mkdir(exist_ok=True)
     for name, values in net.weights().items():  # parameters and running statistics after the steps
         np.save(folder / "step_weights" / f"{name}.npy", values.reshape(-1))
-    net = algorithm.build(params, shape, init_path(job, job.seed), device)
+    if job.precision == "float64":  # float64 checks the arithmetic of the steps; the epoch is float32's
+        return
+    net = algorithm.build(params, shape, init_path(job, job.seed), device, job.precision)
     net.upload(data.X_train, data.y_train, data.X_test)
     np.save(folder / "epoch_loss.npy", np.array([net.train_epoch(first, params["batch_size"])]))
     np.save(folder / "epoch_logits.npy", net.logits(count, count))

@@ -1,5 +1,6 @@
-"""CNN image classification with PyTorch: LeNet-5, a configurable small CNN, ResNet-18 and a CNN with
-squeeze-and-excitation attention (Rust twins: rust/cnn for tch and candle, rust/cnn-burn for burn).
+"""CNN image classification with PyTorch: LeNet-5, a configurable small CNN, ResNet-18, VGG-16,
+MobileNetV2 and a CNN with squeeze-and-excitation attention (Rust twins: rust/cnn for tch and
+candle, rust/cnn-burn for burn).
 The protocol (mlbench.training) owns the epochs, clocks and artifacts; this file holds the networks,
 their initialisation and one epoch."""
 
@@ -25,8 +26,14 @@ ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1  # PyTorch's convention: running = (1 - m) * running + m * batch statistic
+DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the job's precision
 EVAL_SAMPLE = 8  # images in the batch the FLOP counter runs on
 SE_REDUCTION = 8  # squeeze-and-excitation: hidden units = channels / 8
+VGG_BLOCK = 32  # VGG-16's five 2x2 pools need sides divisible by 32: smaller inputs are zero-padded to it
+# MobileNetV2's inverted residual stages (expansion t, channels c, blocks n, first stride s): the
+# paper's table with CIFAR strides (stem stride 1, the 24-channel stage stride 1: 32 px -> 4 px).
+MOBILENET_V2_STAGES = [[1, 16, 1, 1], [6, 24, 2, 1], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1],
+                       [6, 160, 3, 2], [6, 320, 1, 1]]
 
 
 class LeNet(nn.Module):
@@ -105,6 +112,72 @@ class AttentionCNN(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
+def vgg_padding(shape: NetShape) -> int:
+    """Zero rows (and columns) added on each side so that the (square) images' side becomes a multiple
+    of VGG_BLOCK: 28 -> 32 adds 2, 16 -> 32 adds 8. The same rule in every framework (bench-core)."""
+    side = shape.height
+    if shape.width != side:
+        raise UsageError(f"vgg16: needs square images, not {side}x{shape.width}")
+    total = -side % VGG_BLOCK
+    if total % 2:
+        raise UsageError(f"vgg16: images of side {side} cannot be padded equally on both sides to a "
+                         f"multiple of {VGG_BLOCK}")
+    return total // 2
+
+
+def torchvision_init(model: nn.Module) -> None:
+    """torchvision's initialisation of VGG and MobileNetV2: Kaiming-normal (fan_out) convolutions, unit
+    batch norms, N(0, 0.01) linear layers, zero biases."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+        elif isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0, 0.01)
+        if isinstance(module, nn.Conv2d | nn.BatchNorm2d | nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+class VGG16(nn.Module):
+    """VGG configuration D (Simonyan and Zisserman 2015; torchvision's `make_layers`, names and
+    init): 13 3x3 convolutions [with batch norm] and five 2x2 max-pools, then the CIFAR classifier
+    512-512-classes (torchvision's 7x7 average pool and 4096-wide layers are for 224 px inputs).
+    Inputs whose side is not a multiple of 32 are zero-padded to it first (vgg_padding)."""
+
+    def __init__(self, shape: NetShape, use_batch_norm: bool, dropout_rate: float) -> None:
+        from torchvision.models.vgg import cfgs, make_layers
+
+        super().__init__()
+        self.pad = vgg_padding(shape)
+        self.features = make_layers(cfgs["D"], batch_norm=use_batch_norm)
+        self.features[0] = nn.Conv2d(shape.channels, 64, kernel_size=3, padding=1)  # the dataset's channels
+        side = (shape.height + 2 * self.pad) // VGG_BLOCK
+        self.classifier = nn.Sequential(nn.Linear(512 * side * side, 512), nn.ReLU(True), nn.Dropout(dropout_rate),
+                                        nn.Linear(512, 512), nn.ReLU(True), nn.Dropout(dropout_rate),
+                                        nn.Linear(512, shape.classes))
+        torchvision_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(F.pad(x, [self.pad] * 4)).flatten(1))
+
+
+def vgg16(params: dict[str, Any], shape: NetShape) -> nn.Module:
+    return VGG16(shape, params["use_batch_norm"], params["dropout_rate"])
+
+
+def mobilenet(params: dict[str, Any], shape: NetShape) -> nn.Module:
+    """torchvision's MobileNetV2 (width 1.0, ReLU6, 1280-wide last layer) with CIFAR strides: the stem
+    is a stride-1 3x3 convolution taking the dataset's channels, MOBILENET_V2_STAGES the blocks."""
+    from torchvision.models import MobileNetV2
+
+    model = MobileNetV2(num_classes=shape.classes, width_mult=1.0, inverted_residual_setting=MOBILENET_V2_STAGES,
+                        dropout=params["dropout_rate"])
+    model.features[0][0] = nn.Conv2d(shape.channels, 32, kernel_size=3, stride=1, padding=1, bias=False)
+    torchvision_init(model)
+    return model
+
+
 def attention_cnn(params: dict[str, Any], shape: NetShape) -> nn.Module:
     return AttentionCNN(shape)
 
@@ -163,19 +236,21 @@ def optimizer(params: dict[str, Any], model: nn.Module) -> torch.optim.Optimizer
 
 
 class TorchNetwork:
-    """A PyTorch network and its optimizer, with the job's data on its device."""
+    """A PyTorch network and its optimizer, with the job's data on its device in its precision; what
+    leaves it (logits, weights) is float32."""
 
-    def __init__(self, model: nn.Module, params: dict[str, Any], device: torch.device) -> None:
+    def __init__(self, model: nn.Module, params: dict[str, Any], device: torch.device, dtype: torch.dtype) -> None:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        self.model = model.to(device)
+        self.model = model.to(device=device, dtype=dtype)
         self.optimizer = optimizer(params, self.model)
         self.device = device
+        self.dtype = dtype
 
     def upload(self, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray) -> None:
-        self.X_train = torch.from_numpy(X_train).to(self.device)
+        self.X_train = torch.from_numpy(X_train).to(self.device, self.dtype)
         self.y_train = torch.from_numpy(y_train).to(self.device)
-        self.X_test = torch.from_numpy(X_test).to(self.device)
+        self.X_test = torch.from_numpy(X_test).to(self.device, self.dtype)
 
     def train_epoch(self, order: np.ndarray, batch_size: int) -> float:
         self.model.train()
@@ -195,10 +270,10 @@ class TorchNetwork:
         self.model.eval()
         out = [self.model(self.X_test[start:min(start + batch_size, count)]).cpu()
                for start in range(0, count, batch_size)]
-        return torch.cat(out).numpy()
+        return torch.cat(out).float().numpy()
 
     def weights(self) -> dict[str, np.ndarray]:
-        return {name: t.detach().cpu().numpy() for name, t in self.model.state_dict().items()
+        return {name: t.detach().cpu().float().numpy() for name, t in self.model.state_dict().items()
                 if t.is_floating_point()}
 
     def sync(self) -> None:
@@ -211,7 +286,7 @@ class TorchNetwork:
 
 
 def builder(architecture: Any) -> Any:
-    def build(params: dict[str, Any], shape: NetShape, weights: Path, device: str) -> TorchNetwork:
+    def build(params: dict[str, Any], shape: NetShape, weights: Path, device: str, precision: str) -> TorchNetwork:
         from safetensors.torch import load_file
 
         model = architecture(params, shape)
@@ -220,7 +295,7 @@ def builder(architecture: Any) -> Any:
         if unexpected or [m for m in missing if not m.endswith("num_batches_tracked")]:
             raise UsageError(f"{weights}: does not fit {type(model).__name__}: missing {missing}, "
                              f"unexpected {unexpected}")
-        return TorchNetwork(model, params, torch.device(device))
+        return TorchNetwork(model, params, torch.device(device), DTYPES[precision])
 
     return build
 
@@ -240,6 +315,9 @@ ALGORITHMS = {
     "resnet18": TrainClassifier(init=initial_weights(resnet18), build=builder(resnet18), flops=flop_count(resnet18)),
     "attention_cnn": TrainClassifier(init=initial_weights(attention_cnn), build=builder(attention_cnn),
                                      flops=flop_count(attention_cnn)),
+    "vgg16": TrainClassifier(init=initial_weights(vgg16), build=builder(vgg16), flops=flop_count(vgg16)),
+    "mobilenet": TrainClassifier(init=initial_weights(mobilenet), build=builder(mobilenet),
+                                 flops=flop_count(mobilenet)),
 }
 
 if __name__ == "__main__":

@@ -73,6 +73,78 @@ pub const SE_REDUCTION: usize = 8;
 /// ResNet-18's stages: (output channels, stride of the first block); two BasicBlocks each.
 pub const RESNET18_STAGES: [(usize, usize); 4] = [(64, 1), (128, 2), (256, 2), (512, 2)];
 
+/// VGG configuration D: output channels of each 3x3 convolution, 0 for a 2x2 max-pool (torchvision's
+/// `cfgs["D"]` with "M" as 0).
+pub const VGG16_LAYERS: [usize; 18] =
+    [64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0];
+
+/// VGG-16's five pools need sides divisible by this; smaller inputs are zero-padded to it.
+pub const VGG_BLOCK: usize = 32;
+
+/// Zero rows (and columns) VGG-16 adds on each side so that the (square) images' side becomes a
+/// multiple of VGG_BLOCK (28 -> 2, 16 -> 8); an odd total cannot be split equally (Python: `vgg_padding`).
+pub fn vgg_padding(shape: &NetShape) -> Result<usize> {
+    let side = shape.height;
+    if shape.width != side {
+        return Err(BenchError::usage(format!("vgg16: needs square images, not {side}x{}", shape.width)));
+    }
+    let total = (VGG_BLOCK - side % VGG_BLOCK) % VGG_BLOCK;
+    if total % 2 == 1 {
+        return Err(BenchError::usage(format!(
+            "vgg16: images of side {side} cannot be padded equally on both sides to a multiple of {VGG_BLOCK}"
+        )));
+    }
+    Ok(total / 2)
+}
+
+/// MobileNetV2's inverted residual stages (expansion t, channels c, blocks n, first stride s) with
+/// CIFAR strides (Python: `MOBILENET_V2_STAGES`); the stem is a stride-1 3x3 convolution to 32
+/// channels, the head a 1x1 convolution to MOBILENET_V2_LAST channels.
+pub const MOBILENET_V2_STAGES: [(usize, usize, usize, usize); 7] = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 1),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+];
+pub const MOBILENET_V2_STEM: usize = 32;
+pub const MOBILENET_V2_LAST: usize = 1280;
+
+/// One inverted residual block of MobileNetV2 as torchvision numbers it: `features.{index}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvertedResidual {
+    pub index: usize,
+    pub c_in: usize,
+    pub hidden: usize,
+    pub c_out: usize,
+    pub stride: usize,
+    pub expand: bool,
+}
+
+impl InvertedResidual {
+    /// The shortcut adds the input when the block keeps its shape.
+    pub fn residual(&self) -> bool {
+        self.stride == 1 && self.c_in == self.c_out
+    }
+}
+
+/// MobileNetV2's blocks in order (features.1 .. features.17); the head is `features.{len + 1}`.
+pub fn mobilenet_v2_blocks() -> Vec<InvertedResidual> {
+    let mut blocks = Vec::new();
+    let mut c_in = MOBILENET_V2_STEM;
+    for &(t, c, n, s) in &MOBILENET_V2_STAGES {
+        for i in 0..n {
+            let stride = if i == 0 { s } else { 1 };
+            let index = blocks.len() + 1;
+            blocks.push(InvertedResidual { index, c_in, hidden: c_in * t, c_out: c, stride, expand: t != 1 });
+            c_in = c;
+        }
+    }
+    blocks
+}
+
 /// A framework's network, holding its data on the job's device after `upload`.
 pub trait Network {
     fn upload(&mut self, train: &Images, test: &Images) -> Result<()>;
@@ -185,6 +257,16 @@ fn load_images(job: &Job, split: &str, shape: &NetShape, norm: &Normalise) -> Re
     Ok(Images { x, y: y.to_vec(), n, dims })
 }
 
+/// What a training job may compute in: the task spec's float32 for every benchmark; float64 for the
+/// parity tests, where every framework doing the same arithmetic must agree to float64 rounding
+/// (Python: `PRECISIONS`). Each arm computes in the job's precision; what leaves it is float32.
+pub const PRECISIONS: [&str; 2] = ["float32", "float64"];
+
+/// Whether the job computes in float64 (else float32).
+pub fn float64(job: &Job) -> bool {
+    job.precision == "float64"
+}
+
 pub fn init_path(job: &Job, seed: u64) -> PathBuf {
     job.fixtures_dir.join(format!("init-{seed}.safetensors"))
 }
@@ -197,6 +279,13 @@ fn run(args: &Args, info: &TrainingInfo, startup: Option<f64>) -> Result<()> {
     let (job, version) = checked_job(args, info.frameworks, info.spec)?;
     let in_job = in_job(&args.config);
     let params: TrainParams = job.params().map_err(in_job)?;
+    if !PRECISIONS.contains(&job.precision.as_str()) {
+        return Err(in_job(BenchError::usage(format!(
+            "precision: {:?}: a training job computes in {}",
+            job.precision,
+            PRECISIONS.join(" or ")
+        ))));
+    }
     let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
     let (shape, norm) = read_meta(&job).map_err(in_job)?;
     let threads = (info.setup)(&job).map_err(in_job)?;
@@ -301,6 +390,9 @@ fn parity(context: &Context, folder: &Path) -> Result<()> {
         .map_err(|e| BenchError::run(format!("{}: {e}", step_weights.display())))?;
     for (name, values) in net.weights()? {
         write(&step_weights.join(format!("{name}.npy")), &Array1::from(values))?;
+    }
+    if float64(job) {
+        return Ok(()); // float64 checks the arithmetic of the steps; the epoch is float32's
     }
     let mut net = (info.build)(job, params, &shape, &init_path(job, job.seed))?;
     net.upload(train, test)?;
@@ -501,4 +593,36 @@ fn write<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
     array: &ndarray::Array<A, D>,
 ) -> Result<()> {
     write_npy(path, array).map_err(|e| BenchError::run(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vgg_pads_to_the_next_multiple_of_32_equally() {
+        let square = |side| NetShape { channels: 1, height: side, width: side, classes: 10 };
+        assert_eq!(vgg_padding(&square(28)).unwrap(), 2);
+        assert_eq!(vgg_padding(&square(16)).unwrap(), 8);
+        assert_eq!(vgg_padding(&square(32)).unwrap(), 0);
+        assert_eq!(vgg_padding(&square(60)).unwrap(), 2);
+        assert!(vgg_padding(&square(27)).unwrap_err().to_string().contains("side 27"));
+        let wide = NetShape { width: 32, ..square(28) };
+        assert!(vgg_padding(&wide).unwrap_err().to_string().contains("square"));
+    }
+
+    #[test]
+    fn mobilenet_v2_has_torchvisions_seventeen_blocks() {
+        let blocks = mobilenet_v2_blocks();
+        assert_eq!(blocks.len(), 17);
+        assert_eq!(
+            blocks[0],
+            InvertedResidual { index: 1, c_in: 32, hidden: 32, c_out: 16, stride: 1, expand: false }
+        );
+        assert_eq!(
+            blocks[16],
+            InvertedResidual { index: 17, c_in: 160, hidden: 960, c_out: 320, stride: 1, expand: true }
+        );
+        assert_eq!(blocks.iter().filter(|b| b.residual()).count(), 10);
+    }
 }

@@ -1,5 +1,5 @@
 //! CNN image classification in burn (its pure-Rust `flex` CPU backend; `cuda` under HW=gpu):
-//! LeNet-5, the small CNN, ResNet-18 and the SE attention CNN (Python twin: python/tasks/deep_learning/cnn.py; tch and candle:
+//! LeNet-5, the small CNN, ResNet-18, VGG-16, MobileNetV2 and the SE attention CNN (Python twin: python/tasks/deep_learning/cnn.py; tch and candle:
 //! rust/cnn). Its own workspace: burn 0.22 resolves torch-sys 0.22 into any lockfile it is in.
 //!
 //! Two mappings make it the same work as PyTorch, both proven by tests/test_parity_cnn.py:
@@ -19,7 +19,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, FloatDType, Int, Tensor, TensorData};
 
 use nets::Net;
 
@@ -48,6 +48,7 @@ struct BurnNet {
     optimizer: ModuleOptimizer,
     lr: f64,
     device: Device,
+    dtype: FloatDType, // the job's precision
     data: Option<(Tensor<4>, Tensor<1, Int>, Tensor<4>)>,
 }
 
@@ -73,18 +74,36 @@ fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) -> R
             .with_weight_decay(params.weight_decay as f32)
             .init(),
     };
-    Ok(Box::new(BurnNet { model: Some(model), optimizer, lr: params.learning_rate, device, data: None }))
+    let dtype = nets::dtype(job);
+    Ok(Box::new(BurnNet {
+        model: Some(model),
+        optimizer,
+        lr: params.learning_rate,
+        device,
+        dtype,
+        data: None,
+    }))
 }
 
-fn images(images: &Images, device: &Device) -> Tensor<4> {
-    Tensor::from_data(TensorData::new(images.x.clone(), images.dims.to_vec()), device)
+fn images(images: &Images, device: &Device, dtype: FloatDType) -> Tensor<4> {
+    Tensor::<4>::from_data(TensorData::new(images.x.clone(), images.dims.to_vec()), device).cast(dtype)
+}
+
+/// A tensor's values as float32 (what leaves an arm, whatever it computes in).
+fn values<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+    tensor
+        .cast(FloatDType::F32)
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| BenchError::run(format!("burn: {e:?}")))
 }
 
 impl Network for BurnNet {
     fn upload(&mut self, train: &Images, test: &Images) -> Result<()> {
         let train_device = self.device.clone().autodiff();
         let labels = Tensor::from_data(TensorData::new(train.y.clone(), [train.n]), &train_device);
-        self.data = Some((images(train, &train_device), labels, images(test, &self.device)));
+        self.data =
+            Some((images(train, &train_device, self.dtype), labels, images(test, &self.device, self.dtype)));
         Ok(())
     }
 
@@ -99,10 +118,10 @@ impl Network for BurnNet {
                 Tensor::<1, Int>::from_data(TensorData::new(chunk.to_vec(), [chunk.len()]), &train_device);
             let logits = model.forward(x.clone().select(0, index.clone()));
             let loss = loss_fn.forward(logits, y.clone().select(0, index));
-            let value: f32 = loss.clone().into_scalar();
+            let value: f64 = loss.clone().cast(FloatDType::F64).into_scalar();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = self.optimizer.step(self.lr, model, grads);
-            total += f64::from(value) * chunk.len() as f64;
+            total += value * chunk.len() as f64;
         }
         self.model = Some(model);
         Ok(total / order.len() as f64)
@@ -116,12 +135,7 @@ impl Network for BurnNet {
         while start < count {
             let len = batch_size.min(count - start);
             let logits = model.forward(x.clone().narrow(0, start, len));
-            out.extend(
-                logits
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .map_err(|e| BenchError::run(format!("burn: {e:?}")))?,
-            );
+            out.extend(values(logits)?);
             start += len;
         }
         Ok(out)
@@ -131,11 +145,7 @@ impl Network for BurnNet {
         let model = self.model.as_ref().ok_or_else(|| BenchError::run("no model"))?;
         let mut named = Vec::new();
         for (name, tensor) in model.named_tensors() {
-            let values = tensor
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| BenchError::run(format!("burn: {e:?}")))?;
-            named.push((name, values));
+            named.push((name, values(tensor)?));
         }
         named.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(named)
@@ -150,7 +160,7 @@ fn main() {
     main_training(TrainingInfo {
         frameworks: &[("burn", env!("MLBENCH_VERSION_BURN"))],
         build: |job, params, shape, weights| match (job.framework.as_str(), job.algorithm.as_str()) {
-            ("burn", "lenet" | "simple_cnn" | "resnet18" | "attention_cnn") => {
+            ("burn", "lenet" | "simple_cnn" | "resnet18" | "attention_cnn" | "vgg16" | "mobilenet") => {
                 build(job, params, shape, weights)
             }
             (framework, algorithm) => {
@@ -160,4 +170,18 @@ fn main() {
         setup,
         spec: include_str!("../../../configs/tasks/cnn.yaml"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float64_jobs_compute_in_float64() {
+        let device = Device::flex().autodiff();
+        let images = Images { x: vec![0.5; 4], y: vec![0], n: 1, dims: [1, 1, 2, 2] };
+        let x = super::images(&images, &device, FloatDType::F64);
+        assert_eq!(x.dtype(), burn::tensor::DType::F64);
+        assert_eq!((x.clone() * x).sum().dtype(), burn::tensor::DType::F64);
+    }
 }

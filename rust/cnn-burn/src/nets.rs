@@ -1,17 +1,21 @@
 //! The networks on burn's modules, filled from the shared safetensors file (PyTorch names): LeNet-5
-//! and the small CNN (`SmallNet`), and ResNet-18 under torchvision's names.
+//! and the small CNN (`SmallNet`), the SE attention CNN, and ResNet-18, VGG-16 and MobileNetV2 under
+//! torchvision's names.
 use std::path::Path;
 
 use bench_core::config::Job;
 use bench_core::error::{BenchError, Result};
-use bench_core::training::{NetShape, TrainParams, RESNET18_STAGES, SE_REDUCTION};
+use bench_core::training::{
+    mobilenet_v2_blocks, vgg_padding, NetShape, TrainParams, MOBILENET_V2_LAST, MOBILENET_V2_STAGES,
+    MOBILENET_V2_STEM, RESNET18_STAGES, SE_REDUCTION, VGG16_LAYERS, VGG_BLOCK,
+};
 use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::MaxPool2dConfig;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::activation::{relu, relu6, sigmoid};
 use burn::tensor::module::{batch_norm, batch_norm_train};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 use safetensors::SafeTensors;
 
 const BN_EPS: f64 = 1e-5;
@@ -64,6 +68,8 @@ pub enum Net {
     Small(SmallNet),
     Residual(ResNet18),
     Attention(AttentionCnn),
+    Vgg(Vgg16),
+    Mobile(MobileNetV2),
 }
 
 impl Net {
@@ -72,6 +78,8 @@ impl Net {
             Net::Small(net) => net.forward(x),
             Net::Residual(net) => net.forward(x),
             Net::Attention(net) => net.forward(x),
+            Net::Vgg(net) => net.forward(x),
+            Net::Mobile(net) => net.forward(x),
         }
     }
 
@@ -81,6 +89,8 @@ impl Net {
             Net::Small(net) => net.named_tensors(),
             Net::Residual(net) => net.named_tensors(),
             Net::Attention(net) => net.named_tensors(),
+            Net::Vgg(net) => net.named_tensors(),
+            Net::Mobile(net) => net.named_tensors(),
         }
     }
 }
@@ -231,6 +241,128 @@ impl ResNet18 {
     }
 }
 
+/// One VGG layer: a 3x3 convolution [with batch norm] and ReLU, or (None) a 2x2 max-pool.
+#[derive(Module, Debug)]
+pub struct VggConv {
+    conv: Conv2d,
+    bn: Option<TorchBatchNorm>,
+}
+
+/// VGG-16 (configuration D) under torchvision's names (`features.{i}`, `classifier.{0,3,6}`):
+/// zero-padding to a multiple of 32, 13 convolutions [with batch norm] and five max-pools, then
+/// 512-512-classes with ReLU and dropout.
+#[derive(Module, Debug)]
+pub struct Vgg16 {
+    pad: usize,
+    layers: Vec<Option<VggConv>>,
+    classifier: Vec<Linear>,
+    dropout: Dropout,
+}
+
+impl Vgg16 {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let p = self.pad;
+        let mut x = x.pad((p, p, p, p), 0.0f32);
+        for layer in &self.layers {
+            x = match layer {
+                None => pool(x),
+                Some(VggConv { conv, bn: None }) => relu(conv.forward(x)),
+                Some(VggConv { conv, bn: Some(bn) }) => relu(bn.forward(conv.forward(x))),
+            };
+        }
+        let x = self.dropout.forward(relu(self.classifier[0].forward(x.flatten::<2>(1, 3))));
+        let x = self.dropout.forward(relu(self.classifier[1].forward(x)));
+        self.classifier[2].forward(x)
+    }
+
+    fn named_tensors(&self) -> Vec<(String, Tensor<1>)> {
+        let mut out = Vec::new();
+        let mut index = 0;
+        for layer in &self.layers {
+            if let Some(VggConv { conv, bn }) = layer {
+                conv_tensors(&format!("features.{index}"), conv, &mut out);
+                if let Some(bn) = bn {
+                    bn.named_tensors(&format!("features.{}", index + 1), &mut out);
+                    index += 1;
+                }
+                index += 1; // the ReLU
+            }
+            index += 1;
+        }
+        for (linear, i) in self.classifier.iter().zip([0, 3, 6]) {
+            linear_tensors(&format!("classifier.{i}"), linear, &mut out);
+        }
+        out
+    }
+}
+
+/// torchvision's Conv2dNormActivation: a bias-free convolution and batch norm (`ConvBn`), then
+/// ReLU6 where `relu6`; a depthwise convolution has groups = channels.
+#[derive(Module, Debug)]
+pub struct ConvBnAct {
+    unit: ConvBn,
+    relu6: bool,
+}
+
+impl ConvBnAct {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.unit.forward(x);
+        if self.relu6 {
+            relu6(y)
+        } else {
+            y
+        }
+    }
+}
+
+/// One inverted residual block: [1x1 expand,] 3x3 depthwise, 1x1 linear projection (+ input).
+#[derive(Module, Debug)]
+pub struct InvertedResidual {
+    units: Vec<ConvBnAct>,
+    residual: bool,
+}
+
+/// MobileNetV2 under torchvision's names: `features.0` the stem, `features.{1..17}.conv` the inverted
+/// residual blocks, `features.18` the head, `classifier.1` the linear layer after dropout.
+#[derive(Module, Debug)]
+pub struct MobileNetV2 {
+    stem: ConvBnAct,
+    blocks: Vec<InvertedResidual>,
+    head: ConvBnAct,
+    dropout: Dropout,
+    fc: Linear,
+}
+
+impl MobileNetV2 {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x = self.stem.forward(x);
+        for block in &self.blocks {
+            let y = block.units.iter().fold(x.clone(), |y, unit| unit.forward(y));
+            x = if block.residual { x + y } else { y };
+        }
+        let x = self.head.forward(x).mean_dim(3).mean_dim(2).flatten::<2>(1, 3);
+        self.fc.forward(self.dropout.forward(x))
+    }
+
+    fn named_tensors(&self) -> Vec<(String, Tensor<1>)> {
+        let mut out = Vec::new();
+        self.stem.unit.named_tensors("features.0.0", "features.0.1", &mut out);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let conv = format!("features.{}.conv", i + 1);
+            let (last, act) = block.units.split_last().expect("a block has units");
+            for (j, unit) in act.iter().enumerate() {
+                unit.unit.named_tensors(&format!("{conv}.{j}.0"), &format!("{conv}.{j}.1"), &mut out);
+            }
+            let j = act.len();
+            last.unit.named_tensors(&format!("{conv}.{j}"), &format!("{conv}.{}", j + 1), &mut out);
+        }
+        let head = format!("features.{}", self.blocks.len() + 1);
+        self.head.unit.named_tensors(&format!("{head}.0"), &format!("{head}.1"), &mut out);
+        linear_tensors("classifier.1", &self.fc, &mut out);
+        out
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct SmallNet {
     conv1: Conv2d,
@@ -302,6 +434,7 @@ struct Weights<'a> {
     file: SafeTensors<'a>,
     device: &'a Device,
     path: &'a Path,
+    dtype: FloatDType, // the job's precision
 }
 
 impl Weights<'_> {
@@ -319,7 +452,7 @@ impl Weights<'_> {
         }
         let values: Vec<f32> =
             view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        Ok(Tensor::from_data(TensorData::new(values, dims.to_vec()), self.device))
+        Ok(Tensor::<D>::from_data(TensorData::new(values, dims.to_vec()), self.device).cast(self.dtype))
     }
 
     fn conv(&self, name: &str, config: Conv2dConfig) -> Result<Conv2d> {
@@ -340,13 +473,28 @@ impl Weights<'_> {
         k: usize,
         stride: usize,
     ) -> Result<ConvBn> {
+        self.grouped_conv_bn(conv, bn, [c_in, c_out], k, stride, 1)
+    }
+
+    /// A bias-free convolution in `groups` groups (weight [out, in / groups, k, k]) and batch norm.
+    fn grouped_conv_bn(
+        &self,
+        conv: &str,
+        bn: &str,
+        [c_in, c_out]: [usize; 2],
+        k: usize,
+        stride: usize,
+        groups: usize,
+    ) -> Result<ConvBn> {
         let pad = k / 2;
         let config = Conv2dConfig::new([c_in, c_out], [k, k])
             .with_stride([stride, stride])
             .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .with_groups(groups)
             .with_bias(false);
         let mut layer = config.init(self.device);
-        layer.weight = Param::from_tensor(self.get(&format!("{conv}.weight"), [c_out, c_in, k, k])?);
+        let shape = [c_out, c_in / groups, k, k];
+        layer.weight = Param::from_tensor(self.get(&format!("{conv}.weight"), shape)?);
         Ok(ConvBn { conv: layer, bn: self.batch_norm(bn, c_out)? })
     }
 
@@ -369,17 +517,29 @@ impl Weights<'_> {
     }
 }
 
+/// The job's precision as burn's float type.
+pub fn dtype(job: &Job) -> FloatDType {
+    if bench_core::training::float64(job) {
+        FloatDType::F64
+    } else {
+        FloatDType::F32
+    }
+}
+
 pub fn load(job: &Job, params: &TrainParams, shape: &NetShape, path: &Path, device: &Device) -> Result<Net> {
     let bytes = std::fs::read(path)
         .map_err(|e| BenchError::usage(format!("{}: cannot read: {e}", path.display())))?;
     let file = SafeTensors::deserialize(&bytes)
         .map_err(|e| BenchError::usage(format!("{}: {e}", path.display())))?;
-    let w = Weights { file, device, path };
+    let w = Weights { file, device, path, dtype: dtype(job) };
     let conv = |c_in, c_out, k, pad| {
         Conv2dConfig::new([c_in, c_out], [k, k]).with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
     };
-    if job.algorithm == "resnet18" {
-        return resnet18(&w, params, shape).map(Net::Residual);
+    match job.algorithm.as_str() {
+        "resnet18" => return resnet18(&w, params, shape).map(Net::Residual),
+        "vgg16" => return vgg16(&w, params, shape).map(Net::Vgg),
+        "mobilenet" => return mobilenet(&w, params, shape).map(Net::Mobile),
+        _ => {}
     }
     if job.algorithm == "attention_cnn" {
         let (mut convs, mut bns, mut ses) = (Vec::new(), Vec::new(), Vec::new());
@@ -462,4 +622,72 @@ fn resnet18(w: &Weights, params: &TrainParams, shape: &NetShape) -> Result<ResNe
         c_in = c_out;
     }
     Ok(ResNet18 { stem, max_pool: imagenet, blocks, fc: w.linear("fc", 512, shape.classes)? })
+}
+
+fn vgg16(w: &Weights, params: &TrainParams, shape: &NetShape) -> Result<Vgg16> {
+    let pad = vgg_padding(shape)?;
+    let (mut layers, mut index, mut c_in) = (Vec::new(), 0, shape.channels);
+    for &c_out in &VGG16_LAYERS {
+        if c_out == 0 {
+            layers.push(None);
+            index += 1;
+            continue;
+        }
+        let config =
+            Conv2dConfig::new([c_in, c_out], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
+        let conv = w.conv(&format!("features.{index}"), config)?;
+        let bn = if params.use_batch_norm {
+            Some(w.batch_norm(&format!("features.{}", index + 1), c_out)?)
+        } else {
+            None
+        };
+        index += if params.use_batch_norm { 3 } else { 2 }; // conv, [bn,] ReLU
+        layers.push(Some(VggConv { conv, bn }));
+        c_in = c_out;
+    }
+    let side = (shape.height + 2 * pad) / VGG_BLOCK;
+    let classifier = vec![
+        w.linear("classifier.0", 512 * side * side, 512)?,
+        w.linear("classifier.3", 512, 512)?,
+        w.linear("classifier.6", 512, shape.classes)?,
+    ];
+    Ok(Vgg16 { pad, layers, classifier, dropout: DropoutConfig::new(params.dropout_rate).init() })
+}
+
+fn mobilenet(w: &Weights, params: &TrainParams, shape: &NetShape) -> Result<MobileNetV2> {
+    let unit =
+        |name: &str, channels: [usize; 2], k: usize, stride: usize, groups: usize| -> Result<ConvBnAct> {
+            let unit =
+                w.grouped_conv_bn(&format!("{name}.0"), &format!("{name}.1"), channels, k, stride, groups)?;
+            Ok(ConvBnAct { unit, relu6: true })
+        };
+    let stem = unit("features.0", [shape.channels, MOBILENET_V2_STEM], 3, 1, 1)?;
+    let mut blocks = Vec::new();
+    for b in mobilenet_v2_blocks() {
+        let conv = format!("features.{}.conv", b.index);
+        let mut units = Vec::new();
+        if b.expand {
+            units.push(unit(&format!("{conv}.0"), [b.c_in, b.hidden], 1, 1, 1)?);
+        }
+        let j = units.len();
+        units.push(unit(&format!("{conv}.{j}"), [b.hidden, b.hidden], 3, b.stride, b.hidden)?);
+        let (project, bn) = (format!("{conv}.{}", j + 1), format!("{conv}.{}", j + 2));
+        let unit = w.grouped_conv_bn(&project, &bn, [b.hidden, b.c_out], 1, 1, 1)?;
+        units.push(ConvBnAct { unit, relu6: false });
+        blocks.push(InvertedResidual { units, residual: b.residual() });
+    }
+    let head = unit(
+        &format!("features.{}", blocks.len() + 1),
+        [MOBILENET_V2_STAGES[6].1, MOBILENET_V2_LAST],
+        1,
+        1,
+        1,
+    )?;
+    Ok(MobileNetV2 {
+        stem,
+        blocks,
+        head,
+        dropout: DropoutConfig::new(params.dropout_rate).init(),
+        fc: w.linear("classifier.1", MOBILENET_V2_LAST, shape.classes)?,
+    })
 }

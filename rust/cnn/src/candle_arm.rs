@@ -7,7 +7,8 @@
 //! (number of maxima) / (kernel area) instead of dividing it among the maxima, so a unique maximum
 //! of a 2x2 window gets a quarter of its gradient (candle-core backprop.rs, `Op::MaxPool2D`; the
 //! test below pins it). Training through it is not the same work as PyTorch's, so this arm pools
-//! with reshape + max, the same forward values with PyTorch's gradient for distinct maxima.
+//! with reshape + argmax + gather: the same forward values, and PyTorch's gradient (all of it to
+//! the window's first maximum, also on ties).
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -47,10 +48,19 @@ fn device(job: &Job) -> Result<Device> {
     }
 }
 
-/// 2x2 max-pooling, stride 2 (even sides), whose gradient goes to each window's maximum.
+/// The first maximum of each window (windows on the last dimension, in PyTorch's scan order), with
+/// the whole gradient going to it, as PyTorch's max-pooling does; `max` would send the gradient to
+/// every tied element (ties are common where VGG's zero padding makes constant regions).
+fn first_max(windows: &Tensor) -> candle_core::Result<Tensor> {
+    let last = windows.rank() - 1;
+    windows.gather(&windows.argmax_keepdim(last)?, last)?.squeeze(last)
+}
+
+/// 2x2 max-pooling, stride 2 (even sides), whose gradient goes to each window's first maximum.
 fn max_pool2(xs: &Tensor) -> candle_core::Result<Tensor> {
     let (n, c, h, w) = xs.dims4()?;
-    xs.reshape((n, c, h / 2, 2, w / 2, 2))?.max(5)?.max(3)
+    let windows = xs.reshape((n, c, h / 2, 2, w / 2, 2))?.permute((0, 1, 2, 4, 3, 5))?;
+    first_max(&windows.reshape((n, c, h / 2, w / 2, 4))?)
 }
 
 struct LeNet {
@@ -120,11 +130,7 @@ impl SimpleCnn {
     }
 
     fn drop(&self, xs: Tensor, train: bool) -> candle_core::Result<Tensor> {
-        if train && self.dropout > 0.0 {
-            candle_nn::ops::dropout(&xs, self.dropout)
-        } else {
-            Ok(xs)
-        }
+        dropout(xs, self.dropout, train)
     }
 }
 
@@ -140,26 +146,22 @@ impl ModuleT for SimpleCnn {
 }
 
 /// 3x3 max-pooling, stride 2, padding 1 (ResNet's ImageNet stem) on non-negative inputs (after a
-/// ReLU, so zero padding is PyTorch's -inf padding): the maximum of nine strided views. Not candle's
-/// `max_pool2d` (see `max_pool2`); `maximum` sends the gradient to the larger input (halved on a tie,
-/// which after a ReLU happens on zeros, whose gradient the ReLU drops).
+/// ReLU, so zero padding is PyTorch's -inf padding: a padded zero that wins a window ties with real
+/// zeros, whose gradient the ReLU drops): the first maximum of nine strided views, in PyTorch's scan
+/// order. Not candle's `max_pool2d` (see the module's note).
 fn max_pool3_s2_p1(xs: &Tensor) -> candle_core::Result<Tensor> {
     let (n, c, h, w) = xs.dims4()?;
     let (oh, ow) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1);
     let padded = xs.pad_with_zeros(2, 1, 2)?.pad_with_zeros(3, 1, 2)?;
-    let mut out: Option<Tensor> = None;
+    let mut views = Vec::with_capacity(9);
     for dy in 0..3 {
         let rows =
             padded.narrow(2, dy, 2 * oh)?.reshape((n, c, oh, 2, w + 3))?.narrow(3, 0, 1)?.squeeze(3)?;
         for dx in 0..3 {
-            let view = rows.narrow(3, dx, 2 * ow)?.reshape((n, c, oh, ow, 2))?.narrow(4, 0, 1)?.squeeze(4)?;
-            out = Some(match out {
-                Some(acc) => acc.maximum(&view)?,
-                None => view,
-            });
+            views.push(rows.narrow(3, dx, 2 * ow)?.reshape((n, c, oh, ow, 2))?.narrow(4, 0, 1)?.squeeze(4)?);
         }
     }
-    Ok(out.expect("nine views"))
+    first_max(&Tensor::stack(&views, 4)?)
 }
 
 fn batch_norm(channels: usize, vb: VarBuilder) -> candle_core::Result<BatchNorm> {
@@ -310,6 +312,177 @@ impl ModuleT for AttentionCnn {
     }
 }
 
+fn dropout(xs: Tensor, rate: f32, train: bool) -> candle_core::Result<Tensor> {
+    if train && rate > 0.0 {
+        candle_nn::ops::dropout(&xs, rate)
+    } else {
+        Ok(xs)
+    }
+}
+
+/// VGG-16 (configuration D) under torchvision's names (`features.{i}`, `classifier.{0,3,6}`):
+/// zero-padding to a multiple of 32, 13 convolutions [with batch norm] and five max-pools, then
+/// 512-512-classes with ReLU and dropout.
+struct Vgg16 {
+    pad: usize,
+    layers: Vec<Option<(Conv2d, Option<BatchNorm>)>>, // None: a 2x2 max-pool
+    classifier: [Linear; 3],
+    dropout: f32,
+}
+
+impl Vgg16 {
+    fn new(vb: &VarBuilder, shape: &NetShape, params: &TrainParams, pad: usize) -> candle_core::Result<Self> {
+        let features = vb.pp("features");
+        let (mut layers, mut index, mut c_in) = (Vec::new(), 0, shape.channels);
+        for &c_out in &bench_core::training::VGG16_LAYERS {
+            if c_out == 0 {
+                layers.push(None);
+                index += 1;
+                continue;
+            }
+            let cfg = candle_nn::Conv2dConfig { padding: 1, ..Default::default() };
+            let conv = candle_nn::conv2d(c_in, c_out, 3, cfg, features.pp(index))?;
+            let bn =
+                if params.use_batch_norm { Some(batch_norm(c_out, features.pp(index + 1))?) } else { None };
+            index += if params.use_batch_norm { 3 } else { 2 }; // conv, [bn,] ReLU
+            layers.push(Some((conv, bn)));
+            c_in = c_out;
+        }
+        let side = (shape.height + 2 * pad) / bench_core::training::VGG_BLOCK;
+        let classifier = vb.pp("classifier");
+        Ok(Vgg16 {
+            pad,
+            layers,
+            classifier: [
+                candle_nn::linear(512 * side * side, 512, classifier.pp(0))?,
+                candle_nn::linear(512, 512, classifier.pp(3))?,
+                candle_nn::linear(512, shape.classes, classifier.pp(6))?,
+            ],
+            dropout: params.dropout_rate as f32,
+        })
+    }
+}
+
+impl ModuleT for Vgg16 {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let mut x = xs.pad_with_zeros(2, self.pad, self.pad)?.pad_with_zeros(3, self.pad, self.pad)?;
+        for layer in &self.layers {
+            x = match layer {
+                None => max_pool2(&x)?,
+                Some((conv, None)) => x.apply(conv)?.relu()?,
+                Some((conv, Some(bn))) => x.apply(conv)?.apply_t(bn, train)?.relu()?,
+            };
+        }
+        let [fc1, fc2, fc3] = &self.classifier;
+        let x = dropout(x.flatten_from(1)?.apply(fc1)?.relu()?, self.dropout, train)?;
+        dropout(x.apply(fc2)?.relu()?, self.dropout, train)?.apply(fc3)
+    }
+}
+
+/// torchvision's Conv2dNormActivation: a bias-free convolution (`{name}.0`), batch norm (`{name}.1`)
+/// and, where `relu6`, ReLU6; `groups` = channels makes it depthwise (candle runs a grouped
+/// convolution as one convolution per group, concatenated).
+struct ConvBnAct {
+    conv: Conv2d,
+    bn: BatchNorm,
+    relu6: bool,
+}
+
+impl ConvBnAct {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        conv: VarBuilder,
+        bn: VarBuilder,
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        groups: usize,
+        relu6: bool,
+    ) -> candle_core::Result<Self> {
+        let cfg = candle_nn::Conv2dConfig { padding: k / 2, stride, groups, ..Default::default() };
+        Ok(ConvBnAct {
+            conv: candle_nn::conv2d_no_bias(c_in, c_out, k, cfg, conv)?,
+            bn: batch_norm(c_out, bn)?,
+            relu6,
+        })
+    }
+
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let y = xs.apply(&self.conv)?.apply_t(&self.bn, train)?;
+        if self.relu6 {
+            y.clamp(0f32, 6f32)
+        } else {
+            Ok(y)
+        }
+    }
+}
+
+/// MobileNetV2 under torchvision's names: `features.0` the stem, `features.{1..17}.conv` the inverted
+/// residual blocks ([1x1 expand,] 3x3 depthwise, 1x1 linear projection), `features.18` the head,
+/// `classifier.1` the linear layer after dropout.
+struct MobileNetV2 {
+    stem: ConvBnAct,
+    blocks: Vec<(Vec<ConvBnAct>, bool)>, // the block's units, and whether its input is added
+    head: ConvBnAct,
+    dropout: f32,
+    fc: Linear,
+}
+
+impl MobileNetV2 {
+    fn new(vb: &VarBuilder, shape: &NetShape, params: &TrainParams) -> candle_core::Result<Self> {
+        use bench_core::training::{
+            mobilenet_v2_blocks, MOBILENET_V2_LAST as LAST, MOBILENET_V2_STEM as STEM,
+        };
+        let f = vb.pp("features");
+        let unit = |path: VarBuilder, c_in, c_out, k, stride, groups, relu6| {
+            ConvBnAct::new(path.pp(0), path.pp(1), c_in, c_out, k, stride, groups, relu6)
+        };
+        let stem = unit(f.pp(0), shape.channels, STEM, 3, 1, 1, true)?;
+        let mut blocks = Vec::new();
+        for b in mobilenet_v2_blocks() {
+            let conv = f.pp(b.index).pp("conv");
+            let mut units = Vec::new();
+            let mut next = 0;
+            if b.expand {
+                units.push(unit(conv.pp(0), b.c_in, b.hidden, 1, 1, 1, true)?);
+                next = 1;
+            }
+            units.push(unit(conv.pp(next), b.hidden, b.hidden, 3, b.stride, b.hidden, true)?);
+            units.push(ConvBnAct::new(
+                conv.pp(next + 1),
+                conv.pp(next + 2),
+                b.hidden,
+                b.c_out,
+                1,
+                1,
+                1,
+                false,
+            )?);
+            blocks.push((units, b.residual()));
+        }
+        let c_last = bench_core::training::MOBILENET_V2_STAGES[6].1;
+        let head = unit(f.pp(blocks.len() + 1), c_last, LAST, 1, 1, 1, true)?;
+        let fc = candle_nn::linear(LAST, shape.classes, vb.pp("classifier").pp(1))?;
+        Ok(MobileNetV2 { stem, blocks, head, dropout: params.dropout_rate as f32, fc })
+    }
+}
+
+impl ModuleT for MobileNetV2 {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let mut x = self.stem.forward_t(xs, train)?;
+        for (units, residual) in &self.blocks {
+            let mut y = x.clone();
+            for unit in units {
+                y = unit.forward_t(&y, train)?;
+            }
+            x = if *residual { (x + y)? } else { y };
+        }
+        let x = self.head.forward_t(&x, train)?.mean(3)?.mean(2)?;
+        dropout(x, self.dropout, train)?.apply(&self.fc)
+    }
+}
+
 /// PyTorch's SGD: g = grad + wd * p; buf = g on the first step, else momentum * buf + g; p -= lr * buf.
 struct SgdMomentum {
     vars: Vec<Var>,
@@ -349,11 +522,13 @@ struct CandleNet {
     model: Box<dyn ModuleT>,
     optimizer: Optim,
     device: Device,
+    dtype: DType, // the job's precision
     data: Option<(Tensor, Tensor, Tensor)>,
 }
 
 pub fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) -> Result<Box<dyn Network>> {
     let device = device(job)?;
+    let dtype = if bench_core::training::float64(job) { DType::F64 } else { DType::F32 };
     let tensors = candle_core::safetensors::load(weights, &device)
         .map_err(|e| BenchError::usage(format!("{}: {e}", weights.display())))?;
     let varmap = VarMap::new();
@@ -363,19 +538,24 @@ pub fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) 
         let mut names: Vec<_> = tensors.keys().cloned().collect();
         names.sort();
         for name in names {
-            let var = Var::from_tensor(&tensors[&name].to_dtype(DType::F32).map_err(err)?).map_err(err)?;
+            let var = Var::from_tensor(&tensors[&name].to_dtype(dtype).map_err(err)?).map_err(err)?;
             if !name.contains("running_") {
                 trainable.push(var.clone());
             }
             data.insert(name, var);
         }
     }
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+    let vb = VarBuilder::from_varmap(&varmap, dtype, &device);
     let model: Box<dyn ModuleT> = match job.algorithm.as_str() {
         "lenet" => Box::new(LeNet::new(&vb, shape).map_err(err)?),
         "simple_cnn" => Box::new(SimpleCnn::new(&vb, shape, params).map_err(err)?),
         "resnet18" => Box::new(ResNet18::new(&vb, shape, params).map_err(err)?),
         "attention_cnn" => Box::new(AttentionCnn::new(&vb, shape).map_err(err)?),
+        "vgg16" => {
+            let pad = bench_core::training::vgg_padding(shape)?;
+            Box::new(Vgg16::new(&vb, shape, params, pad).map_err(err)?)
+        }
+        "mobilenet" => Box::new(MobileNetV2::new(&vb, shape, params).map_err(err)?),
         other => return Err(BenchError::usage(format!("algorithm: {other}: not a network of this task"))),
     };
     if varmap.all_vars().len() != tensors.len() {
@@ -409,11 +589,11 @@ pub fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) 
             .map_err(err)?,
         ),
     };
-    Ok(Box::new(CandleNet { varmap, model, optimizer, device, data: None }))
+    Ok(Box::new(CandleNet { varmap, model, optimizer, device, dtype, data: None }))
 }
 
-fn images(images: &Images, device: &Device) -> candle_core::Result<Tensor> {
-    Tensor::from_slice(&images.x, images.dims.to_vec(), device)
+fn images(images: &Images, device: &Device, dtype: DType) -> candle_core::Result<Tensor> {
+    Tensor::from_slice(&images.x, images.dims.to_vec(), device)?.to_dtype(dtype)
 }
 
 impl CandleNet {
@@ -430,7 +610,7 @@ impl CandleNet {
                 Optim::Sgd(sgd) => sgd.step(&grads)?,
                 Optim::AdamW(adamw) => adamw.step(&grads)?,
             }
-            total += f64::from(loss.to_scalar::<f32>()?) * chunk.len() as f64;
+            total += loss.to_dtype(DType::F64)?.to_scalar::<f64>()? * chunk.len() as f64;
         }
         Ok(total / order.len() as f64)
     }
@@ -442,7 +622,7 @@ impl CandleNet {
         while start < count {
             let len = batch_size.min(count - start);
             let logits = self.model.forward_t(&x.narrow(0, start, len)?, false)?.detach();
-            out.extend(logits.flatten_all()?.to_vec1::<f32>()?);
+            out.extend(logits.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?);
             start += len;
         }
         Ok(out)
@@ -453,9 +633,9 @@ impl Network for CandleNet {
     fn upload(&mut self, train: &Images, test: &Images) -> Result<()> {
         let labels = Tensor::from_slice(&train.y, train.n, &self.device).map_err(err)?;
         self.data = Some((
-            images(train, &self.device).map_err(err)?,
+            images(train, &self.device, self.dtype).map_err(err)?,
             labels,
-            images(test, &self.device).map_err(err)?,
+            images(test, &self.device, self.dtype).map_err(err)?,
         ));
         Ok(())
     }
@@ -474,7 +654,11 @@ impl Network for CandleNet {
         for (name, var) in data.iter() {
             named.push((
                 name.clone(),
-                var.as_tensor().flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(err)?,
+                var.as_tensor()
+                    .flatten_all()
+                    .and_then(|t| t.to_dtype(DType::F32))
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .map_err(err)?,
             ));
         }
         named.sort_by(|a, b| a.0.cmp(&b.0));
@@ -515,8 +699,12 @@ mod tests {
     }
 
     #[test]
-    fn max_pool2_gives_the_maximum_its_whole_gradient() {
+    fn max_pool2_gives_the_first_maximum_its_whole_gradient() {
         assert_eq!(pooled_gradient(max_pool2), vec![0.0, 0.0, 0.0, 1.0]);
+        let tie = Var::from_slice(&[0.5f32, 2.0, 2.0, 2.0], (1, 1, 2, 2), &Device::Cpu).unwrap();
+        let grads = max_pool2(tie.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
+        let grad: Vec<f32> = grads.get(tie.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(grad, vec![0.0, 1.0, 0.0, 0.0]); // PyTorch's: the first of the tied maxima
         let x = Tensor::arange(0f32, 16.0, &Device::Cpu).unwrap().reshape((1, 1, 4, 4)).unwrap();
         let ours: Vec<f32> = max_pool2(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
         let theirs: Vec<f32> = x.max_pool2d(2).unwrap().flatten_all().unwrap().to_vec1().unwrap();

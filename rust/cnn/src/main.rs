@@ -1,4 +1,4 @@
-//! CNN image classification in tch (libtorch) and candle: LeNet-5, the small CNN, ResNet-18 and the SE attention CNN (Python twin:
+//! CNN image classification in tch (libtorch) and candle: LeNet-5, the small CNN, ResNet-18, VGG-16, MobileNetV2 and the SE attention CNN (Python twin:
 //! python/tasks/deep_learning/cnn.py; the burn arm is rust/cnn-burn). The `train_classifier`
 //! protocol of bench-core owns the epochs, clocks and artifacts; each arm holds the networks, the
 //! loading of the shared initial weights and one epoch.
@@ -15,10 +15,10 @@ use bench_core::training::{main_training, NetShape, Network, TrainParams, Traini
 /// One dispatch: (framework, algorithm).
 fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) -> Result<Box<dyn Network>> {
     match (job.framework.as_str(), job.algorithm.as_str()) {
-        ("tch", "lenet" | "simple_cnn" | "resnet18" | "attention_cnn") => {
+        ("tch", "lenet" | "simple_cnn" | "resnet18" | "attention_cnn" | "vgg16" | "mobilenet") => {
             tch_arm::build(job, params, shape, weights)
         }
-        ("candle", "lenet" | "simple_cnn" | "resnet18" | "attention_cnn") => {
+        ("candle", "lenet" | "simple_cnn" | "resnet18" | "attention_cnn" | "vgg16" | "mobilenet") => {
             candle_arm::build(job, params, shape, weights)
         }
         (framework, algorithm) => {

@@ -223,7 +223,7 @@ impl SqueezeExcitation {
     fn forward(&self, xs: &Tensor) -> Tensor {
         let (n, c) = (xs.size()[0], xs.size()[1]);
         let weights =
-            xs.mean_dim([2i64, 3].as_slice(), false, Kind::Float).apply(&self.fc1).relu().apply(&self.fc2);
+            xs.mean_dim([2i64, 3].as_slice(), false, None::<Kind>).apply(&self.fc1).relu().apply(&self.fc2);
         xs * weights.sigmoid().view([n, c, 1, 1])
     }
 }
@@ -258,7 +258,161 @@ impl ModuleT for AttentionCnn {
         for (conv, bn, se) in &self.stages {
             x = se.forward(&x.apply(conv).apply_t(bn, train).relu()).max_pool2d_default(2);
         }
-        x.mean_dim([2i64, 3].as_slice(), false, Kind::Float).apply(&self.fc)
+        x.mean_dim([2i64, 3].as_slice(), false, None::<Kind>).apply(&self.fc)
+    }
+}
+
+/// VGG-16 (configuration D) under torchvision's names (`features.{i}`, `classifier.{0,3,6}`):
+/// zero-padding to a multiple of 32, 13 convolutions [with batch norm] and five max-pools, then
+/// 512-512-classes with ReLU and dropout.
+#[derive(Debug)]
+struct Vgg16 {
+    pad: i64,
+    layers: Vec<Option<(nn::Conv2D, Option<nn::BatchNorm>)>>, // None: a 2x2 max-pool
+    classifier: [nn::Linear; 3],
+    dropout: f64,
+}
+
+impl Vgg16 {
+    fn new(p: nn::Path, shape: &NetShape, params: &TrainParams, pad: usize) -> Self {
+        let features = &p / "features";
+        let (mut layers, mut index, mut c_in) = (Vec::new(), 0, shape.channels as i64);
+        for &c_out in &bench_core::training::VGG16_LAYERS {
+            if c_out == 0 {
+                layers.push(None);
+                index += 1;
+                continue;
+            }
+            let cfg = nn::ConvConfig { padding: 1, ..Default::default() };
+            let conv = nn::conv2d(&features / index, c_in, c_out as i64, 3, cfg);
+            let bn = params.use_batch_norm.then(|| batch_norm(&features / (index + 1), c_out as i64));
+            index += if params.use_batch_norm { 3 } else { 2 }; // conv, [bn,] ReLU
+            layers.push(Some((conv, bn)));
+            c_in = c_out as i64;
+        }
+        let side = ((shape.height + 2 * pad) / bench_core::training::VGG_BLOCK) as i64;
+        let classifier = &p / "classifier";
+        let linear =
+            |i: i64, d_in: i64, d_out: i64| nn::linear(&classifier / i, d_in, d_out, Default::default());
+        Vgg16 {
+            pad: pad as i64,
+            layers,
+            classifier: [
+                linear(0, 512 * side * side, 512),
+                linear(3, 512, 512),
+                linear(6, 512, shape.classes as i64),
+            ],
+            dropout: params.dropout_rate,
+        }
+    }
+}
+
+impl ModuleT for Vgg16 {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut x = xs.constant_pad_nd([self.pad, self.pad, self.pad, self.pad]);
+        for layer in &self.layers {
+            x = match layer {
+                None => x.max_pool2d_default(2),
+                Some((conv, None)) => x.apply(conv).relu(),
+                Some((conv, Some(bn))) => x.apply(conv).apply_t(bn, train).relu(),
+            };
+        }
+        let [fc1, fc2, fc3] = &self.classifier;
+        let x = x.flatten(1, -1).apply(fc1).relu().dropout(self.dropout, train);
+        x.apply(fc2).relu().dropout(self.dropout, train).apply(fc3)
+    }
+}
+
+/// torchvision's Conv2dNormActivation: a bias-free convolution (`{name}.0`), batch norm (`{name}.1`)
+/// and, where `relu6`, ReLU6; `groups` = channels makes it depthwise.
+#[derive(Debug)]
+struct ConvBnAct {
+    conv: nn::Conv2D,
+    bn: nn::BatchNorm,
+    relu6: bool,
+}
+
+impl ConvBnAct {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        conv: nn::Path,
+        bn: nn::Path,
+        c_in: i64,
+        c_out: i64,
+        k: i64,
+        stride: i64,
+        groups: i64,
+        relu6: bool,
+    ) -> Self {
+        let cfg = nn::ConvConfig { stride, padding: k / 2, groups, bias: false, ..Default::default() };
+        ConvBnAct { conv: nn::conv2d(conv, c_in, c_out, k, cfg), bn: batch_norm(bn, c_out), relu6 }
+    }
+
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let y = xs.apply(&self.conv).apply_t(&self.bn, train);
+        if self.relu6 {
+            y.relu6()
+        } else {
+            y
+        }
+    }
+}
+
+/// MobileNetV2 under torchvision's names: `features.0` the stem, `features.{1..17}.conv` the inverted
+/// residual blocks ([1x1 expand,] 3x3 depthwise, 1x1 linear projection), `features.18` the head,
+/// `classifier.1` the linear layer after dropout.
+#[derive(Debug)]
+struct MobileNetV2 {
+    stem: ConvBnAct,
+    blocks: Vec<(Vec<ConvBnAct>, bool)>, // the block's units, and whether its input is added
+    head: ConvBnAct,
+    dropout: f64,
+    fc: nn::Linear,
+}
+
+impl MobileNetV2 {
+    fn new(p: nn::Path, shape: &NetShape, params: &TrainParams) -> Self {
+        use bench_core::training::{
+            mobilenet_v2_blocks, MOBILENET_V2_LAST as LAST, MOBILENET_V2_STEM as STEM,
+        };
+        let f = &p / "features";
+        let unit = |path: nn::Path, c_in: usize, c_out: usize, k, stride: usize, groups: usize, relu6| {
+            let (conv, bn) = (&path / "0", &path / "1");
+            ConvBnAct::new(conv, bn, c_in as i64, c_out as i64, k, stride as i64, groups as i64, relu6)
+        };
+        let stem = unit(&f / "0", shape.channels, STEM, 3, 1, 1, true);
+        let blocks: Vec<_> = mobilenet_v2_blocks()
+            .into_iter()
+            .map(|b| {
+                let conv = &f / b.index / "conv";
+                let mut units = Vec::new();
+                let mut next = 0;
+                if b.expand {
+                    units.push(unit(&conv / 0, b.c_in, b.hidden, 1, 1, 1, true));
+                    next = 1;
+                }
+                units.push(unit(&conv / next, b.hidden, b.hidden, 3, b.stride, b.hidden, true));
+                let (project, bn) = (&conv / (next + 1), &conv / (next + 2));
+                units.push(ConvBnAct::new(project, bn, b.hidden as i64, b.c_out as i64, 1, 1, 1, false));
+                (units, b.residual())
+            })
+            .collect();
+        let c_last = bench_core::training::MOBILENET_V2_STAGES[6].1;
+        let head = unit(&f / (blocks.len() + 1), c_last, LAST, 1, 1, 1, true);
+        let fc = nn::linear(&p / "classifier" / 1, LAST as i64, shape.classes as i64, Default::default());
+        MobileNetV2 { stem, blocks, head, dropout: params.dropout_rate, fc }
+    }
+}
+
+impl ModuleT for MobileNetV2 {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut x = self.stem.forward_t(xs, train);
+        for (units, residual) in &self.blocks {
+            let y = units.iter().fold(x.shallow_clone(), |y, unit| unit.forward_t(&y, train));
+            x = if *residual { x + y } else { y };
+        }
+        let x = self.head.forward_t(&x, train).adaptive_avg_pool2d([1, 1]).flatten(1, -1);
+        x.dropout(self.dropout, train).apply(&self.fc)
     }
 }
 
@@ -267,6 +421,7 @@ struct TchNet {
     model: Box<dyn ModuleT>,
     optimizer: nn::Optimizer,
     device: Device,
+    kind: Kind, // the job's precision
     data: Option<(Tensor, Tensor, Tensor)>,
 }
 
@@ -278,9 +433,16 @@ pub fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) 
         "simple_cnn" => Box::new(SimpleCnn::new(vs.root(), shape, params)),
         "resnet18" => Box::new(ResNet18::new(vs.root(), shape, params)),
         "attention_cnn" => Box::new(AttentionCnn::new(vs.root(), shape)),
+        "vgg16" => {
+            let pad = bench_core::training::vgg_padding(shape)?;
+            Box::new(Vgg16::new(vs.root(), shape, params, pad))
+        }
+        "mobilenet" => Box::new(MobileNetV2::new(vs.root(), shape, params)),
         other => return Err(BenchError::usage(format!("algorithm: {other}: not a network of this task"))),
     };
     vs.load(weights).map_err(|e| BenchError::usage(format!("{}: {e}", weights.display())))?;
+    let kind = if bench_core::training::float64(job) { Kind::Double } else { Kind::Float };
+    vs.set_kind(kind);
     let optimizer = match params.optimizer.as_str() {
         "sgd" => {
             nn::Sgd { momentum: params.momentum, dampening: 0.0, wd: params.weight_decay, nesterov: false }
@@ -290,18 +452,19 @@ pub fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) 
             .build(&vs, params.learning_rate),
     }
     .map_err(err)?;
-    Ok(Box::new(TchNet { vs, model, optimizer, device, data: None }))
+    Ok(Box::new(TchNet { vs, model, optimizer, device, kind, data: None }))
 }
 
-fn images(images: &Images, device: Device) -> Tensor {
+fn images(images: &Images, device: Device, kind: Kind) -> Tensor {
     let dims: Vec<i64> = images.dims.iter().map(|&d| d as i64).collect();
-    Tensor::from_slice(&images.x).view(dims.as_slice()).to(device)
+    Tensor::from_slice(&images.x).view(dims.as_slice()).to_device(device).to_kind(kind)
 }
 
 impl Network for TchNet {
     fn upload(&mut self, train: &Images, test: &Images) -> Result<()> {
         let labels = Tensor::from_slice(&train.y).to(self.device);
-        self.data = Some((images(train, self.device), labels, images(test, self.device)));
+        self.data =
+            Some((images(train, self.device, self.kind), labels, images(test, self.device, self.kind)));
         Ok(())
     }
 
@@ -315,7 +478,15 @@ impl Network for TchNet {
             let len = (batch_size as i64).min(n - start);
             let index = order.narrow(0, start, len);
             let logits = self.model.forward_t(&x.index_select(0, &index), true);
-            let loss = logits.cross_entropy_for_logits(&y.index_select(0, &index));
+            // at::cross_entropy_loss, what F.cross_entropy calls (tch's `cross_entropy_for_logits`
+            // computes its log-softmax in float32 whatever the logits' precision).
+            let loss = logits.cross_entropy_loss::<Tensor>(
+                &y.index_select(0, &index),
+                None,
+                tch::Reduction::Mean,
+                -100,
+                0.0,
+            );
             self.optimizer.backward_step(&loss);
             total += loss.double_value(&[]) * len as f64;
             start += len;
@@ -356,5 +527,22 @@ impl Network for TchNet {
             tch::Cuda::synchronize(index as i64);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The float64 parity run relies on set_kind reaching the layers' own handles.
+    #[test]
+    fn set_kind_reaches_the_layers() {
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let shape = NetShape { channels: 1, height: 28, width: 28, classes: 10 };
+        let net = LeNet::new(vs.root(), &shape);
+        vs.set_kind(Kind::Double);
+        assert_eq!(net.conv1.ws.kind(), Kind::Double);
+        let x = Tensor::zeros([2, 1, 28, 28], (Kind::Double, Device::Cpu));
+        assert_eq!(net.forward_t(&x, false).kind(), Kind::Double);
     }
 }
