@@ -17,8 +17,8 @@ Two runs per case, from the same fixtures:
   steps do in float32 is printed, not asserted: once float64 shows the same arithmetic, a float32
   gap is rounding, and batch norm makes it large: a batch-norm bias after two steps is a sum of
   thousands of gradient terms that nearly cancel, which PyTorch accumulates in float64 on a CPU and
-  candle and burn in float32, and on the micro set MobileNetV2's last batch norms normalise over 16
-  values (measured: burn's logits after two steps 4.3e-2 from PyTorch's in float32, 6e-8 in float64).
+  candle and burn in float32, and on the micro set MobileNetV2's last batch norms normalise over 32
+  values (measured: burn's logits after two steps 2.0e-2 from PyTorch's in float32, 8e-8 in float64).
 """
 
 from __future__ import annotations
@@ -51,14 +51,16 @@ EPOCH_LOSS_RTOL = 0.01  # float32 mean training loss over one epoch: the issue's
 # were ~1e-19 after two steps, on every side).
 F64_RTOL = 1e-6
 F64_SCALE = 1e-3
+# burn's AdamWConfig holds beta1, beta2 and epsilon as f32: 0.999 in float32 is 1 - 9.99987e-4, a
+# 1.3e-5 relative error in (1 - beta2) that two Adam steps carry into the logits (measured 2e-6).
+F64_RTOL_BURN_ADAMW = 2e-5
 CUDA_STEP_RTOL = 1e-4  # tch and PyTorch on CUDA call the same kernels (cuDNN may pick different ones)
 
 
 @pytest.fixture(scope="module")
 def image_datasets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("image_datasets")
-    ds.prepare(["synthetic_images", "synthetic_images_rgb", "synthetic_images_tiny", "synthetic_images_micro"], folder,
-               log=lambda _: None)
+    ds.prepare(["synthetic_images", "synthetic_images_rgb", "synthetic_images_micro"], folder, log=lambda _: None)
     return folder
 
 
@@ -116,11 +118,11 @@ CASES = {
                                 "use_residual": True}),
     "simple-adamw-plain": ("simple_cnn", "synthetic_images_rgb",
                            {"optimizer": "adamw", "learning_rate": 0.002, "use_batch_norm": False}),
-    # ResNet-18 on 256 RGB 16x16 images: both stems, batch norm throughout, projection shortcuts.
-    "resnet18-cifar-sgd": ("resnet18", "synthetic_images_tiny",
-                           {"stem": "cifar", "optimizer": "sgd", "learning_rate": 0.01, "batch_size": 64}),
-    "resnet18-imagenet-adamw": ("resnet18", "synthetic_images_tiny",
-                                {"stem": "imagenet", "optimizer": "adamw", "learning_rate": 0.001, "batch_size": 64}),
+    # ResNet-18 on 64 RGB 8x8 images: both stems, batch norm throughout, projection shortcuts.
+    "resnet18-cifar-sgd": ("resnet18", "synthetic_images_micro",
+                           {"stem": "cifar", "optimizer": "sgd", "learning_rate": 0.01, "batch_size": 16}),
+    "resnet18-imagenet-adamw": ("resnet18", "synthetic_images_micro",
+                                {"stem": "imagenet", "optimizer": "adamw", "learning_rate": 0.001, "batch_size": 16}),
     "attention-sgd-gray": ("attention_cnn", "synthetic_images", {"optimizer": "sgd", "learning_rate": 0.05}),
     # On 64 RGB 8x8 images: VGG-16 with batch norm (zero-padded to 32x32 inside the network), and
     # MobileNetV2's depthwise convolutions and ReLU6. Dropout off: its masks come from each
@@ -128,7 +130,7 @@ CASES = {
     "vgg16-bn-sgd": ("vgg16", "synthetic_images_micro",
                      {"optimizer": "sgd", "learning_rate": 0.01, "batch_size": 16, "dropout_rate": 0.0}),
     "mobilenet-sgd": ("mobilenet", "synthetic_images_micro",
-                      {"optimizer": "sgd", "learning_rate": 0.01, "batch_size": 16, "dropout_rate": 0.0}),
+                      {"optimizer": "sgd", "learning_rate": 0.01, "batch_size": 32, "dropout_rate": 0.0}),
 }
 
 
@@ -158,7 +160,8 @@ def test_every_rust_framework_does_the_same_training_as_pytorch(case: str, tmp_p
         assert reference["weights_sha256"] == file_digests  # PyTorch holds the file's values, to the bit
         for framework, side in outputs.items():
             if precision == "float64":
-                gaps = {name: (gap, F64_RTOL) for name, gap in gaps_float64(reference, side).items()}
+                bound = F64_RTOL_BURN_ADAMW if (framework, params["optimizer"]) == ("burn", "adamw") else F64_RTOL
+                gaps = {name: (gap, bound) for name, gap in gaps_float64(reference, side).items()}
             else:
                 if side["weights_sha256"] != file_digests:
                     differing = sorted(k for k in file_digests if side["weights_sha256"].get(k) != file_digests[k])
