@@ -179,8 +179,21 @@ fn conv_bn(
     k: usize,
     stride: usize,
 ) -> candle_core::Result<(Conv2d, BatchNorm)> {
-    let cfg = candle_nn::Conv2dConfig { padding: k / 2, stride, ..Default::default() };
-    Ok((candle_nn::conv2d_no_bias(c_in, c_out, k, cfg, vb.pp(name))?, batch_norm(c_out, vb.pp(bn))?))
+    grouped_conv_bn(vb.pp(name), vb.pp(bn), [c_in, c_out], k, stride, 1)
+}
+
+/// A bias-free convolution in `groups` groups (padding k / 2) and batch norm: ResNet's and
+/// MobileNetV2's unit (groups = channels: depthwise).
+fn grouped_conv_bn(
+    conv: VarBuilder,
+    bn: VarBuilder,
+    [c_in, c_out]: [usize; 2],
+    k: usize,
+    stride: usize,
+    groups: usize,
+) -> candle_core::Result<(Conv2d, BatchNorm)> {
+    let cfg = candle_nn::Conv2dConfig { padding: k / 2, stride, groups, ..Default::default() };
+    Ok((candle_nn::conv2d_no_bias(c_in, c_out, k, cfg, conv)?, batch_norm(c_out, bn)?))
 }
 
 fn apply_conv_bn(xs: &Tensor, (conv, bn): &(Conv2d, BatchNorm), train: bool) -> candle_core::Result<Tensor> {
@@ -379,37 +392,16 @@ impl ModuleT for Vgg16 {
     }
 }
 
-/// torchvision's Conv2dNormActivation: a bias-free convolution (`{name}.0`), batch norm (`{name}.1`)
-/// and, where `relu6`, ReLU6; `groups` = channels makes it depthwise (candle runs a grouped
-/// convolution as one convolution per group, concatenated).
+/// torchvision's Conv2dNormActivation: `grouped_conv_bn` and, where `relu6`, ReLU6 (candle runs a
+/// grouped convolution as one convolution per group, concatenated).
 struct ConvBnAct {
-    conv: Conv2d,
-    bn: BatchNorm,
+    unit: (Conv2d, BatchNorm),
     relu6: bool,
 }
 
 impl ConvBnAct {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        conv: VarBuilder,
-        bn: VarBuilder,
-        c_in: usize,
-        c_out: usize,
-        k: usize,
-        stride: usize,
-        groups: usize,
-        relu6: bool,
-    ) -> candle_core::Result<Self> {
-        let cfg = candle_nn::Conv2dConfig { padding: k / 2, stride, groups, ..Default::default() };
-        Ok(ConvBnAct {
-            conv: candle_nn::conv2d_no_bias(c_in, c_out, k, cfg, conv)?,
-            bn: batch_norm(c_out, bn)?,
-            relu6,
-        })
-    }
-
     fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let y = xs.apply(&self.conv)?.apply_t(&self.bn, train)?;
+        let y = apply_conv_bn(xs, &self.unit, train)?;
         if self.relu6 {
             y.clamp(0f32, 6f32)
         } else {
@@ -432,37 +424,31 @@ struct MobileNetV2 {
 impl MobileNetV2 {
     fn new(vb: &VarBuilder, shape: &NetShape, params: &TrainParams) -> candle_core::Result<Self> {
         use bench_core::training::{
-            mobilenet_v2_blocks, MOBILENET_V2_LAST as LAST, MOBILENET_V2_STEM as STEM,
+            mobilenet_v2_blocks, MOBILENET_V2_LAST as LAST, MOBILENET_V2_STAGES, MOBILENET_V2_STEM as STEM,
         };
         let f = vb.pp("features");
-        let unit = |path: VarBuilder, c_in, c_out, k, stride, groups, relu6| {
-            ConvBnAct::new(path.pp(0), path.pp(1), c_in, c_out, k, stride, groups, relu6)
+        // Conv2dNormActivation `{path}.0` / `{path}.1` with ReLU6; channels [in, out].
+        let unit = |path: VarBuilder, channels, k, stride, groups| -> candle_core::Result<ConvBnAct> {
+            Ok(ConvBnAct {
+                unit: grouped_conv_bn(path.pp(0), path.pp(1), channels, k, stride, groups)?,
+                relu6: true,
+            })
         };
-        let stem = unit(f.pp(0), shape.channels, STEM, 3, 1, 1, true)?;
+        let stem = unit(f.pp(0), [shape.channels, STEM], 3, 1, 1)?;
         let mut blocks = Vec::new();
         for b in mobilenet_v2_blocks() {
             let conv = f.pp(b.index).pp("conv");
             let mut units = Vec::new();
-            let mut next = 0;
             if b.expand {
-                units.push(unit(conv.pp(0), b.c_in, b.hidden, 1, 1, 1, true)?);
-                next = 1;
+                units.push(unit(conv.pp(0), [b.c_in, b.hidden], 1, 1, 1)?);
             }
-            units.push(unit(conv.pp(next), b.hidden, b.hidden, 3, b.stride, b.hidden, true)?);
-            units.push(ConvBnAct::new(
-                conv.pp(next + 1),
-                conv.pp(next + 2),
-                b.hidden,
-                b.c_out,
-                1,
-                1,
-                1,
-                false,
-            )?);
+            let j = units.len();
+            units.push(unit(conv.pp(j), [b.hidden, b.hidden], 3, b.stride, b.hidden)?);
+            let project = grouped_conv_bn(conv.pp(j + 1), conv.pp(j + 2), [b.hidden, b.c_out], 1, 1, 1)?;
+            units.push(ConvBnAct { unit: project, relu6: false });
             blocks.push((units, b.residual()));
         }
-        let c_last = bench_core::training::MOBILENET_V2_STAGES[6].1;
-        let head = unit(f.pp(blocks.len() + 1), c_last, LAST, 1, 1, 1, true)?;
+        let head = unit(f.pp(blocks.len() + 1), [MOBILENET_V2_STAGES[6].1, LAST], 1, 1, 1)?;
         let fc = candle_nn::linear(LAST, shape.classes, vb.pp("classifier").pp(1))?;
         Ok(MobileNetV2 { stem, blocks, head, dropout: params.dropout_rate as f32, fc })
     }

@@ -130,8 +130,28 @@ fn conv_bn(
     k: i64,
     stride: i64,
 ) -> (nn::Conv2D, nn::BatchNorm) {
-    let cfg = nn::ConvConfig { stride, padding: k / 2, bias: false, ..Default::default() };
-    (nn::conv2d(p / name, c_in, c_out, k, cfg), batch_norm(p / bn, c_out))
+    grouped_conv_bn(p / name, p / bn, [c_in as usize, c_out as usize], k, stride as usize, 1)
+}
+
+/// A bias-free convolution in `groups` groups (padding k / 2) and batch norm: ResNet's and
+/// MobileNetV2's unit (groups = channels: depthwise).
+fn grouped_conv_bn(
+    conv: nn::Path,
+    bn: nn::Path,
+    [c_in, c_out]: [usize; 2],
+    k: i64,
+    stride: usize,
+    groups: usize,
+) -> (nn::Conv2D, nn::BatchNorm) {
+    let (c_in, c_out) = (c_in as i64, c_out as i64);
+    let cfg = nn::ConvConfig {
+        stride: stride as i64,
+        padding: k / 2,
+        groups: groups as i64,
+        bias: false,
+        ..Default::default()
+    };
+    (nn::conv2d(conv, c_in, c_out, k, cfg), batch_norm(bn, c_out))
 }
 
 /// torchvision's BasicBlock: conv3x3-BN-ReLU-conv3x3-BN, plus the input (or its 1x1 projection).
@@ -323,33 +343,16 @@ impl ModuleT for Vgg16 {
     }
 }
 
-/// torchvision's Conv2dNormActivation: a bias-free convolution (`{name}.0`), batch norm (`{name}.1`)
-/// and, where `relu6`, ReLU6; `groups` = channels makes it depthwise.
+/// torchvision's Conv2dNormActivation: `grouped_conv_bn` and, where `relu6`, ReLU6.
 #[derive(Debug)]
 struct ConvBnAct {
-    conv: nn::Conv2D,
-    bn: nn::BatchNorm,
+    unit: (nn::Conv2D, nn::BatchNorm),
     relu6: bool,
 }
 
 impl ConvBnAct {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        conv: nn::Path,
-        bn: nn::Path,
-        c_in: i64,
-        c_out: i64,
-        k: i64,
-        stride: i64,
-        groups: i64,
-        relu6: bool,
-    ) -> Self {
-        let cfg = nn::ConvConfig { stride, padding: k / 2, groups, bias: false, ..Default::default() };
-        ConvBnAct { conv: nn::conv2d(conv, c_in, c_out, k, cfg), bn: batch_norm(bn, c_out), relu6 }
-    }
-
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let y = xs.apply(&self.conv).apply_t(&self.bn, train);
+        let y = xs.apply(&self.unit.0).apply_t(&self.unit.1, train);
         if self.relu6 {
             y.relu6()
         } else {
@@ -373,32 +376,31 @@ struct MobileNetV2 {
 impl MobileNetV2 {
     fn new(p: nn::Path, shape: &NetShape, params: &TrainParams) -> Self {
         use bench_core::training::{
-            mobilenet_v2_blocks, MOBILENET_V2_LAST as LAST, MOBILENET_V2_STEM as STEM,
+            mobilenet_v2_blocks, MOBILENET_V2_LAST as LAST, MOBILENET_V2_STAGES, MOBILENET_V2_STEM as STEM,
         };
         let f = &p / "features";
-        let unit = |path: nn::Path, c_in: usize, c_out: usize, k, stride: usize, groups: usize, relu6| {
-            let (conv, bn) = (&path / "0", &path / "1");
-            ConvBnAct::new(conv, bn, c_in as i64, c_out as i64, k, stride as i64, groups as i64, relu6)
+        // Conv2dNormActivation `{path}.0` / `{path}.1` with ReLU6; channels [in, out].
+        let unit = |path: nn::Path, [c_in, c_out]: [usize; 2], k, stride: usize, groups: usize| ConvBnAct {
+            unit: grouped_conv_bn(&path / 0, &path / 1, [c_in, c_out], k, stride, groups),
+            relu6: true,
         };
-        let stem = unit(&f / "0", shape.channels, STEM, 3, 1, 1, true);
+        let stem = unit(&f / 0, [shape.channels, STEM], 3, 1, 1);
         let blocks: Vec<_> = mobilenet_v2_blocks()
             .into_iter()
             .map(|b| {
                 let conv = &f / b.index / "conv";
                 let mut units = Vec::new();
-                let mut next = 0;
                 if b.expand {
-                    units.push(unit(&conv / 0, b.c_in, b.hidden, 1, 1, 1, true));
-                    next = 1;
+                    units.push(unit(&conv / 0, [b.c_in, b.hidden], 1, 1, 1));
                 }
-                units.push(unit(&conv / next, b.hidden, b.hidden, 3, b.stride, b.hidden, true));
-                let (project, bn) = (&conv / (next + 1), &conv / (next + 2));
-                units.push(ConvBnAct::new(project, bn, b.hidden as i64, b.c_out as i64, 1, 1, 1, false));
+                let j = units.len();
+                units.push(unit(&conv / j, [b.hidden, b.hidden], 3, b.stride, b.hidden));
+                let project = grouped_conv_bn(&conv / (j + 1), &conv / (j + 2), [b.hidden, b.c_out], 1, 1, 1);
+                units.push(ConvBnAct { unit: project, relu6: false });
                 (units, b.residual())
             })
             .collect();
-        let c_last = bench_core::training::MOBILENET_V2_STAGES[6].1;
-        let head = unit(&f / (blocks.len() + 1), c_last, LAST, 1, 1, 1, true);
+        let head = unit(&f / (blocks.len() + 1), [MOBILENET_V2_STAGES[6].1, LAST], 1, 1, 1);
         let fc = nn::linear(&p / "classifier" / 1, LAST as i64, shape.classes as i64, Default::default());
         MobileNetV2 { stem, blocks, head, dropout: params.dropout_rate, fc }
     }
