@@ -25,7 +25,7 @@ MATRIX_CASES = {
     "epochs 0": ({"algorithms": {"lenet": {"epochs": 0}}}, "epochs: 0 is less than the minimum of 1"),
     "non-finite learning rate": ({"algorithms": {"lenet": {"learning_rate": math.inf}}}, "learning_rate"),
     "batch above the training set": ({"algorithms": {"lenet": {"batch_size": 5000}}},
-                                     "batch_size: 5000 is above the training set of synthetic_images (2000 images)"),
+                                     "batch_size: 5000 is above the training set of synthetic_images (2000 samples)"),
     "missing weights file": ({"algorithms": {"lenet": {"pretrained": True, "weights_file": "/nonexistent.st"}}},
                              "weights_file: /nonexistent.st does not exist"),
     "not an image dataset": ({"datasets": ["iris"]}, "datasets: unknown dataset 'iris'"),

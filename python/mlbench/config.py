@@ -325,12 +325,13 @@ def check_training(path: str | Path, algorithm: str, dataset: str, params: dict[
     """What a training job's schema cannot see: the dataset's layout and size, the weights file."""
     meta = ds.read_meta(dataset, datasets_dir)
     where = f"{path}: algorithms.{algorithm}"
-    if meta.get("layout") != "images":
-        raise UsageError(f"{where}: dataset {dataset!r} is not an image dataset")
+    if meta.get("layout") not in ds.TRAINING_LAYOUTS:
+        raise UsageError(f"{where}: dataset {dataset!r} is not a dataset of a training task "
+                         f"(layout {meta.get('layout', 'tabular')}, not {' or '.join(ds.TRAINING_LAYOUTS)})")
     n_train = int(meta["files"]["y_train.npy"]["shape"][0])
     if params["batch_size"] > n_train:
         raise UsageError(f"{where}: batch_size: {params['batch_size']} is above the training set of {dataset} "
-                         f"({n_train} images)")
+                         f"({n_train} samples)")
     if params.get("pretrained") and params.get("weights_file") and not Path(params["weights_file"]).is_file():
         raise UsageError(f"{where}: weights_file: {params['weights_file']} does not exist")
 

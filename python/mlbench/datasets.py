@@ -1,8 +1,9 @@
 """Datasets prepared once into datasets/<name>/ as .npy files plus meta.json, read by both languages.
 
-meta.json names the layout: `tabular` (float64 features, standardised here) or `images` (uint8
-N x C x H x W pixels, normalised on load by the rule meta.json states; see mlbench.images), and
-lists every file with its sha256, shape and dtype. Both languages verify the files it lists.
+meta.json names the layout: `tabular` (float64 features, standardised here), `images` (uint8
+N x C x H x W pixels, normalised on load by the rule meta.json states; see mlbench.images) or
+`sequences` (float32 N x T x F, stored ready to use; see mlbench.sequences), and lists every file
+with its sha256, shape and dtype. Both languages verify the files it lists.
 
 Every split is the same seeded 75/25 split (stratified for class labels), and features are
 standardized here (train statistics applied to both halves) so that neither language preprocesses.
@@ -20,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mlbench import images
+from mlbench import images, sequences
 from mlbench.errors import DatasetError
 
 SPLIT_SEED = 20240501
 TEST_SIZE = 0.25
 FILES = ("X_train.npy", "X_test.npy", "y_train.npy", "y_test.npy")
+TRAINING_LAYOUTS = ("images", "sequences")  # what the train_classifier protocol reads
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ def synthetic_circles(download: bool) -> Source:
     return Source(X, y, "make_circles(n_samples=1000, noise=0.05, factor=0.5, seed 7)", labels=True)
 
 
-BUILDERS: dict[str, Callable[[bool], Source | images.ImageSource]] = {
+BUILDERS: dict[str, Callable[[bool], Source | images.ImageSource | sequences.SequenceSource]] = {
     "diabetes": diabetes,
     "california_housing": california_housing,
     "synthetic_linear": synthetic_linear,
@@ -142,8 +144,14 @@ BUILDERS: dict[str, Callable[[bool], Source | images.ImageSource]] = {
     "mnist": images.mnist,
     "cifar10": images.cifar10,
     "cifar100": images.cifar100,
+    "fashion_mnist_rows": sequences.fashion_mnist_rows,
+    "fashion_mnist_rows_2k": sequences.fashion_mnist_rows_2k,
+    "adding_50": sequences.adding_50,
+    "adding_200": sequences.adding_200,
+    "adding_tiny": sequences.adding_tiny,
 }
-OPTIONAL = {"california_housing", "fashion_mnist", "fashion_mnist_2k", "mnist", "cifar10", "cifar100"}
+OPTIONAL = {"california_housing", "fashion_mnist", "fashion_mnist_2k", "mnist", "cifar10", "cifar100",
+            "fashion_mnist_rows", "fashion_mnist_rows_2k"}
 
 
 def sha256_file(path: Path) -> str:
@@ -186,12 +194,30 @@ def image_meta(source: images.ImageSource) -> tuple[dict[str, np.ndarray], dict]
     return arrays, meta
 
 
-def write(name: str, source: Source | images.ImageSource, out_dir: Path) -> Path:
+def sequence_meta(source: sequences.SequenceSource) -> tuple[dict[str, np.ndarray], dict]:
+    arrays = {"X_train": np.ascontiguousarray(source.X_train, dtype=np.float32),
+              "X_test": np.ascontiguousarray(source.X_test, dtype=np.float32),
+              "y_train": np.ascontiguousarray(source.y_train, dtype=np.int64),
+              "y_test": np.ascontiguousarray(source.y_test, dtype=np.int64)}
+    meta = {"layout": "sequences", "shape": list(source.X_train.shape[1:]), "n_classes": source.n_classes,
+            "target": "class labels 0..k-1 (int64)"}
+    return arrays, meta
+
+
+def layout_of(source: Source | images.ImageSource | sequences.SequenceSource) -> tuple[dict[str, np.ndarray], dict]:
+    if isinstance(source, images.ImageSource):
+        return image_meta(source)
+    if isinstance(source, sequences.SequenceSource):
+        return sequence_meta(source)
+    return tabular_meta(source)
+
+
+def write(name: str, source: Source | images.ImageSource | sequences.SequenceSource, out_dir: Path) -> Path:
     """Write arrays and meta.json into a temporary folder, then rename it into place."""
     final = out_dir / name
     tmp = out_dir / f".{name}.tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    arrays, layout = image_meta(source) if isinstance(source, images.ImageSource) else tabular_meta(source)
+    arrays, layout = layout_of(source)
     files = {}
     for key, array in arrays.items():
         path = tmp / f"{key}.npy"
@@ -232,6 +258,10 @@ def prepare(names: list[str], out_dir: Path, download: bool = False,
         if isinstance(source, images.ImageSource):
             log(f"prepared {name}: {len(source.X_train)} + {len(source.X_test)} images of "
                 f"{'x'.join(map(str, source.X_train.shape[1:]))}")
+        elif isinstance(source, sequences.SequenceSource):
+            steps, features = source.X_train.shape[1:]
+            log(f"prepared {name}: {len(source.X_train)} + {len(source.X_test)} sequences of {steps} steps x "
+                f"{features} features")
         else:
             log(f"prepared {name}: {source.X.shape[0]} samples x {source.X.shape[1]} features")
         ready.append(name)

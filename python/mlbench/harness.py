@@ -197,8 +197,9 @@ def training_checks(config: Path, job: Job, algorithm: TrainClassifier,
     """A training job's own checks (sizes, files) before anything runs; `pretrained` without a file
     is `unsupported`: no pretrained checkpoint for these networks exists offline."""
     meta = ds.read_meta(job.dataset, Path(job.datasets_dir))
-    if meta.get("layout") != "images":
-        raise UsageError(f"{config}: dataset: {job.dataset!r} is not an image dataset")
+    if meta.get("layout") not in ds.TRAINING_LAYOUTS:
+        raise UsageError(f"{config}: dataset: {job.dataset!r} is not a dataset of a training task "
+                         f"(layout {meta.get('layout', 'tabular')}, not {' or '.join(ds.TRAINING_LAYOUTS)})")
     try:
         training.check_job(job, n_train_of(meta))
     except UsageError as exc:

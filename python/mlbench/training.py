@@ -39,10 +39,23 @@ WARMUP_BATCHES = 8  # a warm-up repetition trains one epoch of this many batches
 
 @dataclass(frozen=True)
 class NetShape:
+    """What a network's input looks like: images C x H x W; a `sequences` dataset (T steps of F
+    features) reaches the protocol as one-channel T x F samples (a sequence net reads `steps`,
+    `features`), so one protocol serves both layouts."""
+
     channels: int
     height: int
     width: int
     classes: int
+
+    @property
+    def steps(self) -> int:
+        return self.height
+
+    @property
+    def features(self) -> int:
+        return self.width
+
 
 
 class Network(Protocol):
@@ -87,6 +100,9 @@ PRECISIONS = ("float32", "float64")
 
 
 def shape_of(meta: dict[str, Any]) -> NetShape:
+    if meta["layout"] == "sequences":
+        steps, features = meta["shape"]
+        return NetShape(1, steps, features, meta["n_classes"])
     channels, height, width = meta["shape"]
     return NetShape(channels, height, width, meta["n_classes"])
 
@@ -106,7 +122,7 @@ def check_job(job: Job, n_train: int) -> None:
         raise UsageError(f"precision: {job.precision!r}: a training job computes in {' or '.join(PRECISIONS)}")
     if params["batch_size"] > n_train:
         raise UsageError(f"hyperparameters.batch_size: {params['batch_size']} is above the training set "
-                         f"of {job.dataset} ({n_train} images)")
+                         f"of {job.dataset} ({n_train} samples)")
     if not job.fixtures_dir:
         raise UsageError("fixtures_dir: a training job needs the folder of its shared initial weights")
     if params.get("pretrained") and params.get("weights_file") and not Path(params["weights_file"]).is_file():

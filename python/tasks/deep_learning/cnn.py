@@ -12,22 +12,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a plain script, too
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlbench.config import Job
 from mlbench.errors import UsageError
 from mlbench.harness import run_task
+from mlbench.torch_net import builder, flop_count, initial_weights, setup
 from mlbench.training import NetShape, TrainClassifier
 
-ADAM_BETAS = (0.9, 0.999)
-ADAM_EPS = 1e-8
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1  # PyTorch's convention: running = (1 - m) * running + m * batch statistic
-DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the job's precision
-EVAL_SAMPLE = 8  # images in the batch the FLOP counter runs on
 SE_REDUCTION = 8  # squeeze-and-excitation: hidden units = channels / 8
 VGG_BLOCK = 32  # VGG-16's five 2x2 pools need sides divisible by 32: smaller inputs are zero-padded to it
 # MobileNetV2's inverted residual stages (expansion t, channels c, blocks n, first stride s): the
@@ -203,109 +198,6 @@ def lenet(params: dict[str, Any], shape: NetShape) -> nn.Module:
 
 def simple_cnn(params: dict[str, Any], shape: NetShape) -> nn.Module:
     return SimpleCNN(shape, params["use_batch_norm"], params["use_residual"], params["dropout_rate"])
-
-
-def initial_weights(architecture: Any) -> Any:
-    """PyTorch's default initialisation under the repetition's seed, as {name: float32 array}."""
-
-    def init(params: dict[str, Any], shape: NetShape, seed: int) -> dict[str, np.ndarray]:
-        torch.manual_seed(seed)
-        model = architecture(params, shape)
-        return {name: tensor.detach().numpy().astype(np.float32) for name, tensor in model.state_dict().items()
-                if tensor.is_floating_point()}  # BatchNorm's num_batches_tracked is a counter, not a weight
-
-    return init
-
-
-def flop_count(architecture: Any) -> Any:
-    def count(params: dict[str, Any], shape: NetShape) -> dict[str, float]:
-        from mlbench.flops import model_flops
-
-        sample = torch.zeros(EVAL_SAMPLE, shape.channels, shape.height, shape.width)
-        return model_flops(architecture(params, shape), sample)
-
-    return count
-
-
-def optimizer(params: dict[str, Any], model: nn.Module) -> torch.optim.Optimizer:
-    if params["optimizer"] == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=params["learning_rate"], momentum=params["momentum"],
-                               weight_decay=params["weight_decay"])
-    return torch.optim.AdamW(model.parameters(), lr=params["learning_rate"], betas=ADAM_BETAS, eps=ADAM_EPS,
-                             weight_decay=params["weight_decay"])
-
-
-class TorchNetwork:
-    """A PyTorch network and its optimizer, with the job's data on its device in its precision; what
-    leaves it (logits, weights) is float32."""
-
-    def __init__(self, model: nn.Module, params: dict[str, Any], device: torch.device, dtype: torch.dtype) -> None:
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        self.model = model.to(device=device, dtype=dtype)
-        self.optimizer = optimizer(params, self.model)
-        self.device = device
-        self.dtype = dtype
-
-    def upload(self, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray) -> None:
-        self.X_train = torch.from_numpy(X_train).to(self.device, self.dtype)
-        self.y_train = torch.from_numpy(y_train).to(self.device)
-        self.X_test = torch.from_numpy(X_test).to(self.device, self.dtype)
-
-    def train_epoch(self, order: np.ndarray, batch_size: int) -> float:
-        self.model.train()
-        order_t = torch.from_numpy(order).to(self.device)
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            index = order_t[start:start + batch_size]
-            loss = F.cross_entropy(self.model(self.X_train[index]), self.y_train[index])
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            total += loss.item() * len(index)
-        return total / len(order)
-
-    @torch.inference_mode()
-    def logits(self, count: int, batch_size: int) -> np.ndarray:
-        self.model.eval()
-        out = [self.model(self.X_test[start:min(start + batch_size, count)]).cpu()
-               for start in range(0, count, batch_size)]
-        return torch.cat(out).float().numpy()
-
-    def weights(self) -> dict[str, np.ndarray]:
-        return {name: t.detach().cpu().float().numpy() for name, t in self.model.state_dict().items()
-                if t.is_floating_point()}
-
-    def sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    def peak_memory_mb(self) -> float | None:
-        """PyTorch's caching allocator: the most device memory its tensors held since build."""
-        return torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda" else None
-
-
-def builder(architecture: Any) -> Any:
-    def build(params: dict[str, Any], shape: NetShape, weights: Path, device: str, precision: str) -> TorchNetwork:
-        from safetensors.torch import load_file
-
-        model = architecture(params, shape)
-        state = load_file(str(weights))
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if unexpected or [m for m in missing if not m.endswith("num_batches_tracked")]:
-            raise UsageError(f"{weights}: does not fit {type(model).__name__}: missing {missing}, "
-                             f"unexpected {unexpected}")
-        return TorchNetwork(model, params, torch.device(device), DTYPES[precision])
-
-    return build
-
-
-def setup(job: Job) -> dict[str, Any]:
-    """The job's threads for torch's intra-op pool (OpenMP), and a device that exists."""
-    if job.device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("device: cuda: no CUDA device visible to torch (HW=gpu needs an NVIDIA GPU and driver)")
-    torch.set_num_threads(job.threads)
-    return {"torch": torch.get_num_threads()}
 
 
 ALGORITHMS = {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array1, Array2, Array4};
+use ndarray::{Array1, Array2, Array3, Array4};
 use ndarray_npy::{read_npy, write_npy};
 use serde::Deserialize;
 
@@ -25,6 +25,9 @@ pub const EVAL_BATCH: usize = 256;
 /// A warm-up repetition trains one epoch of this many batches (every code path, less cost).
 pub const WARMUP_BATCHES: usize = 8;
 
+/// What a network's input looks like: images C x H x W; a `sequences` dataset (T steps of F
+/// features) reaches the protocol as one-channel T x F samples (a sequence net reads `steps`,
+/// `features`), so one protocol serves both layouts (Python: `NetShape`).
 #[derive(Debug, Clone, Copy)]
 pub struct NetShape {
     pub channels: usize,
@@ -33,7 +36,18 @@ pub struct NetShape {
     pub classes: usize,
 }
 
-/// Normalised images (N x C x H x W, row-major float32) and their labels.
+impl NetShape {
+    pub fn steps(&self) -> usize {
+        self.height
+    }
+
+    pub fn features(&self) -> usize {
+        self.width
+    }
+}
+
+/// Normalised images (N x C x H x W, row-major float32), or sequences as N x 1 x T x F, and their
+/// labels.
 pub struct Images {
     pub x: Vec<f32>,
     pub y: Vec<i64>,
@@ -65,6 +79,14 @@ pub struct TrainParams {
     /// ResNet-18's stem: `cifar` (3x3 stride 1, no max-pool) or `imagenet` (7x7 stride 2 + max-pool).
     #[serde(default)]
     pub stem: String,
+    /// The recurrent nets' (configs/tasks/rnn.yaml): units per layer and direction, stacked layers,
+    /// both directions.
+    #[serde(default)]
+    pub hidden_size: usize,
+    #[serde(default)]
+    pub num_layers: usize,
+    #[serde(default)]
+    pub bidirectional: bool,
 }
 
 /// Squeeze-and-excitation's reduction: hidden units = channels / SE_REDUCTION (attention_cnn).
@@ -145,6 +167,30 @@ pub fn mobilenet_v2_blocks() -> Vec<InvertedResidual> {
     blocks
 }
 
+/// The recurrent cells of configs/tasks/rnn.yaml and the blocks PyTorch stacks in each weight matrix,
+/// in its order: `rnn` 1 (tanh), `lstm` 4 (input, forget, cell, output), `gru` 3 (reset, update, new).
+pub const RECURRENT_CELLS: [(&str, usize); 3] = [("rnn", 1), ("lstm", 4), ("gru", 3)];
+
+/// Stacked gate blocks of a recurrent cell's weights (RECURRENT_CELLS); 0 for anything else.
+pub fn recurrent_gates(cell: &str) -> usize {
+    RECURRENT_CELLS.iter().find(|(name, _)| *name == cell).map_or(0, |(_, gates)| *gates)
+}
+
+/// The recurrent layers PyTorch's names number (`_l{layer}`, `_reverse` for the backward direction),
+/// in its order: every direction of layer 0, then of layer 1, ...: (name suffix, input size).
+pub fn recurrent_layers(params: &TrainParams, features: usize) -> Vec<(String, usize)> {
+    let directions = if params.bidirectional { 2 } else { 1 };
+    let mut out = Vec::new();
+    for layer in 0..params.num_layers {
+        let inputs = if layer == 0 { features } else { directions * params.hidden_size };
+        for direction in 0..directions {
+            let reverse = if direction == 1 { "_reverse" } else { "" };
+            out.push((format!("_l{layer}{reverse}"), inputs));
+        }
+    }
+    out
+}
+
 /// A framework's network, holding its data on the job's device after `upload`.
 pub trait Network {
     fn upload(&mut self, train: &Images, test: &Images) -> Result<()>;
@@ -198,7 +244,7 @@ pub fn main_training(info: TrainingInfo) -> ! {
 #[derive(Debug, Deserialize)]
 struct ImageMeta {
     layout: Option<String>,
-    shape: Option<[usize; 3]>,
+    shape: Option<Vec<usize>>,
     n_classes: Option<usize>,
     normalise: Option<Normalise>,
 }
@@ -209,24 +255,59 @@ struct Normalise {
     std: Vec<f32>,
 }
 
-fn read_meta(job: &Job) -> Result<(NetShape, Normalise)> {
+/// The dataset's shape and how its samples are read: images normalised by meta.json's rule, or
+/// sequences as stored (`None`).
+fn read_meta(job: &Job) -> Result<(NetShape, Option<Normalise>)> {
     let path = job.datasets_dir.join(&job.dataset).join("meta.json");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| BenchError::usage(format!("{}: cannot read: {e}", path.display())))?;
     let meta: ImageMeta = serde_json::from_str(&text)
         .map_err(|e| BenchError::usage(format!("{}: corrupt meta.json: {e}", path.display())))?;
-    match (meta.layout.as_deref(), meta.shape, meta.n_classes, meta.normalise) {
-        (Some("images"), Some([channels, height, width]), Some(classes), Some(norm))
+    match (meta.layout.as_deref(), meta.shape.as_deref(), meta.n_classes, meta.normalise) {
+        (Some("images"), Some(&[channels, height, width]), Some(classes), Some(norm))
             if norm.mean.len() == channels && norm.std.len() == channels =>
         {
-            Ok((NetShape { channels, height, width, classes }, norm))
+            Ok((NetShape { channels, height, width, classes }, Some(norm)))
         }
-        _ => Err(BenchError::usage(format!("dataset: {:?} is not an image dataset", job.dataset))),
+        (Some("sequences"), Some(&[steps, features]), Some(classes), _) => {
+            Ok((NetShape { channels: 1, height: steps, width: features, classes }, None))
+        }
+        _ => Err(BenchError::usage(format!(
+            "dataset: {:?} is not a dataset of a training task (images or sequences)",
+            job.dataset
+        ))),
     }
 }
 
 fn npy<T: ndarray_npy::ReadNpyExt>(path: &Path) -> Result<T> {
     read_npy(path).map_err(|e| BenchError::usage(format!("{}: cannot read .npy: {e}", path.display())))
+}
+
+/// A split of the dataset as the protocol sees it (`NetShape`): images normalised, sequences as stored.
+fn load_samples(job: &Job, split: &str, shape: &NetShape, norm: Option<&Normalise>) -> Result<Images> {
+    match norm {
+        Some(norm) => load_images(job, split, shape, norm),
+        None => load_sequences(job, split, shape),
+    }
+}
+
+/// float32 sequences (N x T x F) as stored, viewed as N x 1 x T x F.
+fn load_sequences(job: &Job, split: &str, shape: &NetShape) -> Result<Images> {
+    let folder = job.datasets_dir.join(&job.dataset);
+    let x: Array3<f32> = npy(&folder.join(format!("X_{split}.npy")))?;
+    let y: Array1<i64> = npy(&folder.join(format!("y_{split}.npy")))?;
+    let n = x.shape()[0];
+    if x.shape() != [n, shape.steps(), shape.features()] || y.len() != n {
+        return Err(BenchError::usage(format!(
+            "{}: sequences of shape {:?} and {} labels, meta.json says {:?}",
+            folder.display(),
+            x.shape(),
+            y.len(),
+            [shape.steps(), shape.features()]
+        )));
+    }
+    let x = x.as_standard_layout().iter().copied().collect();
+    Ok(Images { x, y: y.to_vec(), n, dims: [n, 1, shape.steps(), shape.features()] })
 }
 
 /// The rule of meta.json, in float32, in the order Python computes it: (p / 255 - mean) / std.
@@ -306,14 +387,14 @@ fn run(args: &Args, info: &TrainingInfo, startup: Option<f64>) -> Result<()> {
         || Ok(()),
         |_| {
             Ok::<_, BenchError>((
-                load_images(&job, "train", &shape, &norm)?,
-                load_images(&job, "test", &shape, &norm)?,
+                load_samples(&job, "train", &shape, norm.as_ref())?,
+                load_samples(&job, "test", &shape, norm.as_ref())?,
             ))
         },
     )?;
     if params.batch_size > train.n {
         return Err(in_job(BenchError::usage(format!(
-            "hyperparameters.batch_size: {} is above the training set of {} ({} images)",
+            "hyperparameters.batch_size: {} is above the training set of {} ({} samples)",
             params.batch_size, job.dataset, train.n
         ))));
     }

@@ -29,8 +29,8 @@ fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) -> R
 
 fn setup(job: &Job) -> Result<BTreeMap<String, u64>> {
     match job.framework.as_str() {
-        "tch" => tch_arm::setup(job),
-        _ => candle_arm::setup(job),
+        "tch" => cnn::tch_net::setup(job),
+        _ => cnn::candle_net::setup(job),
     }
 }
 

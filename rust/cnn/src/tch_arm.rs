@@ -1,36 +1,15 @@
-//! The tch arm: the same libtorch kernels PyTorch calls, through Rust bindings. Variable names are
-//! PyTorch's (`conv1.weight`, `bn1.running_var`), so the shared safetensors file loads as it is.
-use std::collections::BTreeMap;
+//! The tch arm's networks, under PyTorch's variable names (cnn::tch_net trains them).
 use std::path::Path;
 
 use bench_core::config::Job;
-use bench_core::error::{BenchError, Result};
-use bench_core::training::{Images, NetShape, Network, TrainParams};
-use tch::nn::{self, ModuleT, OptimizerConfig};
-use tch::{Device, Kind, Tensor};
+use bench_core::error::Result;
+use bench_core::training::{NetShape, Network, TrainParams};
+use cnn::tch_net::train_net;
+use tch::nn::{self, ModuleT};
+use tch::{Kind, Tensor};
 
 const BN_EPS: f64 = 1e-5;
 const BN_MOMENTUM: f64 = 0.1;
-
-fn err(e: tch::TchError) -> BenchError {
-    BenchError::run(format!("tch: {e}"))
-}
-
-pub fn setup(job: &Job) -> Result<BTreeMap<String, u64>> {
-    if job.device == "cuda" && !tch::Cuda::is_available() {
-        return Err(BenchError::usage("device: cuda: no CUDA device visible to libtorch (tch)"));
-    }
-    tch::set_num_threads(job.threads as i32);
-    Ok(BTreeMap::from([("libtorch".to_string(), tch::get_num_threads() as u64)]))
-}
-
-fn device(job: &Job) -> Device {
-    if job.device == "cuda" {
-        Device::Cuda(0)
-    } else {
-        Device::Cpu
-    }
-}
 
 #[derive(Debug)]
 struct LeNet {
@@ -418,118 +397,18 @@ impl ModuleT for MobileNetV2 {
     }
 }
 
-struct TchNet {
-    vs: nn::VarStore,
-    model: Box<dyn ModuleT>,
-    optimizer: nn::Optimizer,
-    device: Device,
-    kind: Kind, // the job's precision
-    data: Option<(Tensor, Tensor, Tensor)>,
-}
-
 pub fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) -> Result<Box<dyn Network>> {
-    let device = device(job);
-    let mut vs = nn::VarStore::new(device);
-    let model: Box<dyn ModuleT> = match job.algorithm.as_str() {
-        "lenet" => Box::new(LeNet::new(vs.root(), shape)),
-        "simple_cnn" => Box::new(SimpleCnn::new(vs.root(), shape, params)),
-        "resnet18" => Box::new(ResNet18::new(vs.root(), shape, params)),
-        "attention_cnn" => Box::new(AttentionCnn::new(vs.root(), shape)),
-        "vgg16" => {
-            let pad = bench_core::training::vgg_padding(shape)?;
-            Box::new(Vgg16::new(vs.root(), shape, params, pad))
+    let pad = if job.algorithm == "vgg16" { bench_core::training::vgg_padding(shape)? } else { 0 };
+    train_net(job, params, weights, |root| -> Box<dyn ModuleT> {
+        match job.algorithm.as_str() {
+            "lenet" => Box::new(LeNet::new(root, shape)),
+            "simple_cnn" => Box::new(SimpleCnn::new(root, shape, params)),
+            "resnet18" => Box::new(ResNet18::new(root, shape, params)),
+            "attention_cnn" => Box::new(AttentionCnn::new(root, shape)),
+            "vgg16" => Box::new(Vgg16::new(root, shape, params, pad)),
+            _ => Box::new(MobileNetV2::new(root, shape, params)),
         }
-        "mobilenet" => Box::new(MobileNetV2::new(vs.root(), shape, params)),
-        other => return Err(BenchError::usage(format!("algorithm: {other}: not a network of this task"))),
-    };
-    vs.load(weights).map_err(|e| BenchError::usage(format!("{}: {e}", weights.display())))?;
-    let kind = if bench_core::training::float64(job) { Kind::Double } else { Kind::Float };
-    vs.set_kind(kind);
-    let optimizer = match params.optimizer.as_str() {
-        "sgd" => {
-            nn::Sgd { momentum: params.momentum, dampening: 0.0, wd: params.weight_decay, nesterov: false }
-                .build(&vs, params.learning_rate)
-        }
-        _ => nn::AdamW { beta1: 0.9, beta2: 0.999, wd: params.weight_decay, eps: 1e-8, amsgrad: false }
-            .build(&vs, params.learning_rate),
-    }
-    .map_err(err)?;
-    Ok(Box::new(TchNet { vs, model, optimizer, device, kind, data: None }))
-}
-
-fn images(images: &Images, device: Device, kind: Kind) -> Tensor {
-    let dims: Vec<i64> = images.dims.iter().map(|&d| d as i64).collect();
-    Tensor::from_slice(&images.x).view(dims.as_slice()).to_device(device).to_kind(kind)
-}
-
-impl Network for TchNet {
-    fn upload(&mut self, train: &Images, test: &Images) -> Result<()> {
-        let labels = Tensor::from_slice(&train.y).to(self.device);
-        self.data =
-            Some((images(train, self.device, self.kind), labels, images(test, self.device, self.kind)));
-        Ok(())
-    }
-
-    fn train_epoch(&mut self, order: &[i64], batch_size: usize) -> Result<f64> {
-        let (x, y, _) = self.data.as_ref().ok_or_else(|| BenchError::run("train before upload"))?;
-        let order = Tensor::from_slice(order).to(self.device);
-        let n = order.size()[0];
-        let mut total = 0.0;
-        let mut start = 0;
-        while start < n {
-            let len = (batch_size as i64).min(n - start);
-            let index = order.narrow(0, start, len);
-            let logits = self.model.forward_t(&x.index_select(0, &index), true);
-            // at::cross_entropy_loss, what F.cross_entropy calls (tch's `cross_entropy_for_logits`
-            // computes its log-softmax in float32 whatever the logits' precision).
-            let loss = logits.cross_entropy_loss::<Tensor>(
-                &y.index_select(0, &index),
-                None,
-                tch::Reduction::Mean,
-                -100,
-                0.0,
-            );
-            self.optimizer.backward_step(&loss);
-            total += loss.double_value(&[]) * len as f64;
-            start += len;
-        }
-        Ok(total / n as f64)
-    }
-
-    fn logits(&mut self, count: usize, batch_size: usize) -> Result<Vec<f32>> {
-        let (_, _, x) = self.data.as_ref().ok_or_else(|| BenchError::run("logits before upload"))?;
-        let out = tch::no_grad(|| {
-            let mut parts = Vec::new();
-            let mut start = 0;
-            while start < count {
-                let len = batch_size.min(count - start);
-                parts.push(
-                    self.model.forward_t(&x.narrow(0, start as i64, len as i64), false).to(Device::Cpu),
-                );
-                start += len;
-            }
-            Tensor::cat(&parts, 0)
-        });
-        Vec::<f32>::try_from(out.to_kind(Kind::Float).flatten(0, -1)).map_err(err)
-    }
-
-    fn weights(&self) -> Result<Vec<(String, Vec<f32>)>> {
-        let mut named: Vec<(String, Vec<f32>)> = Vec::new();
-        for (name, tensor) in self.vs.variables() {
-            let values = Vec::<f32>::try_from(tensor.to(Device::Cpu).to_kind(Kind::Float).flatten(0, -1))
-                .map_err(err)?;
-            named.push((name, values));
-        }
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(named)
-    }
-
-    fn sync(&self) -> Result<()> {
-        if let Device::Cuda(index) = self.device {
-            tch::Cuda::synchronize(index as i64);
-        }
-        Ok(())
-    }
+    })
 }
 
 #[cfg(test)]
