@@ -16,7 +16,9 @@ RUST_SOURCES := .cargo/config.toml $(wildcard configs/tasks/*.yaml) $(shell find
 # binaries may use instructions another CPU lacks (an AMD build's SSE4a dies with SIGILL on Intel).
 TARGET_CPU ?=
 RUST_OUT := $(abspath rust/target$(if $(TARGET_CPU),/$(TARGET_CPU)))
-RUST_BINARIES := $(addprefix $(RUST_OUT)/release/,regression svm clustering cnn cnn-burn)
+RUST_BINARIES := $(addprefix $(RUST_OUT)/release/,regression svm clustering cnn cnn-burn rnn rnn-burn)
+# burn's arms are workspaces of their own (burn 0.22 and tch 0.24 cannot share a lockfile).
+BURN_CRATES := cnn-burn rnn-burn
 CARGO_CPU := $(if $(TARGET_CPU),RUSTFLAGS="-C target-cpu=$(TARGET_CPU)")
 # tch builds against the venv's libtorch (torch-sys finds it through the venv's python); HW=gpu adds
 # candle's and burn's CUDA backends (needs the CUDA toolkit's nvcc).
@@ -44,7 +46,7 @@ build: $(RUST_BINARIES) ## build the Rust workspace in release mode (skipped whe
 $(RUST_BINARIES) &: $(RUST_SOURCES) $(VENV)/.installed
 	@command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 2; }
 	cd rust && $(CARGO_ENV) $(CARGO_CPU) cargo build --release --locked --target-dir $(RUST_OUT) $(CARGO_FEATURES)
-	cd rust/cnn-burn && $(CARGO_CPU) cargo build --release --locked --target-dir $(RUST_OUT) $(CARGO_FEATURES)
+	for crate in $(BURN_CRATES); do (cd rust/$$crate && $(CARGO_CPU) cargo build --release --locked --target-dir $(RUST_OUT) $(CARGO_FEATURES)) || exit $$?; done
 	touch $(RUST_BINARIES)
 
 datasets: setup ## prepare datasets/ (.npy + meta.json with sha256); DOWNLOAD=1 also fetches non-bundled ones
@@ -92,12 +94,12 @@ test-python: setup build
 
 test-rust: setup
 	cd rust && $(CARGO_ENV) cargo test --release --locked
-	cd rust/cnn-burn && cargo test --release --locked --target-dir ../target
+	for crate in $(BURN_CRATES); do (cd rust/$$crate && cargo test --release --locked --target-dir ../target) || exit $$?; done
 
 lint: setup ## ruff and cargo clippy -D warnings
 	$(VENV)/bin/ruff check python tests benchmarks
 	cd rust && $(CARGO_ENV) cargo clippy --release --all-targets --locked -- -D warnings
-	cd rust/cnn-burn && cargo clippy --release --all-targets --locked --target-dir ../target -- -D warnings
+	for crate in $(BURN_CRATES); do (cd rust/$$crate && cargo clippy --release --all-targets --locked --target-dir ../target -- -D warnings) || exit $$?; done
 
 clean: ## remove results, reports and the Rust build
 	rm -rf results reports rust/target

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use bench_core::config::Job;
-use bench_core::error::{BenchError, Result};
+use bench_core::error::Result;
 use bench_core::training::{
     mobilenet_v2_blocks, vgg_padding, NetShape, TrainParams, MOBILENET_V2_LAST, MOBILENET_V2_STAGES,
     MOBILENET_V2_STEM, RESNET18_STAGES, SE_REDUCTION, VGG16_LAYERS, VGG_BLOCK,
@@ -12,11 +12,11 @@ use bench_core::training::{
 use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::MaxPool2dConfig;
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Dropout, DropoutConfig, Linear, PaddingConfig2d};
 use burn::tensor::activation::{relu, relu6, sigmoid};
 use burn::tensor::module::{batch_norm, batch_norm_train};
-use burn::tensor::{Device, FloatDType, Tensor, TensorData};
-use safetensors::SafeTensors;
+use burn::tensor::{Device, Tensor};
+use cnn_burn::burn_net::{Model, Weights};
 
 const BN_EPS: f64 = 1e-5;
 const BN_MOMENTUM: f64 = 0.1;
@@ -72,8 +72,8 @@ pub enum Net {
     Mobile(MobileNetV2),
 }
 
-impl Net {
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+impl Model for Net {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         match self {
             Net::Small(net) => net.forward(x),
             Net::Residual(net) => net.forward(x),
@@ -83,8 +83,7 @@ impl Net {
         }
     }
 
-    /// Every tensor by PyTorch name and in PyTorch's layout, flattened.
-    pub fn named_tensors(&self) -> Vec<(String, Tensor<1>)> {
+    fn named_tensors(&self) -> Vec<(String, Tensor<1>)> {
         match self {
             Net::Small(net) => net.named_tensors(),
             Net::Residual(net) => net.named_tensors(),
@@ -430,31 +429,31 @@ impl SmallNet {
     }
 }
 
-struct Weights<'a> {
-    file: SafeTensors<'a>,
-    device: &'a Device,
-    path: &'a Path,
-    dtype: FloatDType, // the job's precision
+/// The CNN layers read from the shared initial weights.
+trait CnnWeights {
+    fn conv(&self, name: &str, config: Conv2dConfig) -> Result<Conv2d>;
+    fn conv_bn(
+        &self,
+        conv: &str,
+        bn: &str,
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+    ) -> Result<ConvBn>;
+    fn grouped_conv_bn(
+        &self,
+        conv: &str,
+        bn: &str,
+        channels: [usize; 2],
+        k: usize,
+        stride: usize,
+        groups: usize,
+    ) -> Result<ConvBn>;
+    fn batch_norm(&self, name: &str, features: usize) -> Result<TorchBatchNorm>;
 }
 
-impl Weights<'_> {
-    fn get<const D: usize>(&self, name: &str, dims: [usize; D]) -> Result<Tensor<D>> {
-        let view = self
-            .file
-            .tensor(name)
-            .map_err(|e| BenchError::usage(format!("{}: {name}: {e}", self.path.display())))?;
-        if view.shape() != dims {
-            return Err(BenchError::usage(format!(
-                "{}: {name} has shape {:?}, the network wants {dims:?}",
-                self.path.display(),
-                view.shape()
-            )));
-        }
-        let values: Vec<f32> =
-            view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        Ok(Tensor::<D>::from_data(TensorData::new(values, dims.to_vec()), self.device).cast(self.dtype))
-    }
-
+impl CnnWeights for Weights<'_> {
     fn conv(&self, name: &str, config: Conv2dConfig) -> Result<Conv2d> {
         let [c_in, c_out] = config.channels;
         let [k1, k2] = config.kernel_size;
@@ -498,15 +497,6 @@ impl Weights<'_> {
         Ok(ConvBn { conv: layer, bn: self.batch_norm(bn, c_out)? })
     }
 
-    /// PyTorch stores [out, in]; burn's Linear [in, out].
-    fn linear(&self, name: &str, d_in: usize, d_out: usize) -> Result<Linear> {
-        let mut linear = LinearConfig::new(d_in, d_out).init(self.device);
-        let weight: Tensor<2> = self.get(&format!("{name}.weight"), [d_out, d_in])?;
-        linear.weight = Param::from_tensor(weight.transpose());
-        linear.bias = Some(Param::from_tensor(self.get(&format!("{name}.bias"), [d_out])?));
-        Ok(linear)
-    }
-
     fn batch_norm(&self, name: &str, features: usize) -> Result<TorchBatchNorm> {
         Ok(TorchBatchNorm {
             gamma: Param::from_tensor(self.get(&format!("{name}.weight"), [features])?),
@@ -517,21 +507,9 @@ impl Weights<'_> {
     }
 }
 
-/// The job's precision as burn's float type.
-pub fn dtype(job: &Job) -> FloatDType {
-    if bench_core::training::float64(job) {
-        FloatDType::F64
-    } else {
-        FloatDType::F32
-    }
-}
-
 pub fn load(job: &Job, params: &TrainParams, shape: &NetShape, path: &Path, device: &Device) -> Result<Net> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| BenchError::usage(format!("{}: cannot read: {e}", path.display())))?;
-    let file = SafeTensors::deserialize(&bytes)
-        .map_err(|e| BenchError::usage(format!("{}: {e}", path.display())))?;
-    let w = Weights { file, device, path, dtype: dtype(job) };
+    let bytes = Weights::read(path)?;
+    let w = Weights::new(job, &bytes, path, device)?;
     let conv = |c_in, c_out, k, pad| {
         Conv2dConfig::new([c_in, c_out], [k, k]).with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
     };
