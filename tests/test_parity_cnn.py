@@ -31,13 +31,9 @@ from safetensors.numpy import load_file
 
 from mlbench import datasets as ds
 from training_parity import (
-    CUDA_STEP_RTOL,
-    EPOCH_LOSS_RTOL,
-    INIT_RTOL,
+    check_cuda_parity,
     check_training_parity,
     make_job,
-    parity,
-    relative,
     run_side,
 )
 
@@ -97,30 +93,13 @@ def test_the_shared_order_and_weights_are_what_every_side_reads(tmp_path: Path, 
     assert weights["conv1.weight"].shape == (6, 1, 5, 5) and weights["fc3.weight"].shape == (10, 84)
 
 
-def cuda_visible() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 @pytest.mark.slow
 @pytest.mark.gpu
 @pytest.mark.parametrize("case", list(CASES))
 def test_tch_does_the_same_training_as_pytorch_on_cuda(case: str, tmp_path: Path, image_datasets: Path) -> None:
     """On a GPU both sides call the same libtorch CUDA kernels (cuDNN with libtorch's defaults on
     each side); candle and burn have no CUDA build here (README). Prints the gaps it measured."""
-    if not cuda_visible():
-        pytest.skip("no CUDA device visible to torch")
     algorithm, dataset, params = CASES[case]
     job = make_job(tmp_path, image_datasets, algorithm, dataset, device="cuda", **params)
-    assert run_side(job, tmp_path, "--fixtures").returncode == 0
-    outputs = parity(tmp_path, job, frameworks=("tch",))
-    reference, side = outputs["pytorch"], outputs["tch"]
-    assert side["weights_sha256"] == reference["weights_sha256"]
-    gaps = {"init logits": (relative(reference["init_logits"], side["init_logits"]), INIT_RTOL),
-            "logits after 2 steps": (relative(reference["step_logits"], side["step_logits"]), CUDA_STEP_RTOL),
-            "epoch loss": (relative(reference["epoch_loss"], side["epoch_loss"]), EPOCH_LOSS_RTOL)}
-    print(f"{case}: tch vs PyTorch on CUDA: " + ", ".join(f"{k} {g:.1e}" for k, (g, _) in gaps.items()))
-    failures = [f"{name} differ by {gap:.2e} (allowed {allowed:.0e})" for name, (gap, allowed) in gaps.items()
-                if not gap <= allowed]
+    failures = check_cuda_parity(case, job, tmp_path)
     assert not failures, "\n".join(failures)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mlbench import datasets as ds
-from training_parity import check_training_parity, make_job
+from training_parity import check_cuda_parity, check_training_parity, make_job
 
 COMMON = {"hidden_size": 8, "num_layers": 2, "bidirectional": True, "batch_size": 16}
 CASES = {
@@ -41,4 +41,17 @@ def test_every_rust_framework_does_the_same_recurrent_training_as_pytorch(case: 
     cell, params = CASES[case]
     job = make_job(tmp_path, sequence_datasets, cell, "adding_tiny", task="rnn", **(COMMON | params))
     failures = check_training_parity(case, job, tmp_path)
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.slow
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", list(CASES))
+def test_tch_does_the_same_recurrent_training_as_pytorch_on_cuda(case: str, tmp_path: Path,
+                                                                sequence_datasets: Path) -> None:
+    """On a GPU both sides call cuDNN's fused recurrent kernels through libtorch."""
+    cell, params = CASES[case]
+    job = make_job(tmp_path, sequence_datasets, cell, "adding_tiny", device="cuda", task="rnn",
+                   **(COMMON | params))
+    failures = check_cuda_parity(case, job, tmp_path)
     assert not failures, "\n".join(failures)

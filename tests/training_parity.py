@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from safetensors.numpy import load_file
 
@@ -127,3 +128,22 @@ def check_training_parity(case: str, job: Job, folder: Path) -> list[str]:
             for name in ("init_logits", "step_logits", "epoch_loss", "epoch_logits"):
                 np.testing.assert_array_equal(reference[name], outputs["tch"][name], err_msg=f"tch {name}")
     return failures
+
+
+def check_cuda_parity(case: str, job: Job, folder: Path) -> list[str]:
+    """tch against PyTorch on CUDA (skipped without a GPU): the loaded weights to the bit, the initial
+    logits, the logits after two steps and the epoch's loss within bounds; prints the gaps."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device visible to torch")
+    assert run_side(job, folder, "--fixtures").returncode == 0
+    outputs = parity(folder, job, frameworks=("tch",))
+    reference, side = outputs["pytorch"], outputs["tch"]
+    assert side["weights_sha256"] == reference["weights_sha256"]
+    gaps = {"init logits": (relative(reference["init_logits"], side["init_logits"]), INIT_RTOL),
+            "logits after 2 steps": (relative(reference["step_logits"], side["step_logits"]), CUDA_STEP_RTOL),
+            "epoch loss": (relative(reference["epoch_loss"], side["epoch_loss"]), EPOCH_LOSS_RTOL)}
+    print(f"{case}: tch vs PyTorch on CUDA: " + ", ".join(f"{k} {g:.1e}" for k, (g, _) in gaps.items()))
+    return [f"{name} differ by {gap:.2e} (allowed {allowed:.0e})" for name, (gap, allowed) in gaps.items()
+            if not gap <= allowed]

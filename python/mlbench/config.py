@@ -352,5 +352,8 @@ def load_job(path: str | Path) -> Job:
     spec = load_task_spec(data["task"], path)
     if data["algorithm"] not in spec.algorithms:
         raise UsageError(f"{path}: algorithm: unknown algorithm {data['algorithm']!r} for task {spec.task}")
+    if data["dataset"] not in spec.datasets:
+        raise UsageError(f"{path}: dataset: {data['dataset']!r} is not a dataset of task {spec.task} "
+                         f"(known: {', '.join(spec.datasets)})")
     check(data["hyperparameters"], spec.parameter_schema(data["algorithm"]), f"{path}: hyperparameters")
     return Job(**data)

@@ -25,12 +25,26 @@ fn parameter_schema(params: &Map<String, Value>) -> Value {
     })
 }
 
-/// Check that the job is for this program's task (the spec's `task`), as Python's loader refuses
-/// a task it does not know.
+/// Check that the job is for this program's task (the spec's `task`) and one of its datasets, as
+/// Python's loader refuses a task it does not know and a dataset the task does not list.
 pub fn check_task(spec_yaml: &str, job: &Job) -> Result<()> {
     let spec: Value = serde_yaml_ng::from_str(spec_yaml)
         .map_err(|e| BenchError::run(format!("the compiled-in task spec is not valid YAML: {e}")))?;
+    let datasets: Vec<&str> = spec
+        .get("datasets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     match spec.get("task").and_then(Value::as_str) {
+        Some(task) if task == job.task && !datasets.contains(&job.dataset.as_str()) => {
+            Err(BenchError::usage(format!(
+                "dataset: {:?} is not a dataset of task {task} (known: {})",
+                job.dataset,
+                datasets.join(", ")
+            )))
+        }
         Some(task) if task == job.task => Ok(()),
         Some(task) => Err(BenchError::usage(format!(
             "task: this program runs task {task}, the job says {:?}",
