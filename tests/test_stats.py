@@ -282,3 +282,34 @@ def test_compare_computes_only_the_phases_asked_for(tmp_path: Path) -> None:
     assert set(stats.compare(table, loaded)["phase"]) == {"fit", "predict"}
     assert set(stats.compare(table, loaded, phase="headline")["phase"]) == {"fit"}
     assert set(stats.compare(table, loaded, phase="predict")["phase"]) == {"predict"}
+
+
+def training_record(framework: str, repetition: int, train_s: float) -> dict:
+    language = "python" if framework == "pytorch" else "rust"
+    return {"run": "t", "job_id": "0" * 16, "process": 0, "repetition": repetition, "warmup": False,
+            "task": "rnn", "domain": "deep_learning", "language": language, "framework": framework,
+            "framework_version": "1", "algorithm": "lstm", "dataset": "adding_tiny", "hardware_profile": "cpu",
+            "device": "cpu", "threads": 1, "precision": "float32", "hyperparameters": {"hidden_size": 8},
+            "timings_s": {"train": train_s, "epoch_first": train_s / 2, "epoch_steady": train_s / 2,
+                          "infer_b1": 0.002, "infer_b16": 0.004},
+            "throughput": {"train_samples_per_s": 128 / train_s, "train_gflops": 2.0 / train_s},
+            "time_to_accuracy": {"target": 0.5, "epochs": 2, "seconds": train_s},
+            "metrics": {"accuracy": 0.5}, "resources": {"peak_rss_mb": 50.0, "cpu_time_s": train_s,
+                                                        "gpu_peak_mem_mb": None},
+            "status": "ok", "error": None}
+
+
+def test_the_deep_learning_table_has_one_row_per_framework_of_medians(tmp_path: Path) -> None:
+    rows = [training_record("pytorch", i, t) for i, t in enumerate([1.0, 2.0, 3.0])]
+    rows += [training_record("burn", i, t) for i, t in enumerate([4.0, 4.0])]
+    table, _ = stats.load([write(tmp_path / "r.jsonl", rows)])
+    out = stats.deep_learning(table, gemm_peak_gflops=10.0).set_index("framework")
+    assert list(out.index) == ["burn", "pytorch"]
+    assert out.loc["pytorch", "steady epoch s"] == 1.0  # the median of 0.5, 1.0, 1.5
+    assert out.loc["pytorch", "train samples/s"] == 64.0
+    assert out.loc["burn", "seconds to target"] == 4.0 and out.loc["burn", "epochs to target"] == 2
+    assert out.loc["pytorch", "infer b1 ms"] == pytest.approx(2.0)
+    assert list(out.columns).index("infer b1 ms") < list(out.columns).index("infer b16 ms")
+    assert out.loc["pytorch", "train % of GEMM peak"] == pytest.approx(10.0)  # 1 GFLOP/s of 10
+    assert "device peak MiB (framework)" not in out  # no side reported one
+    assert stats.deep_learning(table[table["framework"] == "none"]).empty

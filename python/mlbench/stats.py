@@ -29,7 +29,16 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from mlbench.config import load_task_spec
-from mlbench.tidy import KEYS, LoadReport, environment, load, memory, phases, problems  # noqa: F401 (re-exported)
+from mlbench.tidy import (  # noqa: F401 (re-exported)
+    KEYS,
+    LoadReport,
+    deep_learning,
+    environment,
+    load,
+    memory,
+    phases,
+    problems,
+)
 
 ALPHA = 0.05
 POWER = 0.80

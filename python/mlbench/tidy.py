@@ -33,6 +33,7 @@ class LoadReport:
     noise_floor: dict[str, float] = field(default_factory=dict)  # per task, from `mlbench noise-floor`
     mode: str = "run"  # "noise-floor": each job against itself, even processes side A, odd side B
     target_ci: float | None = None
+    gemm_peak_gflops: float | None = None  # the machine's float32 GEMM peak (meta.json), for training runs
     disturbed: int = 0  # measured repetitions whose process ran with fewer idle cores than threads
 
 
@@ -57,6 +58,11 @@ def flatten(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     predictions = (record.get("artifacts") or {}).get("predictions")
     row["predictions"] = str(run_dir / predictions) if predictions else None
     row["series"] = record.get("series")  # training tasks: per-epoch seconds, loss, test accuracy
+    row.update({f"throughput_{k}": v for k, v in (record.get("throughput") or {}).items()})
+    reached = record.get("time_to_accuracy") or {}
+    row["tta_epochs"], row["tta_seconds"] = reached.get("epochs"), reached.get("seconds")
+    for key in ("gpu_peak_mem_mb", "gpu_mem_used_peak_mb", "gpu_util_percent", "gpu_energy_j"):
+        row[key] = resources.get(key)
     return row
 
 
@@ -95,6 +101,7 @@ def load(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, LoadReport]:
             report.noise_floor.update({task: entry["floor"] for task, entry in floors.items()})
             report.mode = meta.get("mode", report.mode)
             report.target_ci = meta.get("target_ci", report.target_ci)
+            report.gemm_peak_gflops = (meta.get("gemm_peak") or {}).get("gflops", report.gemm_peak_gflops)
     report.records = len(rows)
     table = pd.DataFrame(rows)
     if not table.empty:
@@ -124,6 +131,33 @@ def memory(table: pd.DataFrame) -> pd.DataFrame:
             index=KEYS, columns="framework", values="increment", aggfunc="median")
         out = out.join(increment.rename(columns=lambda c: f"increment_mb_{c}"))
     return out.reset_index()
+
+
+# The deep-learning figures per architecture and framework (`deep_learning`): column -> its label.
+DEEP_LEARNING = {"time_epoch_first": "first epoch s", "time_epoch_steady": "steady epoch s",
+                 "throughput_train_samples_per_s": "train samples/s", "throughput_train_gflops": "train GFLOP/s",
+                 "tta_epochs": "epochs to target", "tta_seconds": "seconds to target",
+                 "throughput_evaluate_samples_per_s": "evaluate samples/s", "peak_rss_mb": "peak RSS MiB",
+                 "gpu_mem_used_peak_mb": "device peak MiB (NVML)", "gpu_peak_mem_mb": "device peak MiB (framework)"}
+
+
+def deep_learning(table: pd.DataFrame, gemm_peak_gflops: float | None = None) -> pd.DataFrame:
+    """Training tasks: one row per architecture, dataset, hyperparameters and framework, the median over
+    measured repetitions of each figure in DEEP_LEARNING, inference latency per batch size (ms), and
+    the achieved training GFLOP/s as a share of the machine's GEMM peak where the run measured it."""
+    ok = table[(table["status"] == "ok") & table.get("time_train", pd.Series(index=table.index)).notna()]
+    if ok.empty:
+        return pd.DataFrame()
+    columns = [c for c in DEEP_LEARNING if c in ok and ok[c].notna().any()]
+    latency = sorted((c for c in ok if c.startswith("time_infer_b") and ok[c].notna().any()),
+                     key=lambda c: int(c.removeprefix("time_infer_b")))
+    grouped = ok.groupby(["task", "algorithm", "dataset", "params", "framework"], dropna=False)
+    out = grouped[columns + latency].median()
+    out[latency] = out[latency] * 1e3
+    if gemm_peak_gflops and "throughput_train_gflops" in out:
+        out["train % of GEMM peak"] = 100 * out["throughput_train_gflops"] / gemm_peak_gflops
+    names = DEEP_LEARNING | {c: f"infer b{c.removeprefix('time_infer_b')} ms" for c in latency}
+    return out.rename(columns=names).reset_index()
 
 
 def problems(table: pd.DataFrame) -> pd.DataFrame:

@@ -100,6 +100,32 @@ pub const RESNET18_STAGES: [(usize, usize); 4] = [(64, 1), (128, 2), (256, 2), (
 pub const VGG16_LAYERS: [usize; 18] =
     [64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0];
 
+/// One entry of VGG-16's `features` under torchvision's indices: a 3x3 convolution (its index; its
+/// batch norm's is the next when the net has them) from `c_in` to `c_out` channels, then ReLU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VggConv {
+    pub index: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+}
+
+/// VGG-16's `features` in order: a convolution, or `None` for a 2x2 max-pool (torchvision's
+/// `make_layers`: each convolution takes its index, its batch norm the next, its ReLU the next).
+pub fn vgg16_layers(channels: usize, use_batch_norm: bool) -> Vec<Option<VggConv>> {
+    let (mut out, mut index, mut c_in) = (Vec::new(), 0, channels);
+    for &c_out in &VGG16_LAYERS {
+        if c_out == 0 {
+            out.push(None);
+            index += 1;
+        } else {
+            out.push(Some(VggConv { index, c_in, c_out }));
+            index += if use_batch_norm { 3 } else { 2 };
+            c_in = c_out;
+        }
+    }
+    out
+}
+
 /// VGG-16's five pools need sides divisible by this; smaller inputs are zero-padded to it.
 pub const VGG_BLOCK: usize = 32;
 
@@ -132,6 +158,8 @@ pub const MOBILENET_V2_STAGES: [(usize, usize, usize, usize); 7] = [
     (6, 320, 1, 1),
 ];
 pub const MOBILENET_V2_STEM: usize = 32;
+/// The channels of MobileNetV2's last inverted residual stage, which its 1x1 head takes.
+pub const MOBILENET_V2_HEAD_IN: usize = MOBILENET_V2_STAGES[MOBILENET_V2_STAGES.len() - 1].1;
 pub const MOBILENET_V2_LAST: usize = 1280;
 
 /// One inverted residual block of MobileNetV2 as torchvision numbers it: `features.{index}`.
@@ -690,6 +718,19 @@ mod tests {
         assert!(vgg_padding(&square(27)).unwrap_err().to_string().contains("side 27"));
         let wide = NetShape { width: 32, ..square(28) };
         assert!(vgg_padding(&wide).unwrap_err().to_string().contains("square"));
+    }
+
+    #[test]
+    fn vgg16_layers_take_torchvisions_indices() {
+        let with_bn = vgg16_layers(3, true);
+        assert_eq!(with_bn.len(), 18);
+        assert_eq!(with_bn[0], Some(VggConv { index: 0, c_in: 3, c_out: 64 }));
+        assert_eq!(with_bn[1], Some(VggConv { index: 3, c_in: 64, c_out: 64 }));
+        assert_eq!(with_bn[2], None); // features.6: the first max-pool
+        assert_eq!(with_bn[3], Some(VggConv { index: 7, c_in: 64, c_out: 128 }));
+        assert_eq!(with_bn[16], Some(VggConv { index: 49, c_in: 512, c_out: 512 })); // torchvision's last
+        assert_eq!(vgg16_layers(1, false)[16], Some(VggConv { index: 34, c_in: 512, c_out: 512 }));
+        assert_eq!(MOBILENET_V2_HEAD_IN, 320);
     }
 
     #[test]

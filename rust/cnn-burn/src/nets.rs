@@ -6,8 +6,8 @@ use std::path::Path;
 use bench_core::config::Job;
 use bench_core::error::Result;
 use bench_core::training::{
-    mobilenet_v2_blocks, vgg_padding, NetShape, TrainParams, MOBILENET_V2_LAST, MOBILENET_V2_STAGES,
-    MOBILENET_V2_STEM, RESNET18_STAGES, SE_REDUCTION, VGG16_LAYERS, VGG_BLOCK,
+    mobilenet_v2_blocks, vgg16_layers, vgg_padding, NetShape, TrainParams, VggConv, MOBILENET_V2_HEAD_IN,
+    MOBILENET_V2_LAST, MOBILENET_V2_STEM, RESNET18_STAGES, SE_REDUCTION, VGG_BLOCK,
 };
 use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -240,9 +240,11 @@ impl ResNet18 {
     }
 }
 
-/// One VGG layer: a 3x3 convolution [with batch norm] and ReLU, or (None) a 2x2 max-pool.
+/// One VGG layer: a 3x3 convolution [with batch norm] and ReLU, or (None) a 2x2 max-pool; `index`
+/// is the convolution's in torchvision's `features` (its batch norm's is the next).
 #[derive(Module, Debug)]
-pub struct VggConv {
+pub struct VggLayer {
+    index: usize,
     conv: Conv2d,
     bn: Option<TorchBatchNorm>,
 }
@@ -253,7 +255,7 @@ pub struct VggConv {
 #[derive(Module, Debug)]
 pub struct Vgg16 {
     pad: usize,
-    layers: Vec<Option<VggConv>>,
+    layers: Vec<Option<VggLayer>>,
     classifier: Vec<Linear>,
     dropout: Dropout,
 }
@@ -265,8 +267,8 @@ impl Vgg16 {
         for layer in &self.layers {
             x = match layer {
                 None => pool(x),
-                Some(VggConv { conv, bn: None }) => relu(conv.forward(x)),
-                Some(VggConv { conv, bn: Some(bn) }) => relu(bn.forward(conv.forward(x))),
+                Some(VggLayer { conv, bn: None, .. }) => relu(conv.forward(x)),
+                Some(VggLayer { conv, bn: Some(bn), .. }) => relu(bn.forward(conv.forward(x))),
             };
         }
         let x = self.dropout.forward(relu(self.classifier[0].forward(x.flatten::<2>(1, 3))));
@@ -276,17 +278,11 @@ impl Vgg16 {
 
     fn named_tensors(&self) -> Vec<(String, Tensor<1>)> {
         let mut out = Vec::new();
-        let mut index = 0;
-        for layer in &self.layers {
-            if let Some(VggConv { conv, bn }) = layer {
-                conv_tensors(&format!("features.{index}"), conv, &mut out);
-                if let Some(bn) = bn {
-                    bn.named_tensors(&format!("features.{}", index + 1), &mut out);
-                    index += 1;
-                }
-                index += 1; // the ReLU
+        for VggLayer { index, conv, bn } in self.layers.iter().flatten() {
+            conv_tensors(&format!("features.{index}"), conv, &mut out);
+            if let Some(bn) = bn {
+                bn.named_tensors(&format!("features.{}", index + 1), &mut out);
             }
-            index += 1;
         }
         for (linear, i) in self.classifier.iter().zip([0, 3, 6]) {
             linear_tensors(&format!("classifier.{i}"), linear, &mut out);
@@ -604,24 +600,22 @@ fn resnet18(w: &Weights, params: &TrainParams, shape: &NetShape) -> Result<ResNe
 
 fn vgg16(w: &Weights, params: &TrainParams, shape: &NetShape) -> Result<Vgg16> {
     let pad = vgg_padding(shape)?;
-    let (mut layers, mut index, mut c_in) = (Vec::new(), 0, shape.channels);
-    for &c_out in &VGG16_LAYERS {
-        if c_out == 0 {
-            layers.push(None);
-            index += 1;
-            continue;
-        }
-        let config =
-            Conv2dConfig::new([c_in, c_out], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
-        let conv = w.conv(&format!("features.{index}"), config)?;
-        let bn = if params.use_batch_norm {
-            Some(w.batch_norm(&format!("features.{}", index + 1), c_out)?)
-        } else {
-            None
-        };
-        index += if params.use_batch_norm { 3 } else { 2 }; // conv, [bn,] ReLU
-        layers.push(Some(VggConv { conv, bn }));
-        c_in = c_out;
+    let mut layers = Vec::new();
+    for layer in vgg16_layers(shape.channels, params.use_batch_norm) {
+        layers.push(match layer {
+            None => None,
+            Some(VggConv { index, c_in, c_out }) => {
+                let config = Conv2dConfig::new([c_in, c_out], [3, 3])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
+                let conv = w.conv(&format!("features.{index}"), config)?;
+                let bn = if params.use_batch_norm {
+                    Some(w.batch_norm(&format!("features.{}", index + 1), c_out)?)
+                } else {
+                    None
+                };
+                Some(VggLayer { index, conv, bn })
+            }
+        });
     }
     let side = (shape.height + 2 * pad) / VGG_BLOCK;
     let classifier = vec![
@@ -654,13 +648,8 @@ fn mobilenet(w: &Weights, params: &TrainParams, shape: &NetShape) -> Result<Mobi
         units.push(ConvBnAct { unit, relu6: false });
         blocks.push(InvertedResidual { units, residual: b.residual() });
     }
-    let head = unit(
-        &format!("features.{}", blocks.len() + 1),
-        [MOBILENET_V2_STAGES[6].1, MOBILENET_V2_LAST],
-        1,
-        1,
-        1,
-    )?;
+    let head =
+        unit(&format!("features.{}", blocks.len() + 1), [MOBILENET_V2_HEAD_IN, MOBILENET_V2_LAST], 1, 1, 1)?;
     Ok(MobileNetV2 {
         stem,
         blocks,

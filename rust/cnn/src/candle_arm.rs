@@ -10,7 +10,7 @@ use std::path::Path;
 
 use bench_core::config::Job;
 use bench_core::error::Result;
-use bench_core::training::{NetShape, Network, TrainParams};
+use bench_core::training::{vgg16_layers, NetShape, Network, TrainParams, VggConv};
 use candle_core::{ModuleT, Tensor};
 use candle_nn::{BatchNorm, Conv2d, Linear, VarBuilder};
 use cnn::candle_net::{dropout, train_net};
@@ -308,20 +308,21 @@ struct Vgg16 {
 impl Vgg16 {
     fn new(vb: &VarBuilder, shape: &NetShape, params: &TrainParams, pad: usize) -> candle_core::Result<Self> {
         let features = vb.pp("features");
-        let (mut layers, mut index, mut c_in) = (Vec::new(), 0, shape.channels);
-        for &c_out in &bench_core::training::VGG16_LAYERS {
-            if c_out == 0 {
-                layers.push(None);
-                index += 1;
-                continue;
-            }
-            let cfg = candle_nn::Conv2dConfig { padding: 1, ..Default::default() };
-            let conv = candle_nn::conv2d(c_in, c_out, 3, cfg, features.pp(index))?;
-            let bn =
-                if params.use_batch_norm { Some(batch_norm(c_out, features.pp(index + 1))?) } else { None };
-            index += if params.use_batch_norm { 3 } else { 2 }; // conv, [bn,] ReLU
-            layers.push(Some((conv, bn)));
-            c_in = c_out;
+        let cfg = candle_nn::Conv2dConfig { padding: 1, ..Default::default() };
+        let mut layers = Vec::new();
+        for layer in vgg16_layers(shape.channels, params.use_batch_norm) {
+            layers.push(match layer {
+                None => None,
+                Some(VggConv { index, c_in, c_out }) => {
+                    let conv = candle_nn::conv2d(c_in, c_out, 3, cfg, features.pp(index))?;
+                    let bn = if params.use_batch_norm {
+                        Some(batch_norm(c_out, features.pp(index + 1))?)
+                    } else {
+                        None
+                    };
+                    Some((conv, bn))
+                }
+            });
         }
         let side = (shape.height + 2 * pad) / bench_core::training::VGG_BLOCK;
         let classifier = vb.pp("classifier");
@@ -386,7 +387,7 @@ struct MobileNetV2 {
 impl MobileNetV2 {
     fn new(vb: &VarBuilder, shape: &NetShape, params: &TrainParams) -> candle_core::Result<Self> {
         use bench_core::training::{
-            mobilenet_v2_blocks, MOBILENET_V2_LAST as LAST, MOBILENET_V2_STAGES, MOBILENET_V2_STEM as STEM,
+            mobilenet_v2_blocks, MOBILENET_V2_HEAD_IN, MOBILENET_V2_LAST as LAST, MOBILENET_V2_STEM as STEM,
         };
         let f = vb.pp("features");
         // Conv2dNormActivation `{path}.0` / `{path}.1` with ReLU6; channels [in, out].
@@ -410,7 +411,7 @@ impl MobileNetV2 {
             units.push(ConvBnAct { unit: project, relu6: false });
             blocks.push((units, b.residual()));
         }
-        let head = unit(f.pp(blocks.len() + 1), [MOBILENET_V2_STAGES[6].1, LAST], 1, 1, 1)?;
+        let head = unit(f.pp(blocks.len() + 1), [MOBILENET_V2_HEAD_IN, LAST], 1, 1, 1)?;
         let fc = candle_nn::linear(LAST, shape.classes, vb.pp("classifier").pp(1))?;
         Ok(MobileNetV2 { stem, blocks, head, dropout: params.dropout_rate as f32, fc })
     }

@@ -3,7 +3,7 @@ use std::path::Path;
 
 use bench_core::config::Job;
 use bench_core::error::Result;
-use bench_core::training::{NetShape, Network, TrainParams};
+use bench_core::training::{vgg16_layers, NetShape, Network, TrainParams, VggConv};
 use cnn::tch_net::train_net;
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
@@ -104,12 +104,12 @@ fn conv_bn(
     p: &nn::Path,
     name: &str,
     bn: &str,
-    c_in: i64,
-    c_out: i64,
-    k: i64,
-    stride: i64,
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
 ) -> (nn::Conv2D, nn::BatchNorm) {
-    grouped_conv_bn(p / name, p / bn, [c_in as usize, c_out as usize], k, stride as usize, 1)
+    grouped_conv_bn(p / name, p / bn, [c_in, c_out], k, stride, 1)
 }
 
 /// A bias-free convolution in `groups` groups (padding k / 2) and batch norm: ResNet's and
@@ -118,18 +118,12 @@ fn grouped_conv_bn(
     conv: nn::Path,
     bn: nn::Path,
     [c_in, c_out]: [usize; 2],
-    k: i64,
+    k: usize,
     stride: usize,
     groups: usize,
 ) -> (nn::Conv2D, nn::BatchNorm) {
-    let (c_in, c_out) = (c_in as i64, c_out as i64);
-    let cfg = nn::ConvConfig {
-        stride: stride as i64,
-        padding: k / 2,
-        groups: groups as i64,
-        bias: false,
-        ..Default::default()
-    };
+    let [c_in, c_out, k, stride, groups] = [c_in, c_out, k, stride, groups].map(|v| v as i64);
+    let cfg = nn::ConvConfig { stride, padding: k / 2, groups, bias: false, ..Default::default() };
     (nn::conv2d(conv, c_in, c_out, k, cfg), batch_norm(bn, c_out))
 }
 
@@ -142,7 +136,7 @@ struct BasicBlock {
 }
 
 impl BasicBlock {
-    fn new(p: nn::Path, c_in: i64, c_out: i64, stride: i64) -> Self {
+    fn new(p: nn::Path, c_in: usize, c_out: usize, stride: usize) -> Self {
         let downsample = (stride != 1 || c_in != c_out)
             .then(|| conv_bn(&(&p / "downsample"), "0", "1", c_in, c_out, 1, stride));
         BasicBlock {
@@ -176,14 +170,14 @@ impl ResNet18 {
     fn new(p: nn::Path, shape: &NetShape, params: &TrainParams) -> Self {
         let imagenet = params.stem == "imagenet";
         let (k, stride) = if imagenet { (7, 2) } else { (3, 1) };
-        let stem = conv_bn(&p, "conv1", "bn1", shape.channels as i64, 64, k, stride);
+        let stem = conv_bn(&p, "conv1", "bn1", shape.channels, 64, k, stride);
         let mut blocks = Vec::new();
         let mut c_in = 64;
         for (i, &(c_out, stride)) in bench_core::training::RESNET18_STAGES.iter().enumerate() {
             let layer = &p / format!("layer{}", i + 1);
-            blocks.push(BasicBlock::new(&layer / "0", c_in, c_out as i64, stride as i64));
-            blocks.push(BasicBlock::new(&layer / "1", c_out as i64, c_out as i64, 1));
-            c_in = c_out as i64;
+            blocks.push(BasicBlock::new(&layer / "0", c_in, c_out, stride));
+            blocks.push(BasicBlock::new(&layer / "1", c_out, c_out, 1));
+            c_in = c_out;
         }
         let fc = nn::linear(&p / "fc", 512, shape.classes as i64, Default::default());
         ResNet18 { stem, max_pool: imagenet, blocks, fc }
@@ -275,20 +269,17 @@ struct Vgg16 {
 impl Vgg16 {
     fn new(p: nn::Path, shape: &NetShape, params: &TrainParams, pad: usize) -> Self {
         let features = &p / "features";
-        let (mut layers, mut index, mut c_in) = (Vec::new(), 0, shape.channels as i64);
-        for &c_out in &bench_core::training::VGG16_LAYERS {
-            if c_out == 0 {
-                layers.push(None);
-                index += 1;
-                continue;
-            }
-            let cfg = nn::ConvConfig { padding: 1, ..Default::default() };
-            let conv = nn::conv2d(&features / index, c_in, c_out as i64, 3, cfg);
-            let bn = params.use_batch_norm.then(|| batch_norm(&features / (index + 1), c_out as i64));
-            index += if params.use_batch_norm { 3 } else { 2 }; // conv, [bn,] ReLU
-            layers.push(Some((conv, bn)));
-            c_in = c_out as i64;
-        }
+        let cfg = nn::ConvConfig { padding: 1, ..Default::default() };
+        let layers = vgg16_layers(shape.channels, params.use_batch_norm)
+            .into_iter()
+            .map(|layer| {
+                layer.map(|VggConv { index, c_in, c_out }| {
+                    let conv = nn::conv2d(&features / index, c_in as i64, c_out as i64, 3, cfg);
+                    let bn = params.use_batch_norm.then(|| batch_norm(&features / (index + 1), c_out as i64));
+                    (conv, bn)
+                })
+            })
+            .collect();
         let side = ((shape.height + 2 * pad) / bench_core::training::VGG_BLOCK) as i64;
         let classifier = &p / "classifier";
         let linear =
@@ -355,7 +346,7 @@ struct MobileNetV2 {
 impl MobileNetV2 {
     fn new(p: nn::Path, shape: &NetShape, params: &TrainParams) -> Self {
         use bench_core::training::{
-            mobilenet_v2_blocks, MOBILENET_V2_LAST as LAST, MOBILENET_V2_STAGES, MOBILENET_V2_STEM as STEM,
+            mobilenet_v2_blocks, MOBILENET_V2_HEAD_IN, MOBILENET_V2_LAST as LAST, MOBILENET_V2_STEM as STEM,
         };
         let f = &p / "features";
         // Conv2dNormActivation `{path}.0` / `{path}.1` with ReLU6; channels [in, out].
@@ -379,7 +370,7 @@ impl MobileNetV2 {
                 (units, b.residual())
             })
             .collect();
-        let head = unit(&f / (blocks.len() + 1), [MOBILENET_V2_STAGES[6].1, LAST], 1, 1, 1);
+        let head = unit(&f / (blocks.len() + 1), [MOBILENET_V2_HEAD_IN, LAST], 1, 1, 1);
         let fc = nn::linear(&p / "classifier" / 1, LAST as i64, shape.classes as i64, Default::default());
         MobileNetV2 { stem, blocks, head, dropout: params.dropout_rate, fc }
     }
