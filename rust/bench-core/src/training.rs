@@ -728,8 +728,8 @@ mod tests {
         assert_eq!(with_bn[1], Some(VggConv { index: 3, c_in: 64, c_out: 64 }));
         assert_eq!(with_bn[2], None); // features.6: the first max-pool
         assert_eq!(with_bn[3], Some(VggConv { index: 7, c_in: 64, c_out: 128 }));
-        assert_eq!(with_bn[16], Some(VggConv { index: 49, c_in: 512, c_out: 512 })); // torchvision's last
-        assert_eq!(vgg16_layers(1, false)[16], Some(VggConv { index: 34, c_in: 512, c_out: 512 }));
+        assert_eq!(with_bn[16], Some(VggConv { index: 40, c_in: 512, c_out: 512 })); // torchvision's last
+        assert_eq!(vgg16_layers(1, false)[16], Some(VggConv { index: 28, c_in: 512, c_out: 512 }));
         assert_eq!(MOBILENET_V2_HEAD_IN, 320);
     }
 

@@ -449,6 +449,7 @@ pub fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::{Device, Var};
 
     fn pooled_gradient(pool: impl Fn(&Tensor) -> candle_core::Result<Tensor>) -> Vec<f32> {
         let x = Var::from_slice(&[1f32, 2.0, 3.0, 4.0], (1, 1, 2, 2), &Device::Cpu).unwrap();

@@ -405,6 +405,7 @@ pub fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Device;
 
     /// The float64 parity run relies on set_kind reaching the layers' own handles.
     #[test]
