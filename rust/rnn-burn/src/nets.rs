@@ -15,7 +15,8 @@ use burn::nn::{
 use burn::tensor::{Device, Tensor};
 use cnn_burn::burn_net::{Model, Weights};
 
-/// One layer and direction.
+/// One layer and direction (a few per process, so the variants' size difference costs nothing).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Cell {
     Rnn(Rnn),
@@ -140,7 +141,7 @@ fn gate(
     };
     let bias = |name: &str| -> Result<Tensor<1>> {
         let full: Tensor<1> = w.get(&format!("rnn.{name}{suffix}"), [rows])?;
-        Ok(full.slice([k * hidden..(k + 1) * hidden]))
+        Ok(full.narrow(0, k * hidden, hidden))
     };
     let mut controller = GateController::new(inputs, hidden, true, Initializer::Zeros, device);
     controller.input_transform.weight = Param::from_tensor(block("weight_ih", inputs)?);
