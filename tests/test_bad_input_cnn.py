@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from conftest import ROOT, mlbench, rust_binary, write_yaml
 from mlbench import datasets as ds
+from mlbench.yamlio import dump_yaml
 from test_bad_input import assert_bad_matrix, assert_usage_error
 
 GOOD: dict[str, Any] = {"task": "cnn", "repetitions": 1, "processes": 1, "warmup": 0,
@@ -69,7 +69,7 @@ def job_file(folder: Path, image_dir: Path, language: str, framework: str, preci
            "min_sample_s": 0.0, "processes": 1, "fixtures_dir": str(folder / "fixtures"),
            "inference_batch_sizes": [1]}
     path = folder / f"{framework}.yaml"
-    path.write_text(yaml.safe_dump(job))
+    path.write_text(dump_yaml(job))
     return path
 
 

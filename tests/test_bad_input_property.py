@@ -43,7 +43,7 @@ TASKS: dict[str, tuple[dict[str, Any], str, list[str], int]] = {
     "clustering": ({"algorithms": {"kmeans": {}}, "datasets": ["iris"]}, "python/tasks/classical/clustering.py",
                    ["clustering"], 250),
     "cnn": ({"algorithms": {"lenet": {}}, "datasets": ["synthetic_images"]}, "python/tasks/deep_learning/cnn.py",
-            ["cnn", "cnn-burn"], 200),
+            ["cnn", "cnn-burn"], 100),
 }
 FRAMEWORKS = {"regression": "linfa", "svm": "libsvm-rs", "clustering": "linfa", "cnn": "tch"}
 

@@ -21,8 +21,6 @@ GOOD: dict[str, Any] = {"task": "rnn", "repetitions": 1, "processes": 1, "warmup
 MATRIX_CASES = {
     "unknown cell": ({"algorithms": {"transformer": {}}}, "algorithms.transformer: unknown algorithm"),
     "no hidden units": ({"algorithms": {"gru": {"hidden_size": 0}}}, "hidden_size: 0 is less than the minimum of 1"),
-    "no layers": ({"algorithms": {"rnn": {"num_layers": 0}}}, "num_layers: 0 is less than the minimum of 1"),
-    "dropout of 1": ({"algorithms": {"lstm": {"dropout_rate": 1.0}}}, "dropout_rate"),
     "an image dataset": ({"datasets": ["synthetic_images"]}, "datasets: unknown dataset 'synthetic_images'"),
     "batch above the training set": ({"algorithms": {"lstm": {"batch_size": 100}}},
                                      "batch_size: 100 is above the training set of adding_tiny (64 samples)"),
@@ -45,7 +43,6 @@ def test_bad_rnn_matrix(case: str, tmp_path: Path, sequence_dir: Path) -> None:
 PROGRAMS = {"pytorch": None, "tch": "rnn", "candle": "rnn", "burn": "rnn-burn"}
 TASK_CASES = {
     "no hidden units": ({"hidden_size": 0}, "hidden_size"),
-    "bidirectional not a boolean": ({"bidirectional": "yes"}, "bidirectional"),
     "an image dataset": ({"dataset": "synthetic_images"}, "dataset"),
 }
 

@@ -114,3 +114,14 @@ def test_per_algorithm_datasets_and_target_check(tmp_path: Path, datasets_dir: P
                                              "algorithms": {"svr": {}}})
     with pytest.raises(UsageError, match="'iris' does not have a real-valued target"):
         expand_matrix(bad, CPU, ["python"], "r", tmp_path / "out", datasets_dir)
+
+
+def test_a_job_id_that_reads_as_a_number_is_written_quoted(tmp_path: Path) -> None:
+    """A hex job id of decimal digits and one `e` is a float to YAML 1.2 (serde_yaml, and our Loader):
+    written plain, as PyYAML's safe_dump writes it, every program refused the job (about 1 id in 1,300)."""
+    from mlbench.yamlio import dump_yaml, load_yaml
+
+    path = tmp_path / "job.yaml"
+    path.write_text(dump_yaml({"job_id": "51354728963299e1", "learning_rate": 1e-4, "name": "1e5"}))
+    assert "'51354728963299e1'" in path.read_text()
+    assert load_yaml(path) == {"job_id": "51354728963299e1", "learning_rate": 1e-4, "name": "1e5"}

@@ -22,7 +22,6 @@ COMMON = {"hidden_size": 8, "num_layers": 2, "bidirectional": True, "batch_size"
 CASES = {
     "rnn-sgd": ("rnn", {"optimizer": "sgd", "learning_rate": 0.05, "momentum": 0.9}),
     "lstm-adamw": ("lstm", {"optimizer": "adamw", "learning_rate": 0.01}),
-    "lstm-sgd": ("lstm", {"optimizer": "sgd", "learning_rate": 0.05, "momentum": 0.9}),
     "gru-sgd": ("gru", {"optimizer": "sgd", "learning_rate": 0.05, "momentum": 0.9, "weight_decay": 1e-3}),
 }
 

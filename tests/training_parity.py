@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from safetensors.numpy import load_file
 
 from conftest import ROOT, rust_binary
 from mlbench.config import Job, load_task_spec
 from mlbench.runner import torch_lib
 from mlbench.training import weights_sha256
+from mlbench.yamlio import dump_yaml
 
 # Each task's Rust binary per framework, and its Python program.
 RUST = {"cnn": {"tch": "cnn", "candle": "cnn", "burn": "cnn-burn"},
@@ -54,7 +54,7 @@ def make_job(folder: Path, datasets_dir: Path, algorithm: str, dataset: str, dev
 
 def run_side(job: Job, folder: Path, *extra: str) -> subprocess.CompletedProcess:
     path = folder / f"{job.framework}.yaml"
-    path.write_text(yaml.safe_dump(job.to_dict(), sort_keys=False))
+    path.write_text(dump_yaml(job.to_dict()))
     if job.language == "python":
         command = [sys.executable, str(PYTHON[job.task])]
     else:

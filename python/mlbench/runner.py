@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from mlbench import datasets as ds
@@ -23,6 +22,7 @@ from mlbench.errors import UsageError
 from mlbench.evaluate import KINDS, EvaluationError, Judged, evaluate
 from mlbench.executors import EXECUTORS, Executor, Launch, LocalExecutor, Outcome
 from mlbench.paths import DATASETS, ROOT, RUST_TARGET
+from mlbench.yamlio import dump_yaml
 
 STDERR_TAIL_LINES = 20
 KILLED_BY_SIGKILL = -9
@@ -311,7 +311,7 @@ def write_fixtures(out: Path, jobs: list[Job]) -> None:
 
 
 def write_job(out: Path, job: Job) -> None:
-    (out / "jobs" / f"{job.job_id}.yaml").write_text(yaml.safe_dump(job.to_dict(), sort_keys=False))
+    (out / "jobs" / f"{job.job_id}.yaml").write_text(dump_yaml(job.to_dict()))
 
 
 def write_run_meta(options: RunOptions) -> dict[str, Any]:
