@@ -184,24 +184,25 @@ def tabular_meta(source: Source) -> tuple[dict[str, np.ndarray], dict]:
     return split_and_standardize(source), meta
 
 
-def image_meta(source: images.ImageSource) -> tuple[dict[str, np.ndarray], dict]:
-    arrays = {"X_train": np.ascontiguousarray(source.X_train, dtype=np.uint8),
-              "X_test": np.ascontiguousarray(source.X_test, dtype=np.uint8),
+def labelled_layout(source: images.ImageSource | sequences.SequenceSource, layout: str,
+                    x_dtype: type) -> tuple[dict[str, np.ndarray], dict]:
+    """The four arrays of a deep-learning set (features in `x_dtype`, int64 labels) and its meta."""
+    arrays = {"X_train": np.ascontiguousarray(source.X_train, dtype=x_dtype),
+              "X_test": np.ascontiguousarray(source.X_test, dtype=x_dtype),
               "y_train": np.ascontiguousarray(source.y_train, dtype=np.int64),
               "y_test": np.ascontiguousarray(source.y_test, dtype=np.int64)}
-    meta = {"layout": "images", "shape": list(source.X_train.shape[1:]), "n_classes": source.n_classes,
-            "target": "class labels 0..k-1 (int64)", "normalise": images.normalisation(source.X_train)}
+    meta = {"layout": layout, "shape": list(source.X_train.shape[1:]), "n_classes": source.n_classes,
+            "target": "class labels 0..k-1 (int64)"}
     return arrays, meta
+
+
+def image_meta(source: images.ImageSource) -> tuple[dict[str, np.ndarray], dict]:
+    arrays, meta = labelled_layout(source, "images", np.uint8)
+    return arrays, meta | {"normalise": images.normalisation(source.X_train)}
 
 
 def sequence_meta(source: sequences.SequenceSource) -> tuple[dict[str, np.ndarray], dict]:
-    arrays = {"X_train": np.ascontiguousarray(source.X_train, dtype=np.float32),
-              "X_test": np.ascontiguousarray(source.X_test, dtype=np.float32),
-              "y_train": np.ascontiguousarray(source.y_train, dtype=np.int64),
-              "y_test": np.ascontiguousarray(source.y_test, dtype=np.int64)}
-    meta = {"layout": "sequences", "shape": list(source.X_train.shape[1:]), "n_classes": source.n_classes,
-            "target": "class labels 0..k-1 (int64)"}
-    return arrays, meta
+    return labelled_layout(source, "sequences", np.float32)
 
 
 def layout_of(source: Source | images.ImageSource | sequences.SequenceSource) -> tuple[dict[str, np.ndarray], dict]:

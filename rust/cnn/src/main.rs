@@ -5,7 +5,6 @@
 mod candle_arm;
 mod tch_arm;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use bench_core::config::Job;
@@ -27,18 +26,11 @@ fn build(job: &Job, params: &TrainParams, shape: &NetShape, weights: &Path) -> R
     }
 }
 
-fn setup(job: &Job) -> Result<BTreeMap<String, u64>> {
-    match job.framework.as_str() {
-        "tch" => cnn::tch_net::setup(job),
-        _ => cnn::candle_net::setup(job),
-    }
-}
-
 fn main() {
     main_training(TrainingInfo {
-        frameworks: &[("tch", env!("MLBENCH_VERSION_TCH")), ("candle", env!("MLBENCH_VERSION_CANDLE_CORE"))],
+        frameworks: cnn::FRAMEWORKS,
         build,
-        setup,
+        setup: cnn::setup,
         spec: include_str!("../../../configs/tasks/cnn.yaml"),
     })
 }
