@@ -73,6 +73,14 @@ def job_file(folder: Path, image_dir: Path, language: str, framework: str, preci
     return path
 
 
+def run_program(task: str, binary: str | None, config: Path, out: Path) -> subprocess.CompletedProcess:
+    """A task program started by hand on one job file: the Python task (`binary` None) or a Rust binary."""
+    command = ([sys.executable, str(ROOT / f"python/tasks/deep_learning/{task}.py")] if binary is None
+               else [str(rust_binary(binary))])
+    return subprocess.run([*command, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
+                          timeout=120)
+
+
 PROGRAMS = {"pytorch": ("python", None), "tch": ("rust", "cnn"), "candle": ("rust", "cnn"),
             "burn": ("rust", "cnn-burn")}
 TASK_CASES = {
@@ -90,11 +98,8 @@ def test_task_program_refuses_bad_job(framework: str, case: str, tmp_path: Path,
     language, binary = PROGRAMS[framework]
     params, message = TASK_CASES[case]
     config = job_file(tmp_path, image_dir, language, framework, **params)
-    command = ([sys.executable, str(ROOT / "python/tasks/deep_learning/cnn.py")] if binary is None
-               else [str(rust_binary(binary))])
     out = tmp_path / "records.jsonl"
-    result = subprocess.run([*command, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
-                            timeout=120)
+    result = run_program("cnn", binary, config, out)
     assert_usage_error(result, str(config), message)
     assert not out.exists() and not (tmp_path / "predictions").exists()
 
@@ -104,11 +109,8 @@ def test_task_program_refuses_bad_job(framework: str, case: str, tmp_path: Path,
 def test_missing_initial_weights_is_a_usage_error(framework: str, tmp_path: Path, image_dir: Path) -> None:
     language, binary = PROGRAMS[framework]
     config = job_file(tmp_path, image_dir, language, framework)
-    command = ([sys.executable, str(ROOT / "python/tasks/deep_learning/cnn.py")] if binary is None
-               else [str(rust_binary(binary))])
     out = tmp_path / "records.jsonl"
-    result = subprocess.run([*command, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
-                            timeout=120)
+    result = run_program("cnn", binary, config, out)
     assert_usage_error(result, "init-1.safetensors")
     assert not out.exists()
 
@@ -119,10 +121,7 @@ def test_a_precision_other_than_float32_or_float64_is_a_usage_error(framework: s
                                                                     image_dir: Path) -> None:
     language, binary = PROGRAMS[framework]
     config = job_file(tmp_path, image_dir, language, framework, precision="float16")
-    command = ([sys.executable, str(ROOT / "python/tasks/deep_learning/cnn.py")] if binary is None
-               else [str(rust_binary(binary))])
     out = tmp_path / "records.jsonl"
-    result = subprocess.run([*command, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
-                            timeout=120)
+    result = run_program("cnn", binary, config, out)
     assert_usage_error(result, str(config), "precision", "float16", "float32 or float64")
     assert not out.exists()

@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import ROOT, rust_binary
 from mlbench import datasets as ds
 from test_bad_input import assert_bad_matrix, assert_usage_error
-from test_bad_input_cnn import job_file
+from test_bad_input_cnn import job_file, run_program
 
 GOOD: dict[str, Any] = {"task": "rnn", "repetitions": 1, "processes": 1, "warmup": 0,
                         "datasets": ["adding_tiny"], "algorithms": {"lstm": {"epochs": 1, "batch_size": 16}}}
@@ -56,10 +53,7 @@ def test_rnn_program_refuses_bad_job(framework: str, case: str, tmp_path: Path, 
     recurrent = {"hidden_size": 8, "num_layers": 1, "bidirectional": False, "dropout_rate": 0.0, "batch_size": 16}
     job = {"task": "rnn", "algorithm": "lstm", "dataset": "adding_tiny"} | recurrent | params
     config = job_file(tmp_path, sequence_dir, "python" if binary is None else "rust", framework, **job)
-    command = ([sys.executable, str(ROOT / "python/tasks/deep_learning/rnn.py")] if binary is None
-               else [str(rust_binary(binary))])
     out = tmp_path / "records.jsonl"
-    result = subprocess.run([*command, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
-                            timeout=120)
+    result = run_program("rnn", binary, config, out)
     assert_usage_error(result, str(config), message)
     assert not out.exists() and not (tmp_path / "predictions").exists()
