@@ -25,7 +25,7 @@ CARGO_CPU := $(if $(TARGET_CPU),RUSTFLAGS="-C target-cpu=$(TARGET_CPU)")
 CARGO_ENV := PATH="$(abspath $(VENV))/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
 CARGO_FEATURES := $(if $(filter gpu,$(HW)),--features cuda)
 
-.PHONY: help setup build datasets smoke noise-floor bench-harness report lab bench-classical compare export test test-python test-rust lint clean distclean
+.PHONY: help setup build datasets frameworks doctor ecosystem smoke noise-floor bench-harness report lab bench-classical compare export test test-python test-rust lint clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,9 +45,11 @@ build: $(RUST_BINARIES) ## build the Rust workspace in release mode (skipped whe
 
 $(RUST_BINARIES) &: $(RUST_SOURCES) $(VENV)/.installed
 	@command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 2; }
+	mkdir -p $(RUST_OUT)/release && date +%s > $(RUST_OUT)/release/.build-start
 	cd rust && $(CARGO_ENV) $(CARGO_CPU) cargo build --release --locked --target-dir $(RUST_OUT) $(CARGO_FEATURES)
 	for crate in $(BURN_CRATES); do (cd rust/$$crate && $(CARGO_CPU) cargo build --release --locked --target-dir $(RUST_OUT) $(CARGO_FEATURES)) || exit $$?; done
 	touch $(RUST_BINARIES)
+	$(PY) -m mlbench.buildinfo $(RUST_OUT)/release --target-cpu "$(TARGET_CPU)" --features "$(CARGO_FEATURES)"
 
 datasets: setup ## prepare datasets/ (.npy + meta.json with sha256); DOWNLOAD=1 also fetches non-bundled ones
 	@scripts/install-fashion-mnist.sh
@@ -80,6 +82,15 @@ bench-classical: setup build datasets ## every classical task -> results/classic
 lab: setup ## open analysis.ipynb in JupyterLab on results/$(RUN) (LAB_ARGS='--no-browser --port 8899')
 	@[ -e results/$(RUN) ] || { echo "error: results/$(RUN): no such run; run \`make smoke\` or pass RUN=NAME" >&2; exit 2; }
 	MLBENCH_RESULTS=$(CURDIR)/results/$(RUN) $(VENV)/bin/jupyter lab analysis.ipynb $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+frameworks: setup ## phase 1: the framework catalog and which algorithms each runs (nothing runs)
+	$(PY) -m mlbench frameworks
+
+doctor: setup ## phase 3: check this machine for measuring (pass/warn/fail with remedies; HW=gpu for the GPU)
+	$(PY) -m mlbench doctor --hw $(HW)
+
+ecosystem: setup ## phase 6: maturity per framework, with results/$(RUN)'s coverage -> results/$(RUN)/ecosystem.json
+	$(PY) -m mlbench ecosystem $(if $(wildcard results/$(RUN)),results/$(RUN))
 
 compare: setup ## print the comparison table of results/$(RUN) in the terminal
 	$(PY) -m mlbench compare results/$(RUN)

@@ -35,7 +35,8 @@ def test_report_shows_the_tables_and_the_failed_job(executed: tuple[Path, str]) 
     _, html = executed
     for text in ("Comparison table", "mlbench-sortable", "faster", "processes_needed", "startup", "Equivalence margins",
                  "scikit-learn", "linfa",
-                 "target-cpu=native", "timeout", "killed after exceeding timeout_s=300", "geomean_ratio"):
+                 "target-cpu=native", "timeout", "killed after exceeding timeout_s=300", "geomean_ratio",
+                 "Frameworks and maturity", "kodama implements hierarchical", "1 available", "The doctor"):
         assert text in html, text
     assert "Traceback" not in html
 
@@ -134,7 +135,8 @@ def column(dom: str, table_id: str, name: str) -> list[str]:
 def test_the_report_reads_verdict_first_and_works_in_a_browser(executed: tuple[Path, str]) -> None:
     page, html = executed
     order = [html.index(f'<h2 id="{heading}"') for heading in (
-        "Verdict-per-domain", "Speed-up-forest-plot", "Comparison-table", "Memory", "Environment", "Methods",
+        "Verdict-per-domain", "Speed-up-forest-plot", "Comparison-table", "Memory", "Frameworks-and-maturity",
+        "Environment", "Methods",
         "Unsupported-and-failed-jobs")]
     assert order == sorted(order), "the report's sections are out of order"
     dom, log = browse(page)

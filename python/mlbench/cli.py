@@ -4,6 +4,7 @@ Usage errors exit 2 with one line."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +27,8 @@ def run_options(args: argparse.Namespace, noise_floor: bool = False) -> RunOptio
         max_parallel=args.max_parallel, slurm_opts=args.slurm_opt, order=args.order, processes=args.processes,
         target_ci=args.target_ci, max_processes=args.max_processes, noise_floor=noise_floor,
         floor_file=floor_file, use_floor=args.noise_floor != "none", watch_host=not args.no_host_watch,
-        frameworks=[s.strip() for s in args.frameworks.split(",") if s.strip()] if args.frameworks else None)
+        frameworks=[s.strip() for s in args.frameworks.split(",") if s.strip()] if args.frameworks else None,
+        force=args.force)
 
 
 def execute(options: RunOptions) -> Summary:
@@ -142,6 +144,51 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_frameworks(args: argparse.Namespace) -> int:
+    import json
+
+    from mlbench import frameworks
+
+    data = frameworks.summary()
+    print(json.dumps(data, indent=2) if args.json else "\n".join(frameworks.lines(data)))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Every check for the profile; exit 1 when one fails."""
+    import json
+
+    from mlbench import doctor
+
+    languages = [s.strip() for s in args.langs.split(",") if s.strip()]
+    findings = doctor.diagnose(doctor.scope_for_profile(args.hw, languages, args.datasets_dir))
+    print(json.dumps(doctor.as_json(findings), indent=2) if args.json else "\n".join(doctor.lines(findings)))
+    if not args.json:
+        counts = {s: sum(f.status == s for f in findings) for s in (doctor.PASS, doctor.WARN, doctor.FAIL)}
+        print(f"\n{counts[doctor.PASS]} pass, {counts[doctor.WARN]} warn, {counts[doctor.FAIL]} fail"
+              + ("; `mlbench run` refuses to start until the failures are fixed (or --force)" if counts[doctor.FAIL]
+                 else ""))
+    return 1 if doctor.failed(findings) else 0
+
+
+def cmd_ecosystem(args: argparse.Namespace) -> int:
+    """Maturity per framework: the catalog's facts, this checkout's measurements, the runs' coverage."""
+    import json
+
+    from mlbench import ecosystem
+
+    for path in args.runs:
+        if not path.exists():
+            raise UsageError(f"{path}: no such run folder or records file")
+    data = ecosystem.summary(args.runs or None)
+    print(json.dumps(data, indent=2) if args.json else "\n".join(ecosystem.lines(data)))
+    output = args.output or (args.runs[0] / "ecosystem.json" if len(args.runs) == 1 and args.runs[0].is_dir()
+                             else None)
+    if output is not None:
+        print(f"{ecosystem.write(data, output)}: written", file=sys.stderr)
+    return 0
+
+
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("matrices", nargs="+", type=Path,
                      help="matrix YAML files, or folders of them (e.g. configs/smoke)")
@@ -166,6 +213,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                      help="interleaved: the sides of a comparison take turns process by process (A B B A ...); "
                           "grouped: each job's processes back to back (default: interleaved)")
     run.add_argument("--processes", type=int, help="task processes per job, overriding the matrices' `processes`")
+    run.add_argument("--force", action="store_true",
+                     help="run although the doctor found a failing check (meta.json records it)")
     run.add_argument("--no-host-watch", action="store_true",
                      help="do not watch the machine's load around each process: nothing is flagged as disturbed "
                           "(for correctness runs on a busy machine, not for numbers you report)")
@@ -189,6 +238,26 @@ def build_parser() -> argparse.ArgumentParser:
                                                "the smallest ratio this machine resolves")
     add_run_arguments(floor)
     floor.set_defaults(func=cmd_noise_floor, target_ci=None, max_processes=20, noise_floor="none", no_table=True)
+
+    listing = sub.add_parser("frameworks", help="phase 1: the frameworks, why each was selected or left out, "
+                                                "and which task algorithms each runs (read, nothing runs)")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    listing.set_defaults(func=cmd_frameworks)
+
+    doctor = sub.add_parser("doctor", help="phase 3: check that this machine is fit to measure on "
+                                           "(pass/warn/fail with a remedy each); `run` does it first")
+    doctor.add_argument("--hw", default="cpu", help="hardware profile in configs/hardware (default: cpu)")
+    doctor.add_argument("--langs", default="python,rust", help="comma-separated languages (default: python,rust)")
+    doctor.add_argument("--datasets-dir", type=Path, default=DATASETS, help=argparse.SUPPRESS)
+    doctor.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    doctor.set_defaults(func=cmd_doctor)
+
+    eco = sub.add_parser("ecosystem", help="phase 6: maturity per framework from the catalog's registry facts, "
+                                           "this checkout and the runs given (coverage, quality mismatches)")
+    eco.add_argument("runs", nargs="*", type=Path, help="run folders (e.g. results/smoke); none: no run facts")
+    eco.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    eco.add_argument("--output", type=Path, help="write the JSON here (default: RUN/ecosystem.json for one run)")
+    eco.set_defaults(func=cmd_ecosystem)
 
     validate = sub.add_parser("validate", help="schema-check matrix or job files")
     validate.add_argument("files", nargs="+", type=Path)
@@ -228,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"mlbench: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader left (`mlbench frameworks | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("mlbench: interrupted; `--resume` continues where this stopped", file=sys.stderr)
         return 130

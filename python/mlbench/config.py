@@ -48,6 +48,15 @@ TASK_SPEC_SCHEMA: dict[str, Any] = {
         # A rule an algorithm applies to its inputs that every side follows (stated in meta.json).
         "input_rules": {"type": "object", "additionalProperties": {"type": "string"}},
         "algorithms": {"type": "object", "additionalProperties": {"type": "object"}},
+        # What a framework lacks: a job matching a rule (its framework, its algorithm and every key of
+        # `when`) is recorded `unsupported` with the reason by both harnesses before any work, and
+        # `mlbench frameworks` reads the same rules.
+        "unsupported": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["frameworks", "algorithms", "reason"],
+            "properties": {"frameworks": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                           "algorithms": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                           "when": {"type": "object"},
+                           "reason": {"type": "string", "minLength": 1}}}},
     },
 }
 
@@ -94,6 +103,15 @@ class TaskSpec:
     quality_tolerance: float | None = None  # largest primary-metric gap still called the same quality
     input_rules: dict[str, str] = field(default_factory=dict)  # algorithm -> the rule every side applies
     protocol: str = "supervised"
+    unsupported: list[dict[str, Any]] = field(default_factory=list)
+
+    def unsupported_reason(self, framework: str, algorithm: str, params: dict[str, Any]) -> str | None:
+        """The reason of the first `unsupported` rule the job matches, else None."""
+        for rule in self.unsupported:
+            if (framework in rule["frameworks"] and algorithm in rule["algorithms"]
+                    and matches(params, rule.get("when", {}))):
+                return str(rule["reason"])
+        return None
 
     @property
     def needs_fixtures(self) -> bool:
@@ -206,7 +224,25 @@ def read_task_spec(path: Path) -> TaskSpec:
     """Read and validate a spec once per process: the runner and stats ask for it per job and record."""
     data = load_yaml(path)
     check(data, TASK_SPEC_SCHEMA, path)
-    return TaskSpec(**data)
+    spec = TaskSpec(**data)
+    check_unsupported_rules(spec, path)
+    return spec
+
+
+def check_unsupported_rules(spec: TaskSpec, path: Path) -> None:
+    """A rule naming a framework, algorithm or parameter the spec lacks would never match: refused."""
+    frameworks = spec.frameworks("python") + spec.frameworks("rust")
+    for i, rule in enumerate(spec.unsupported):
+        field_name = f"{path}: unsupported[{i}]"
+        for name in rule["frameworks"]:
+            if name not in frameworks:
+                raise UsageError(f"{field_name}.frameworks: {name!r} is not a framework of task {spec.task}")
+        for algorithm in rule["algorithms"]:
+            if algorithm not in spec.algorithms:
+                raise UsageError(f"{field_name}.algorithms: {algorithm!r} is not an algorithm of task {spec.task}")
+            for key in rule.get("when", {}):
+                if key not in spec.algorithms[algorithm]:
+                    raise UsageError(f"{field_name}.when: {key!r} is not a parameter of {algorithm}")
 
 
 def load_hardware(name: str) -> HardwareProfile:
@@ -251,13 +287,15 @@ def matrix_defaults() -> dict[str, Any]:
     return {k: v["default"] for k, v in load_schema("matrix")["properties"].items() if "default" in v}
 
 
+def matches(values: dict[str, Any], conditions: dict[str, Any]) -> bool:
+    """Every key of `conditions` is in `values` with the value given (or one of the values listed)."""
+    return all(key in values and values[key] in (v if isinstance(v, list) else [v]) for key, v in conditions.items())
+
+
 def excluded(algorithm: str, params: dict[str, Any], rules: list[dict[str, Any]]) -> bool:
     """A combination is excluded when it matches every key of one rule (a value or a list of values)."""
     values = params | {"algorithm": algorithm}
-    for rule in rules:
-        if all(key in values and values[key] in (v if isinstance(v, list) else [v]) for key, v in rule.items()):
-            return True
-    return False
+    return any(matches(values, rule) for rule in rules)
 
 
 def expand_grid(grid: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ import numpy as np
 
 from mlbench import datasets as ds
 from mlbench import envinfo, gpu, records, training
-from mlbench.config import Job, load_job
+from mlbench.config import Job, load_job, load_task_spec
 from mlbench.errors import UsageError, one_line
 from mlbench.measure import PhaseTimer, cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s
 from mlbench.training import TrainClassifier
@@ -128,14 +128,18 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
         job = load_job(args.config)
         if job.language != "python" and not args.fixtures:
             raise UsageError(f"{args.config}: language: this is the Python task, job says {job.language!r}")
-        if job.algorithm not in algorithms:
+        declined = load_task_spec(job.task).unsupported_reason(job.framework, job.algorithm, job.hyperparameters)
+        if job.algorithm not in algorithms and declined is None:
             raise UsageError(f"{args.config}: algorithm: {job.algorithm!r} is not implemented in Python")
         try:
             dataset_sha256 = ds.verify(job.dataset, Path(job.datasets_dir))
         except UsageError as exc:
             raise UsageError(f"{args.config}: dataset: {exc}") from None
-        entry = algorithms[job.algorithm]
-        algorithm = entry if isinstance(entry, Algorithm) else entry(job.hyperparameters)
+        if declined is not None:  # the task spec's registry: what the framework lacks
+            algorithm: Algorithm | Unsupported = Unsupported(declined)
+        else:
+            entry = algorithms[job.algorithm]
+            algorithm = entry if isinstance(entry, Algorithm) else entry(job.hyperparameters)
         if isinstance(algorithm, TrainClassifier):
             algorithm = training_checks(args.config, job, algorithm, need_weights=not args.fixtures)
         if setup is not None:

@@ -189,3 +189,19 @@ def distributions(table: pd.DataFrame, task: str, phase: str = "headline") -> Fi
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def coverage_heatmap(coverage: pd.DataFrame) -> Figure:
+    """Framework x task: the share of the task's algorithms each framework runs (blank: not its task)."""
+    fig, ax = plt.subplots(figsize=(1.1 * len(coverage.columns) + 2.5, 0.45 * len(coverage) + 1.2))
+    values = coverage.to_numpy(dtype=float)
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    for (i, j), value in np.ndenumerate(values):
+        if np.isfinite(value):
+            ax.text(j, i, f"{value:.0%}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(coverage.columns)), coverage.columns, rotation=30, ha="right")
+    ax.set_yticks(range(len(coverage)), coverage.index)
+    fig.colorbar(image, ax=ax, label="share of the task's algorithms run")
+    ax.set_title("Coverage: framework x task")
+    fig.tight_layout()
+    return fig

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mlbench import datasets as ds
-from mlbench import envinfo, noise, records
+from mlbench import doctor, envinfo, noise, records
 from mlbench.config import Job, expand_matrix, load_hardware, load_matrix, load_task_spec, matrix_defaults
 from mlbench.errors import UsageError
 from mlbench.evaluate import KINDS, EvaluationError, Judged, evaluate
@@ -58,6 +58,7 @@ class RunOptions:
     use_floor: bool = True
     watch_host: bool = True  # record the load around each process (and flag disturbed ones)
     frameworks: list[str] | None = None  # run only these frameworks (None: every framework of each task)
+    force: bool = False  # run although the doctor found a failing check (recorded in meta.json)
 
 
 @dataclass
@@ -314,9 +315,28 @@ def write_job(out: Path, job: Job) -> None:
     (out / "jobs" / f"{job.job_id}.yaml").write_text(dump_yaml(job.to_dict()))
 
 
-def write_run_meta(options: RunOptions) -> dict[str, Any]:
+def examine(options: RunOptions, jobs: list[Job]) -> list[doctor.Finding]:
+    """The doctor's checks for this run (its threads, device, languages, datasets), before anything
+    is written: a failing check stops the run unless --force."""
+    profile = load_hardware(options.hardware)
+    scope = doctor.Scope(hardware=options.hardware, threads=max([j.threads for j in jobs] or [profile.threads]),
+                         device=profile.device, languages=tuple(sorted({j.language for j in jobs})),
+                         datasets=tuple(sorted({j.dataset for j in jobs})), datasets_dir=options.datasets_dir,
+                         libtorch=any(links_libtorch(j) for j in jobs))
+    findings = doctor.diagnose(scope)
+    noted = [f for f in findings if f.status != doctor.PASS]
+    if noted:
+        print("doctor:\n" + "\n".join(doctor.lines(noted)), file=sys.stderr)
+    if (failing := doctor.failed(findings)) and not options.force:
+        raise UsageError(f"doctor: {', '.join(f.check for f in failing)} failed (above); fix it, or pass --force "
+                         "to run anyway (meta.json then says so)")
+    return findings
+
+
+def write_run_meta(options: RunOptions, findings: dict[str, Any]) -> dict[str, Any]:
     """results/NAME/meta.json: how the run was asked for, and what stats needs to judge it: per-task
-    quality tolerances and equivalence margins, the machine's noise floor, the process order."""
+    quality tolerances and equivalence margins, the machine's noise floor, the process order; the
+    doctor's findings."""
     tolerances, margins, judging = {}, {}, {}
     for path in matrix_files(options.matrices):
         matrix, spec = load_matrix(path)
@@ -331,7 +351,8 @@ def write_run_meta(options: RunOptions) -> dict[str, Any]:
             "git_commit": envinfo.git_commit(), "written_at": records.utc_now(),
             "quality_tolerance": tolerances, "margin": margins, "judging": judging, "order": options.order,
             "mode": "noise-floor" if options.noise_floor else "run", "glibc_tunables": GLIBC_TUNABLES,
-            "target_ci": options.target_ci, "max_processes": options.max_processes if options.target_ci else None}
+            "target_ci": options.target_ci, "max_processes": options.max_processes if options.target_ci else None,
+            "doctor": findings}
     if options.noise_floor:
         meta["aa_sides"] = "each job against itself: even process indices are side A, odd ones side B"
     elif options.use_floor and (floor := noise.read_floor(options.hardware, options.floor_file)):
@@ -452,9 +473,10 @@ def run(options: RunOptions) -> Summary:
     if options.jobs > 1:
         print(f"warning: --jobs {options.jobs} runs jobs side by side; their timings distort each other. "
               "Use it for correctness runs, not for numbers you report.", file=sys.stderr)
+    findings = examine(options, jobs)
     complete = prepare_output(options, jobs)
     write_fixtures(options.out, jobs)
-    meta = write_run_meta(options)
+    meta = write_run_meta(options, doctor.as_json(findings, forced=options.force))
     wanted = {job.job_id: list(range(job.processes)) for job in jobs}
     summary = Summary()
     done_before = sum(1 for job in jobs for p in wanted[job.job_id] if (job.job_id, p) in complete)

@@ -27,6 +27,15 @@ impl BenchError {
         BenchError::Unsupported(reason.into())
     }
 
+    /// A plan arm the task spec's `unsupported` rules cover: the harness records those before it
+    /// plans, so reaching one means the spec and the binary disagree.
+    pub fn declared_unsupported(job: &crate::config::Job) -> Self {
+        BenchError::Run(format!(
+            "{} {}: the task spec's `unsupported` rules should have declined this job before planning",
+            job.framework, job.algorithm
+        ))
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             BenchError::Usage(_) => 2,

@@ -172,6 +172,9 @@ pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()
     let env = env::capture(info.frameworks);
     let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
     let process = args.process;
+    if let Some(reason) = crate::spec::unsupported_reason(info.spec, &job)? {
+        return Record::unsupported(&job, process, version, &digest, &env, reason).append_to(&args.out);
+    }
     let plan = match (info.plan)(&job) {
         Err(BenchError::Unsupported(reason)) => {
             return Record::unsupported(&job, process, version, &digest, &env, reason).append_to(&args.out)

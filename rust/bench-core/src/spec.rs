@@ -54,6 +54,33 @@ pub fn check_task(spec_yaml: &str, job: &Job) -> Result<()> {
     }
 }
 
+/// The task spec's registry of what a framework lacks (`unsupported`, read by Python's harness and
+/// `mlbench frameworks` too): the reason of the first rule naming the job's framework and algorithm
+/// whose `when` keys all match its hyperparameters (a value, or one of a list of values).
+pub fn unsupported_reason(spec_yaml: &str, job: &Job) -> Result<Option<String>> {
+    let spec: Value = serde_yaml_ng::from_str(spec_yaml)
+        .map_err(|e| BenchError::run(format!("the compiled-in task spec is not valid YAML: {e}")))?;
+    let names = |rule: &Value, key: &str, name: &str| {
+        rule.get(key).and_then(Value::as_array).is_some_and(|list| list.iter().any(|v| v == name))
+    };
+    let matches = |(key, wanted): (&String, &Value)| {
+        let Some(value) = job.hyperparameters.get(key) else { return false };
+        match wanted {
+            Value::Array(values) => values.contains(value),
+            single => single == value,
+        }
+    };
+    let rules = spec.get("unsupported").and_then(Value::as_array).cloned().unwrap_or_default();
+    Ok(rules
+        .iter()
+        .find(|rule| {
+            names(rule, "frameworks", &job.framework)
+                && names(rule, "algorithms", &job.algorithm)
+                && rule.get("when").and_then(Value::as_object).is_none_or(|when| when.iter().all(matches))
+        })
+        .map(|rule| rule.get("reason").and_then(Value::as_str).unwrap_or_default().trim().to_string()))
+}
+
 /// Check a job's hyperparameters against the task spec (YAML text). Errors name the field, as
 /// Python's do: `hyperparameters.alpha: -1.0 is less than or equal to the minimum of 0`.
 pub fn check_hyperparameters(spec_yaml: &str, job: &Job) -> Result<()> {
@@ -128,6 +155,25 @@ mod tests {
         let err =
             check_hyperparameters(SPEC, &job(r#"{"alpha": 1.0, "max_iter": 1, "colour": 1}"#)).unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn finds_the_first_matching_unsupported_rule() {
+        let spec = concat!(
+            "unsupported:\n",
+            "  - {frameworks: [linfa], algorithms: [ridge], when: {alpha: [2.0, 3.0]}, reason: no alpha 2 or 3}\n",
+            "  - {frameworks: [linfa, other], algorithms: [lasso], reason: no lasso}\n",
+        );
+        let mut j = job(r#"{"alpha": 2.0, "max_iter": 10}"#);
+        j.framework = "linfa".into();
+        j.algorithm = "ridge".into();
+        assert_eq!(unsupported_reason(spec, &j).unwrap().as_deref(), Some("no alpha 2 or 3"));
+        j.hyperparameters = serde_json::from_str(r#"{"alpha": 1.0, "max_iter": 10}"#).unwrap();
+        assert_eq!(unsupported_reason(spec, &j).unwrap(), None);
+        j.algorithm = "lasso".into();
+        assert_eq!(unsupported_reason(spec, &j).unwrap().as_deref(), Some("no lasso"));
+        j.framework = "kodama".into();
+        assert_eq!(unsupported_reason(spec, &j).unwrap(), None);
     }
 
     #[test]

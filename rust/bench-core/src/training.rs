@@ -401,6 +401,9 @@ fn run(args: &Args, info: &TrainingInfo, startup: Option<f64>) -> Result<()> {
     let mut env = env::capture(info.frameworks);
     env.framework_threads = threads;
     let process = args.process;
+    if let Some(reason) = crate::spec::unsupported_reason(info.spec, &job)? {
+        return Record::unsupported(&job, process, version, &digest, &env, reason).append_to(&args.out);
+    }
     if params.pretrained && params.weights_file.is_empty() {
         let reason = "pretrained: true needs weights_file (a safetensors file with PyTorch names): no \
                       pretrained checkpoint for this network can be had offline";

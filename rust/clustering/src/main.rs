@@ -10,22 +10,12 @@ use bench_core::harness::{main_task, Plan, TaskInfo};
 
 use params::{AgglomerativeParams, Covariance, DbscanParams, GaussianMixtureParams, KMeansParams};
 
-const LINFA_NO_EUCLIDEAN_LINKAGE: &str = "linfa-hierarchical clusters the similarities of a kernel, not \
-Euclidean distances, so its ward/complete/average are not scikit-learn's; this task's agglomerative \
-clustering runs on the kodama framework";
-const KODAMA_ONLY_LINKAGE: &str = "kodama implements hierarchical (agglomerative) clustering only";
-
 /// One dispatch: (framework, algorithm); the parameters are read once per job, the seed per
 /// repetition.
 fn plan(job: &Job) -> Result<Plan> {
     Ok(match (job.framework.as_str(), job.algorithm.as_str()) {
-        (_, "kmeans") | (_, "dbscan") | (_, "gaussian_mixture") if job.framework == "kodama" => {
-            validate(job)?;
-            return Err(BenchError::unsupported(KODAMA_ONLY_LINKAGE));
-        }
-        ("linfa", "agglomerative") => {
-            job.params::<AgglomerativeParams>()?;
-            return Err(BenchError::unsupported(LINFA_NO_EUCLIDEAN_LINKAGE));
+        ("kodama", "kmeans" | "dbscan" | "gaussian_mixture") | ("linfa", "agglomerative") => {
+            return Err(BenchError::declared_unsupported(job))
         }
         ("linfa", "kmeans") => {
             let p: KMeansParams = job.params()?;
@@ -38,10 +28,7 @@ fn plan(job: &Job) -> Result<Plan> {
         ("linfa", "gaussian_mixture") => {
             let p: GaussianMixtureParams = job.params()?;
             if p.covariance_type != Covariance::Full {
-                return Err(BenchError::unsupported(format!(
-                    "linfa's GaussianMixtureModel has full covariance matrices only, not {:?}",
-                    p.covariance_type
-                )));
+                return Err(BenchError::declared_unsupported(job));
             }
             Plan::clustering(move |seed| linfa_arm::LinfaGmm::new(p.clone(), seed))
         }
@@ -56,15 +43,6 @@ fn plan(job: &Job) -> Result<Plan> {
             return Err(BenchError::usage(format!("framework: unknown framework {other:?} for clustering")))
         }
     })
-}
-
-/// Typed check of a job's parameters even where the framework then declines the algorithm.
-fn validate(job: &Job) -> Result<()> {
-    match job.algorithm.as_str() {
-        "kmeans" => job.params::<KMeansParams>().map(drop),
-        "dbscan" => job.params::<DbscanParams>().map(drop),
-        _ => job.params::<GaussianMixtureParams>().map(drop),
-    }
 }
 
 fn main() {

@@ -10,11 +10,7 @@ use bench_core::harness::{main_task, Plan, TaskInfo};
 
 use libsvm_arm::{Formulation, Libsvm};
 use linfa_arm::{LinfaSvc, LinfaSvr, Penalty};
-use params::{LinearSvcParams, NuSvcParams, SvcParams, SvrParams};
-
-const NO_LIBLINEAR: &str = "scikit-learn's LinearSVC is liblinear (squared hinge loss, penalized intercept, \
-one-vs-rest); neither linfa-svm nor libsvm-rs implements that objective. For a like-for-like linear SVM \
-compare svc with kernel=linear.";
+use params::{NuSvcParams, SvcParams, SvrParams};
 
 /// One dispatch: (framework, algorithm); the parameters are read once per job.
 fn plan(job: &Job) -> Result<Plan> {
@@ -45,10 +41,7 @@ fn plan(job: &Job) -> Result<Plan> {
                 Libsvm::new(Formulation::EpsilonSvr { c: p.c, epsilon: p.epsilon }, p.kernel_params())
             })
         }
-        ("linfa" | "libsvm-rs", "linearsvc") => {
-            job.params::<LinearSvcParams>()?;
-            return Err(BenchError::unsupported(NO_LIBLINEAR));
-        }
+        ("linfa" | "libsvm-rs", "linearsvc") => return Err(BenchError::declared_unsupported(job)),
         ("linfa" | "libsvm-rs", other) => {
             return Err(BenchError::usage(format!("algorithm: unknown algorithm {other:?} for svm")))
         }

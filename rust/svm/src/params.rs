@@ -73,16 +73,6 @@ kernel_svm_params!(SvcParams { c: f64 as "C" });
 kernel_svm_params!(NuSvcParams { nu: f64 });
 kernel_svm_params!(SvrParams { c: f64 as "C", epsilon: f64 });
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)] // read to validate the job; neither Rust framework has liblinear's objective
-pub struct LinearSvcParams {
-    #[serde(rename = "C")]
-    pub c: f64,
-    pub tol: f64,
-    pub max_iter: u32,
-}
-
 /// The gamma used: scikit-learn's `scale` is 1 / (n_features * X.var()) over all entries of the
 /// training features (population variance), `auto` is 1 / n_features.
 pub fn resolve_gamma(gamma: &Gamma, x: &Array2<f64>) -> Result<f64, String> {
