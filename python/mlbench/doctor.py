@@ -9,6 +9,7 @@ torch and NVML.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable
@@ -122,7 +123,8 @@ def check_load(scope: Scope) -> Finding:
         return Finding("load", WARN, "no /proc/loadavg: busy processes cannot be flagged",
                        "run on Linux for the host watch")
     idle = host.CORES - load
-    detail = f"load average {load:.2f} on {host.CORES} cores: about {max(idle, 0):.1f} idle for {scope.threads} thread(s)"
+    detail = (f"load average {load:.2f} on {host.CORES} cores: about {max(idle, 0):.1f} idle for "
+              f"{scope.threads} thread(s)")
     if idle < scope.threads:
         return Finding("load", WARN, detail, "stop other work or wait: task processes that run short of idle "
                        "cores are flagged disturbed and left out of verdicts")
@@ -143,16 +145,15 @@ def check_native_libraries(scope: Scope) -> Finding:
     import numpy  # noqa: F401
     from threadpoolctl import threadpool_info
 
-    try:
+    with contextlib.suppress(ImportError):
         import scipy.linalg  # noqa: F401
-    except ImportError:
-        pass
     infos = threadpool_info()
     libraries = sorted({f"{i['internal_api']} {i.get('version') or '?'} ({Path(i['filepath']).name})" for i in infos})
     openmp = {i["prefix"] for i in infos if i["user_api"] == "openmp"}
     detail = f"python: {'; '.join(libraries) or 'none found'}; rust: {rust_linear_algebra()}"
     if len(openmp) > 1:
-        return Finding("native libraries", WARN, f"{detail}: {len(openmp)} OpenMP runtimes ({', '.join(sorted(openmp))})",
+        runtimes = f"{len(openmp)} OpenMP runtimes ({', '.join(sorted(openmp))})"
+        return Finding("native libraries", WARN, f"{detail}: {runtimes}",
                        "set KMP_DUPLICATE_LIB_OK only as a last resort; install numpy/scipy from one channel")
     return Finding("native libraries", PASS, detail)
 
@@ -208,7 +209,7 @@ def check_gpu(scope: Scope) -> Finding:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
         return Finding("gpu", FAIL, f"NVML or torch's CUDA cannot start: {last}",
                        "install the NVIDIA driver (nvidia-smi must work), or run with --hw cpu")
-    count, cuda, driver, name = (done.stdout.strip().split(" ", 3) + ["", "", "", ""])[:4]
+    count, cuda, driver, name = [*done.stdout.strip().split(" ", 3), "", "", "", ""][:4]
     if count == "0":
         return Finding("gpu", FAIL, f"driver {driver}, but torch (CUDA {cuda}) sees no device",
                        "check CUDA_VISIBLE_DEVICES and nvidia-smi, or run with --hw cpu")
