@@ -324,13 +324,16 @@ def examine(options: RunOptions, jobs: list[Job]) -> list[doctor.Finding]:
                          datasets=tuple(sorted({j.dataset for j in jobs})), datasets_dir=options.datasets_dir,
                          libtorch=any(links_libtorch(j) for j in jobs))
     findings = doctor.diagnose(scope)
-    noted = [f for f in findings if f.status != doctor.PASS]
-    if noted:
-        print("doctor:\n" + "\n".join(doctor.lines(noted)), file=sys.stderr)
     if (failing := doctor.failed(findings)) and not options.force:
-        raise UsageError(f"doctor: {', '.join(f.check for f in failing)} failed (above); fix it, or pass --force "
-                         "to run anyway (meta.json then says so)")
+        reasons = "; ".join(f"{f.check} failed: {f.detail} (remedy: {f.remedy})" for f in failing)
+        raise UsageError(f"doctor: {reasons}; or pass --force to run anyway (meta.json then says so)")
     return findings
+
+
+def print_findings(findings: list[doctor.Finding]) -> None:
+    """The doctor's warnings (and forced failures), once the run is sure to start."""
+    if noted := [f for f in findings if f.status != doctor.PASS]:
+        print("doctor:\n" + "\n".join(doctor.lines(noted)), file=sys.stderr)
 
 
 def write_run_meta(options: RunOptions, findings: dict[str, Any]) -> dict[str, Any]:
@@ -477,6 +480,7 @@ def run(options: RunOptions) -> Summary:
     complete = prepare_output(options, jobs)
     write_fixtures(options.out, jobs)
     meta = write_run_meta(options, doctor.as_json(findings, forced=options.force))
+    print_findings(findings)
     wanted = {job.job_id: list(range(job.processes)) for job in jobs}
     summary = Summary()
     done_before = sum(1 for job in jobs for p in wanted[job.job_id] if (job.job_id, p) in complete)
