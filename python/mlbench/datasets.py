@@ -17,7 +17,9 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +41,7 @@ class Source:
     y: np.ndarray
     source: str
     labels: bool = False  # y holds class labels 0..k-1 (stored as int64), not real values
+    sweep: str | None = None  # a size-sweep member: the pool it subsamples (meta.json says, with n_samples)
 
 
 def diabetes(download: bool) -> Source:
@@ -121,6 +124,44 @@ def synthetic_circles(download: bool) -> Source:
     return Source(X, y, "make_circles(n_samples=1000, noise=0.05, factor=0.5, seed 7)", labels=True)
 
 
+SWEEP_POOL_ROWS = 100_000
+SWEEP_SEED = 11
+
+
+@cache
+def sweep_pool(name: str) -> Source:
+    """The 100,000-row pools the size sweep subsamples (the generators of synthetic_linear and
+    synthetic_classification at a larger n)."""
+    from sklearn.datasets import make_classification, make_regression
+
+    if name == "synthetic_linear":
+        X, y = make_regression(n_samples=SWEEP_POOL_ROWS, n_features=50, n_informative=30, noise=10.0,
+                               random_state=1)
+        return Source(X, y, f"make_regression(n_samples={SWEEP_POOL_ROWS}, n_features=50, n_informative=30, "
+                      "noise=10, seed 1)")
+    X, y = make_classification(n_samples=SWEEP_POOL_ROWS, n_features=20, n_informative=10, n_redundant=5,
+                               n_classes=2, random_state=4)
+    return Source(X, y, f"make_classification(n_samples={SWEEP_POOL_ROWS}, n_features=20, n_informative=10, "
+                  "n_redundant=5, seed 4)", labels=True)
+
+
+def subsample(pool: str, n: int) -> Callable[[bool], Source]:
+    """The first n rows of one seeded permutation of the pool: the sizes of a sweep are nested
+    (1k within 10k within 100k), so the curves differ in size only."""
+
+    def build(download: bool) -> Source:
+        source = sweep_pool(pool)
+        rows = np.random.default_rng(SWEEP_SEED).permutation(len(source.y))[:n]
+        return Source(source.X[rows], source.y[rows], f"{source.source}; seeded subsample of {n} rows "
+                      f"(permutation seed {SWEEP_SEED})", labels=source.labels, sweep=pool)
+
+    return build
+
+
+SIZE_SWEEP = {f"{pool}_{n // 1000}k": (pool, n) for pool, sizes in
+              (("synthetic_linear", (1_000, 10_000, 100_000)), ("synthetic_classification", (1_000, 10_000)))
+              for n in sizes}
+
 BUILDERS: dict[str, Callable[[bool], Source | images.ImageSource | sequences.SequenceSource]] = {
     "diabetes": diabetes,
     "california_housing": california_housing,
@@ -132,6 +173,7 @@ BUILDERS: dict[str, Callable[[bool], Source | images.ImageSource | sequences.Seq
     "breast_cancer": bundled("load_breast_cancer", "Wolberg et al., UCI"),
     "digits": bundled("load_digits", "Alpaydin & Kaynak, UCI"),
     "synthetic_classification": synthetic_classification,
+    **{name: subsample(pool, n) for name, (pool, n) in SIZE_SWEEP.items()},
     "synthetic_blobs": synthetic_blobs,
     "synthetic_moons": synthetic_moons,
     "synthetic_circles": synthetic_circles,
@@ -181,6 +223,8 @@ def tabular_meta(source: Source) -> tuple[dict[str, np.ndarray], dict]:
     meta = {"layout": "tabular", "split_seed": SPLIT_SEED, "test_size": TEST_SIZE,
             "target": "class labels 0..k-1 (int64)" if source.labels else "real values (float64)",
             "standardized": "features, with training-set mean and std"}
+    if source.sweep is not None:  # a size-sweep member: the report plots time against n_samples per pool
+        meta["sweep"] = {"pool": source.sweep, "n_samples": len(source.y)}
     return split_and_standardize(source), meta
 
 
@@ -297,6 +341,17 @@ def verify(name: str, datasets_dir: Path) -> str:
             raise DatasetError(f"{path}: sha256 mismatch with meta.json: the dataset is corrupt or was "
                                f"changed; run `make datasets` to prepare it again")
     return digest(name, datasets_dir)
+
+
+def sizes(name: str, datasets_dir: Path) -> dict[str, Any]:
+    """What a run's meta.json keeps of a dataset: rows per split and, for a size-sweep member, its pool."""
+    meta = read_meta(name, datasets_dir)
+    files = meta.get("files", {})
+    out: dict[str, Any] = {"n_train": files.get("y_train.npy", {}).get("shape", [None])[0],
+                           "n_test": files.get("y_test.npy", {}).get("shape", [None])[0]}
+    if "sweep" in meta:
+        out["sweep"] = meta["sweep"]
+    return out
 
 
 def digest(name: str, datasets_dir: Path) -> str:

@@ -205,3 +205,25 @@ def coverage_heatmap(coverage: pd.DataFrame) -> Figure:
     ax.set_title("Coverage: framework x task")
     fig.tight_layout()
     return fig
+
+
+def size_sweep(sweep: pd.DataFrame) -> Figure:
+    """Median headline time against training rows, log-log, one line per framework and setting; the
+    legend gives each series' fitted slope with its 95% CI."""
+    groups = list(sweep.groupby(["pool", "task", "algorithm", "label"], sort=True))
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 4), squeeze=False)
+    for ax, ((pool, task, algorithm, label), panel) in zip(axes[0], groups, strict=True):
+        for i, (framework, series) in enumerate(panel.groupby("framework", sort=True)):
+            first = series.iloc[0]
+            colour = COLOURS["python"] if first["language"] == "python" else series_colour(framework, i)
+            slope = ("" if np.isnan(first["slope"]) else
+                     f": slope {first['slope']:.2f} [{first['slope_ci_low']:.2f}, {first['slope_ci_high']:.2f}]")
+            ax.plot(series["n_train"], series["median_s"], "o-", color=colour, label=f"{framework}{slope}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training rows")
+        ax.set_ylabel(f"median {panel['phase'].iloc[0]} s")
+        ax.set_title(f"{task}/{algorithm} {label if label != '-' else ''}\n{pool}", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -336,10 +336,10 @@ def print_findings(findings: list[doctor.Finding]) -> None:
         print("doctor:\n" + "\n".join(doctor.lines(noted)), file=sys.stderr)
 
 
-def write_run_meta(options: RunOptions, findings: dict[str, Any]) -> dict[str, Any]:
+def write_run_meta(options: RunOptions, findings: dict[str, Any], datasets: dict[str, Any]) -> dict[str, Any]:
     """results/NAME/meta.json: how the run was asked for, and what stats needs to judge it: per-task
     quality tolerances and equivalence margins, the machine's noise floor, the process order; the
-    doctor's findings."""
+    doctor's findings; each dataset's sizes (the size sweep's x axis)."""
     tolerances, margins, judging = {}, {}, {}
     for path in matrix_files(options.matrices):
         matrix, spec = load_matrix(path)
@@ -355,7 +355,7 @@ def write_run_meta(options: RunOptions, findings: dict[str, Any]) -> dict[str, A
             "quality_tolerance": tolerances, "margin": margins, "judging": judging, "order": options.order,
             "mode": "noise-floor" if options.noise_floor else "run", "glibc_tunables": GLIBC_TUNABLES,
             "target_ci": options.target_ci, "max_processes": options.max_processes if options.target_ci else None,
-            "doctor": findings}
+            "doctor": findings, "datasets": datasets}
     if options.noise_floor:
         meta["aa_sides"] = "each job against itself: even process indices are side A, odd ones side B"
     elif options.use_floor and (floor := noise.read_floor(options.hardware, options.floor_file)):
@@ -479,7 +479,8 @@ def run(options: RunOptions) -> Summary:
     findings = examine(options, jobs)
     complete = prepare_output(options, jobs)
     write_fixtures(options.out, jobs)
-    meta = write_run_meta(options, doctor.as_json(findings, forced=options.force))
+    meta = write_run_meta(options, doctor.as_json(findings, forced=options.force),
+                          {name: ds.sizes(name, options.datasets_dir) for name in sorted({j.dataset for j in jobs})})
     print_findings(findings)
     wanted = {job.job_id: list(range(job.processes)) for job in jobs}
     summary = Summary()

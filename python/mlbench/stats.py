@@ -542,3 +542,40 @@ def summarize(comparisons: pd.DataFrame) -> pd.DataFrame:
                          "ci_low": low, "ci_high": high}
                         | {v.replace("-", "_"): int(counts.get(v, 0)) for v in VERDICTS})
     return pd.DataFrame(rows)
+
+
+def size_sweep(table: pd.DataFrame, context: LoadReport, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Time against data size, for the datasets a run's meta.json marks as size-sweep members: per
+    pool, task, algorithm, hyperparameters and framework, one row per size with the median headline
+    time, and the series' slope of log(time) on log(n_train) (1: time grows linearly with the rows,
+    2: quadratically) with a 95% CI from resampling each size's repetitions. Series with one size
+    have no slope."""
+    sizes = {name: d for name, d in context.datasets.items() if "sweep" in d and d.get("n_train")}
+    if table.empty or not sizes:
+        return pd.DataFrame()
+    ok = table[(table["status"] == "ok") & table["dataset"].isin(sizes)].copy()
+    if ok.empty:
+        return pd.DataFrame()
+    phase = "train" if "time_train" in ok and ok["time_train"].notna().any() else "fit"
+    ok = ok[ok[f"time_{phase}"].notna()]
+    ok["pool"] = ok["dataset"].map(lambda d: sizes[d]["sweep"]["pool"])
+    ok["n_train"] = ok["dataset"].map(lambda d: sizes[d]["n_train"])
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (pool, task, algorithm, params, language, framework), series in ok.groupby(
+            ["pool", "task", "algorithm", "params", "language", "framework"], sort=True):
+        by_size = [(n, group[f"time_{phase}"].to_numpy(float)) for n, group in series.groupby("n_train")]
+        n = np.log([s for s, _ in by_size])
+        slope = low = high = math.nan
+        if len(by_size) > 1:
+            slope = float(np.polyfit(n, np.log([np.median(t) for _, t in by_size]), 1)[0])
+            draws = np.array([[np.median(rng.choice(t, len(t))) for _, t in by_size] for _ in range(resamples)])
+            fitted = np.polyfit(n, np.log(draws).T, 1)[0]
+            low, high = (float(v) for v in np.percentile(fitted, [2.5, 97.5]))
+        for size, times in by_size:
+            rows.append({"pool": pool, "task": task, "algorithm": algorithm, "params": params, "language": language,
+                         "framework": framework, "phase": phase, "n_train": int(size),
+                         "median_s": float(np.median(times)),
+                         "repetitions": len(times), "slope": slope, "slope_ci_low": low, "slope_ci_high": high})
+    frame = pd.DataFrame(rows)
+    return frame.assign(label=param_labels(frame))

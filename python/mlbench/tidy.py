@@ -35,6 +35,7 @@ class LoadReport:
     target_ci: float | None = None
     gemm_peak_gflops: float | None = None  # the machine's float32 GEMM peak (meta.json), for training runs
     disturbed: int = 0  # measured repetitions whose process ran with fewer idle cores than threads
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> sizes (meta.json)
 
 
 def records_file(path: Path) -> Path:
@@ -102,6 +103,7 @@ def load(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, LoadReport]:
             report.mode = meta.get("mode", report.mode)
             report.target_ci = meta.get("target_ci", report.target_ci)
             report.gemm_peak_gflops = (meta.get("gemm_peak") or {}).get("gflops", report.gemm_peak_gflops)
+            report.datasets.update(meta.get("datasets") or {})
     report.records = len(rows)
     table = pd.DataFrame(rows)
     if not table.empty:
