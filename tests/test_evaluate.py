@@ -115,3 +115,17 @@ def test_one_cluster_has_no_internal_metrics() -> None:
     m = clustering([0, 1, 2], [0, 0, 0], [0, 0, 1])
     assert m["silhouette"] is None and m["calinski_harabasz"] is None and m["davies_bouldin"] is None
     assert m["inertia"] == pytest.approx(2.0)  # (1 + 0 + 1) around the mean 1
+
+
+def test_probabilities_give_log_loss_and_brier_by_hand() -> None:
+    """Three classes, two test points: log loss is the mean -log p(true class); Brier the mean squared
+    distance of the probability vector to the one-hot label."""
+    case = Judged(X_train=np.zeros((3, 1)), y_train=np.array([0, 1, 2]), y_test=np.array([0, 2]),
+                  predictions=np.array([0.0, 2.0]), probabilities=np.array([[0.7, 0.2, 0.1], [0.1, 0.4, 0.5]]))
+    m = evaluate("classification", case)
+    assert m["log_loss"] == pytest.approx(-(np.log(0.7) + np.log(0.5)) / 2)
+    assert m["brier"] == pytest.approx(((0.09 + 0.04 + 0.01) + (0.01 + 0.16 + 0.25)) / 2)
+    wrong = Judged(X_train=case.X_train, y_train=case.y_train, y_test=case.y_test, predictions=case.predictions,
+                   probabilities=np.ones((2, 2)) / 2)
+    with pytest.raises(EvaluationError, match="probabilities have shape"):
+        evaluate("classification", wrong)

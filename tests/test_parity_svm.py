@@ -22,7 +22,7 @@ def svm_run(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path, rust_c
     return run_matrix(tmp_path_factory.mktemp("svm"), datasets_dir, {
         "task": "svm", "repetitions": 1, "processes": 1, "warmup": 0, "datasets": ["iris", "breast_cancer"],
         "algorithms": {"svc": {"kernel": ["rbf", "linear", "poly"], "gamma": ["scale", 0.1]},
-                       "nusvc": {"nu": 0.3}, "linearsvc": {},
+                       "nusvc": {"nu": 0.3, "probability": [False, True]}, "linearsvc": {},
                        "svr": {"datasets": ["diabetes"], "C": 10.0, "gamma": ["scale", "auto"]}}})
 
 
@@ -50,7 +50,7 @@ def test_svc_decision_values_and_accuracy_match_libsvm_rs(svm_run: Path) -> None
             failures.append(f"{algorithm} {dataset} {params}: decision gap {gap:.2e} (allowed {allowed:.1e}), "
                             f"accuracy {py['metrics']['accuracy']:.4f} vs {rs['metrics']['accuracy']:.4f}")
     assert not failures, "\n".join(failures)
-    assert checked == 2 * (3 * 2 + 1)  # datasets x (svc kernels x gammas + nusvc)
+    assert checked == 2 * (3 * 2 + 2)  # datasets x (svc kernels x gammas + nusvc without and with probability)
 
 
 def test_gamma_is_resolved_identically_on_every_side(svm_run: Path) -> None:
@@ -60,12 +60,13 @@ def test_gamma_is_resolved_identically_on_every_side(svm_run: Path) -> None:
         if algorithm == "linearsvc":
             continue
         checked += 1
-        assert set(gammas) == {"scikit-learn", "libsvm-rs", "linfa"}, (algorithm, dataset)
+        ran = {fw for fw, r in sides.items() if r["status"] == "ok"}  # linfa declines probability outputs
+        assert set(gammas) == ran >= {"scikit-learn", "libsvm-rs"}, (algorithm, dataset)
         reference = gammas["scikit-learn"]
         assert all(abs(g - reference) <= 1e-12 * reference for g in gammas.values()), (algorithm, dataset, gammas)
         if json.loads(params).get("gamma") == 0.1:
             assert reference == 0.1
-    assert checked == 2 * (3 * 2 + 1) + 2  # svc and nusvc on two datasets, svr with two gammas
+    assert checked == 2 * (3 * 2 + 2) + 2  # svc and nusvc (with and without probability) on two datasets, svr x2
 
 
 def test_linfa_mapping_reproduces_scikit_learn_on_rbf_and_poly(svm_run: Path) -> None:
@@ -102,6 +103,30 @@ def test_linearsvc_is_unsupported_in_rust_with_a_reason(svm_run: Path) -> None:
                 assert sides[framework]["status"] == "unsupported"
                 assert "liblinear" in sides[framework]["error"]
             checked += 1
+    assert checked == 2  # iris and breast_cancer
+
+
+# Platt scaling fits its sigmoid on LIBSVM's internal 5-fold cross-validation, whose fold assignment
+# each side draws from its own generator: the probabilities agree closely, not to rounding.
+LOG_LOSS_ATOL = 0.02
+
+
+def test_platt_probabilities_match_libsvm_rs_and_linfa_declines(svm_run: Path) -> None:
+    checked = 0
+    for (algorithm, dataset, params), sides in by_job(svm_run).items():
+        if algorithm != "nusvc" or not json.loads(params)["probability"]:
+            assert "probabilities" not in (sides.get("scikit-learn", {}).get("artifacts") or {})
+            continue
+        py, rs = sides["scikit-learn"], sides["libsvm-rs"]
+        p_py = np.load(svm_run / py["artifacts"]["probabilities"])
+        p_rs = np.load(svm_run / rs["artifacts"]["probabilities"])
+        assert p_py.shape == p_rs.shape and np.allclose(p_rs.sum(axis=1), 1.0)
+        assert abs(py["metrics"]["log_loss"] - rs["metrics"]["log_loss"]) < LOG_LOSS_ATOL, (dataset, py["metrics"],
+                                                                                          rs["metrics"])
+        assert abs(py["metrics"]["brier"] - rs["metrics"]["brier"]) < LOG_LOSS_ATOL
+        assert np.mean(p_py.argmax(axis=1) == p_rs.argmax(axis=1)) > 0.95  # the same class order
+        assert sides["linfa"]["status"] == "unsupported" and "Platt" in sides["linfa"]["error"]
+        checked += 1
     assert checked == 2  # iris and breast_cancer
 
 

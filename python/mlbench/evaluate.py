@@ -26,6 +26,7 @@ class Judged:
     predictions: np.ndarray
     scores: np.ndarray | None = None
     logits: np.ndarray | None = None  # training tasks: the test set's logits (n x classes)
+    probabilities: np.ndarray | None = None  # Platt-scaled SVMs: class probabilities (n x classes, sorted)
 
 
 class EvaluationError(ValueError):
@@ -79,6 +80,10 @@ def classification_metrics(case: Judged) -> dict[str, float | None]:
     }
     if case.logits is not None:
         out["test_loss"] = cross_entropy(case.logits, y_true)
+    if case.probabilities is not None:
+        onehot = (y_true[:, None] == classes[None, :]).astype(np.float64)
+        out["log_loss"] = metrics.log_loss(y_true, case.probabilities, labels=classes)
+        out["brier"] = float(np.mean(np.sum((case.probabilities - onehot) ** 2, axis=1)))
     if case.scores is not None:
         scores = ovr_scores(case.scores.reshape(len(y_true), -1), len(classes))
         if len(classes) == 2:
@@ -144,7 +149,8 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "regression": Kind(regression_metrics, "y_test", ("predictions",), (), "r2", True,
                        "none (real values: the R2 gap is the quality rule)"),
-    "classification": Kind(classification_metrics, "y_test", ("predictions",), ("scores", "logits"), "accuracy",
+    "classification": Kind(classification_metrics, "y_test", ("predictions",), ("scores", "logits", "probabilities"),
+                           "accuracy",
                            True, "share of test points given the same label"),
     "clustering": Kind(clustering_metrics, "y_train", ("predictions",), (), "adjusted_rand", True,
                        "adjusted Rand index between the two labellings"),
@@ -162,4 +168,9 @@ def evaluate(kind: str, case: Judged) -> dict[str, float | None]:
         raise EvaluationError(f"logits have shape {case.logits.shape} or non-finite values")
     if case.scores is not None and not np.all(np.isfinite(case.scores)):
         raise EvaluationError("decision values contain NaN or infinite values")
+    if case.probabilities is not None:
+        n_classes = len(np.unique(case.y_train))
+        if case.probabilities.shape != (len(case.y_test), n_classes) or not np.all(np.isfinite(case.probabilities)):
+            raise EvaluationError(f"probabilities have shape {case.probabilities.shape} (expected "
+                                  f"{(len(case.y_test), n_classes)}) or non-finite values")
     return {k: None if v is None else float(v) for k, v in metric_fn(case).items()}

@@ -60,6 +60,7 @@ class Supervised:
     build: Callable[[Params, int], Any]
     solver: Callable[[Any], Solver]
     scores: Callable[[Any, np.ndarray], np.ndarray] | None = None
+    probabilities: Callable[[Any, np.ndarray], np.ndarray | None] | None = None  # class probabilities, if fitted
     resolved: Callable[[Any], dict[str, float]] = nothing_resolved
 
 
@@ -262,6 +263,9 @@ def supervised(algorithm: Supervised, build: Callable[[], Any], data: ds.Split, 
     scores = algorithm.scores(model, data.X_test) if algorithm.scores is not None else None
     if scores is not None:
         artifacts["scores"] = np.asarray(scores, dtype=np.float64).reshape(len(data.X_test), -1)
+    probabilities = algorithm.probabilities(model, data.X_test) if algorithm.probabilities is not None else None
+    if probabilities is not None:
+        artifacts["probabilities"] = np.asarray(probabilities, dtype=np.float64)
     counts = {"fit": len(data.X_train), "predict": len(data.X_test)}
     return Outcome(artifacts, counts, algorithm.solver(model), algorithm.resolved(model))
 

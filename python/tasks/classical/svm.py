@@ -29,11 +29,13 @@ def kernel_args(params: dict[str, Any]) -> dict[str, Any]:
 
 def svc(params: dict[str, Any], seed: int) -> SVC:
     # One-vs-one, as LIBSVM trains it; decision values are kept per pair (see ovo_scores).
-    return SVC(C=params["C"], decision_function_shape="ovo", random_state=seed, **kernel_args(params))
+    return SVC(C=params["C"], decision_function_shape="ovo", probability=params["probability"], random_state=seed,
+               **kernel_args(params))
 
 
 def nusvc(params: dict[str, Any], seed: int) -> NuSVC:
-    return NuSVC(nu=params["nu"], decision_function_shape="ovo", random_state=seed, **kernel_args(params))
+    return NuSVC(nu=params["nu"], decision_function_shape="ovo", probability=params["probability"],
+                 random_state=seed, **kernel_args(params))
 
 
 def linearsvc(params: dict[str, Any], seed: int) -> LinearSVC:
@@ -51,6 +53,11 @@ def ovo_scores(model: SVC | NuSVC, X: np.ndarray) -> np.ndarray:
     return -values[:, None] if values.ndim == 1 else values
 
 
+def probabilities(model: SVC | NuSVC, X: np.ndarray) -> np.ndarray | None:
+    """Platt-scaled class probabilities (sorted classes), where the model was fitted for them."""
+    return model.predict_proba(X) if model.probability else None
+
+
 def binary_scores(model: LinearSVC, X: np.ndarray) -> np.ndarray | None:
     """liblinear is one-vs-rest: only a binary problem has a pairwise value to save."""
     return -model.decision_function(X)[:, None] if len(model.classes_) == 2 else None
@@ -65,8 +72,8 @@ def gamma_used(model: SVC | NuSVC | SVR) -> dict[str, float]:
 
 
 ALGORITHMS = {
-    "svc": Supervised(svc, smo, scores=ovo_scores, resolved=gamma_used),
-    "nusvc": Supervised(nusvc, smo, scores=ovo_scores, resolved=gamma_used),
+    "svc": Supervised(svc, smo, scores=ovo_scores, probabilities=probabilities, resolved=gamma_used),
+    "nusvc": Supervised(nusvc, smo, scores=ovo_scores, probabilities=probabilities, resolved=gamma_used),
     "linearsvc": Supervised(linearsvc, lambda m: Solver("liblinear (squared hinge, L2)", LIBLINEAR_RULE,
                                                         int(m.n_iter_)), scores=binary_scores),
     "svr": Supervised(svr, smo, resolved=gamma_used),

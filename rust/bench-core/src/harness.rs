@@ -54,6 +54,11 @@ pub trait Supervised {
     fn scores(&self, _x: &Array2<f64>) -> Result<Option<Array2<f64>>> {
         Ok(None)
     }
+    /// Class probabilities (n_samples x classes, sorted labels), where the model was fitted to
+    /// give them (Platt scaling); computed untimed.
+    fn probabilities(&self, _x: &Array2<f64>) -> Result<Option<Array2<f64>>> {
+        Ok(None)
+    }
     /// Values derived from the data and used by the fit (e.g. gamma for `scale`).
     fn resolved(&self) -> BTreeMap<String, f64> {
         BTreeMap::new()
@@ -265,6 +270,9 @@ fn measure_repetition(
     if let Some(scores) = &outcome.scores {
         record.save_artifact(job, "scores", scores)?;
     }
+    if let Some(probabilities) = &outcome.probabilities {
+        record.save_artifact(job, "probabilities", probabilities)?;
+    }
     let timer = phases.timer;
     record.timings_s = timer.timings_s;
     record.inner_loops = timer.loops;
@@ -282,6 +290,7 @@ fn measure_repetition(
 struct Outcome {
     predictions: Array1<f64>,
     scores: Option<Array2<f64>>,
+    probabilities: Option<Array2<f64>>,
     counts: BTreeMap<String, u64>,
     solver: Solver,
     resolved: BTreeMap<String, f64>,
@@ -306,6 +315,7 @@ fn supervised(
     Ok(Outcome {
         predictions,
         scores: model.scores(&split.x_test)?,
+        probabilities: model.probabilities(&split.x_test)?,
         counts: counts(split, true),
         solver: model.solver(),
         resolved: model.resolved(),
@@ -330,6 +340,7 @@ fn clustering(build: impl Fn() -> Box<dyn Clusterer>, split: &Split, phases: &mu
     Ok(Outcome {
         predictions: labels,
         scores: None,
+        probabilities: None,
         counts: counts(split, model.can_predict()),
         solver: model.solver(),
         resolved: model.resolved(),

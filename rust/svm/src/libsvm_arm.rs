@@ -2,7 +2,7 @@
 use bench_core::error::{fitted, BenchError, Result};
 use bench_core::harness::Supervised;
 use bench_core::record::Solver;
-use libsvm_rs::predict::{predict, predict_values};
+use libsvm_rs::predict::{predict, predict_probability, predict_values};
 use libsvm_rs::train::svm_train;
 use libsvm_rs::{KernelType, SvmModel, SvmNode, SvmParameter, SvmProblem, SvmType};
 use ndarray::{Array1, Array2, ArrayView1};
@@ -24,13 +24,29 @@ pub struct Libsvm {
     formulation: Formulation,
     kernel: KernelParams,
     gamma: Option<f64>,
+    probability: bool,
     model: Option<SvmModel>,
 }
 
 impl Libsvm {
     pub fn new(formulation: Formulation, kernel: KernelParams) -> Self {
         libsvm_rs::set_quiet(true); // LIBSVM prints progress dots otherwise
-        Libsvm { formulation, kernel, gamma: None, model: None }
+        Libsvm { formulation, kernel, gamma: None, probability: false, model: None }
+    }
+
+    /// Fit Platt's sigmoid on LIBSVM's internal 5-fold cross-validation too (scikit-learn's
+    /// `probability=True`): class probabilities become an output.
+    pub fn with_probability(mut self, probability: bool) -> Self {
+        self.probability = probability;
+        self
+    }
+
+    /// The model's label positions in sorted-label order (scikit-learn's class order).
+    fn sorted_labels(model: &SvmModel) -> Vec<usize> {
+        let labels = model.labels();
+        let mut sorted: Vec<usize> = (0..labels.len()).collect();
+        sorted.sort_by_key(|&i| labels[i]);
+        sorted
     }
 
     fn model(&self) -> Result<&SvmModel> {
@@ -68,6 +84,7 @@ impl Supervised for Libsvm {
             nu,
             p,
             shrinking: self.kernel.shrinking,
+            probability: self.probability,
             ..Default::default()
         };
         param.validate().map_err(|e| BenchError::usage(format!("hyperparameters: {e}")))?;
@@ -89,10 +106,8 @@ impl Supervised for Libsvm {
         if model.param.svm_type == SvmType::EpsilonSvr {
             return Ok(None);
         }
-        let labels = model.labels();
-        let k = labels.len();
-        let mut sorted: Vec<usize> = (0..k).collect();
-        sorted.sort_by_key(|&i| labels[i]);
+        let sorted = Self::sorted_labels(model);
+        let k = sorted.len();
         let pair_index = |a: usize, b: usize| a * k - a * (a + 1) / 2 + (b - a - 1); // a < b, model order
         let mut out = Array2::zeros((x.nrows(), k * (k - 1) / 2));
         let mut values = vec![0.0; k * (k - 1) / 2];
@@ -106,6 +121,23 @@ impl Supervised for Libsvm {
                         if i < j { values[pair_index(i, j)] } else { -values[pair_index(j, i)] };
                     column += 1;
                 }
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn probabilities(&self, x: &Array2<f64>) -> Result<Option<Array2<f64>>> {
+        let model = self.model()?;
+        if !self.probability {
+            return Ok(None);
+        }
+        let sorted = Self::sorted_labels(model);
+        let mut out = Array2::zeros((x.nrows(), sorted.len()));
+        for (r, row) in x.rows().into_iter().enumerate() {
+            let (_, probabilities) = predict_probability(model, &nodes(row))
+                .ok_or_else(|| BenchError::run("libsvm-rs gave no probabilities for a probability model"))?;
+            for (column, &i) in sorted.iter().enumerate() {
+                out[[r, column]] = probabilities[i];
             }
         }
         Ok(Some(out))

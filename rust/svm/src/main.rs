@@ -21,7 +21,9 @@ fn plan(job: &Job) -> Result<Plan> {
         }
         ("libsvm-rs", "svc") => {
             let p: SvcParams = job.params()?;
-            Plan::supervised(move |_seed| Libsvm::new(Formulation::CSvc { c: p.c }, p.kernel_params()))
+            Plan::supervised(move |_seed| {
+                Libsvm::new(Formulation::CSvc { c: p.c }, p.kernel_params()).with_probability(p.probability)
+            })
         }
         ("linfa", "nusvc") => {
             let p: NuSvcParams = job.params()?;
@@ -29,7 +31,9 @@ fn plan(job: &Job) -> Result<Plan> {
         }
         ("libsvm-rs", "nusvc") => {
             let p: NuSvcParams = job.params()?;
-            Plan::supervised(move |_seed| Libsvm::new(Formulation::NuSvc { nu: p.nu }, p.kernel_params()))
+            Plan::supervised(move |_seed| {
+                Libsvm::new(Formulation::NuSvc { nu: p.nu }, p.kernel_params()).with_probability(p.probability)
+            })
         }
         ("linfa", "svr") => {
             let p: SvrParams = job.params()?;

@@ -69,8 +69,8 @@ macro_rules! kernel_svm_params {
     };
 }
 
-kernel_svm_params!(SvcParams { c: f64 as "C" });
-kernel_svm_params!(NuSvcParams { nu: f64 });
+kernel_svm_params!(SvcParams { c: f64 as "C", probability: bool });
+kernel_svm_params!(NuSvcParams { nu: f64, probability: bool });
 kernel_svm_params!(SvrParams { c: f64 as "C", epsilon: f64 });
 
 /// The gamma used: scikit-learn's `scale` is 1 / (n_features * X.var()) over all entries of the
