@@ -32,7 +32,8 @@ fn plan(job: &Job) -> Result<Plan> {
         ("libsvm-rs", "nusvc") => {
             let p: NuSvcParams = job.params()?;
             Plan::supervised(move |_seed| {
-                Libsvm::new(Formulation::NuSvc { nu: p.nu }, p.kernel_params()).with_probability(p.probability)
+                Libsvm::new(Formulation::NuSvc { nu: p.nu }, p.kernel_params())
+                    .with_probability(p.probability)
             })
         }
         ("linfa", "svr") => {
