@@ -159,7 +159,9 @@ def check_native_libraries(scope: Scope) -> Finding:
 
 
 def rust_linear_algebra() -> str:
-    locks = " ".join(read(p) or "" for p in (ROOT / "rust").glob("**/Cargo.lock") if "target" not in p.parts)
+    from mlbench.frameworks import LOCKFILES
+
+    locks = " ".join(read(p) or "" for p in LOCKFILES)
     backends = [name for name in ("openblas-src", "intel-mkl-src", "netlib-src", "accelerate-src")
                 if f'name = "{name}"' in locks]
     kernels = [name for name in ("matrixmultiply", "gemm") if f'name = "{name}"' in locks]
@@ -195,7 +197,9 @@ def check_libtorch(scope: Scope) -> Finding:
     return Finding("libtorch", PASS, f"torch {torch} = the libtorch {expected} tch checks for")
 
 
-def check_gpu(scope: Scope) -> Finding:
+def cuda_probe() -> tuple[str, str, str, str] | str:
+    """In a child process (CUDA state stays out of this one): torch's device count, its CUDA
+    version, the NVIDIA driver's version and the first device's name; or why it could not say."""
     import subprocess
     import sys
 
@@ -204,12 +208,18 @@ def check_gpu(scope: Scope) -> Finding:
     try:
         done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return Finding("gpu", FAIL, f"the CUDA probe did not finish: {exc}", "check nvidia-smi")
+        return f"the CUDA probe did not finish: {exc}"
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        return Finding("gpu", FAIL, f"NVML or torch's CUDA cannot start: {last}",
-                       "install the NVIDIA driver (nvidia-smi must work), or run with --hw cpu")
+        return f"NVML or torch's CUDA cannot start: {(done.stderr.strip().splitlines() or ['no message'])[-1]}"
     count, cuda, driver, name = [*done.stdout.strip().split(" ", 3), "", "", "", ""][:4]
+    return count, cuda, driver, name
+
+
+def check_gpu(scope: Scope) -> Finding:
+    probed = cuda_probe()
+    if isinstance(probed, str):
+        return Finding("gpu", FAIL, probed, "install the NVIDIA driver (nvidia-smi must work), or run with --hw cpu")
+    count, cuda, driver, name = probed
     if count == "0":
         return Finding("gpu", FAIL, f"driver {driver}, but torch (CUDA {cuda}) sees no device",
                        "check CUDA_VISIBLE_DEVICES and nvidia-smi, or run with --hw cpu")

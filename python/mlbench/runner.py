@@ -125,15 +125,8 @@ def only_frameworks(jobs: list[Job], frameworks: list[str]) -> list[Job]:
 
 def check_gpu(profile: str) -> None:
     """HW=gpu runs nothing unless torch sees a CUDA device (every training side needs one)."""
-    import subprocess
-
-    probe = "import torch; print(torch.cuda.device_count())"
-    try:
-        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
-        count = int(done.stdout.strip() or 0)
-    except (OSError, ValueError, subprocess.TimeoutExpired):
-        count = 0
-    if count < 1:
+    probed = doctor.cuda_probe()
+    if isinstance(probed, str) or probed[0] in ("", "0"):
         raise UsageError(f"--hw {profile}: no CUDA device visible to torch (check `nvidia-smi` and the NVIDIA "
                          "driver); run with --hw cpu instead")
 
