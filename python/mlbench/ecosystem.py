@@ -188,7 +188,7 @@ def criteria(entry: dict[str, Any], covered: dict[str, float], run: Measured | N
         "covers": covered.get("all", 0.0) >= COVERS,
         "matches": matches,
         "maintained": int(facts.get("releases_last_12_months", 0)) > 0,
-        "gpu": None if not ran else bool(entry["gpu"]) and run is not None and run.cuda_ok_jobs > 0,
+        "gpu": None if not ran or run is None else bool(entry["gpu"]) and run.cuda_ok_jobs > 0,
     }
 
 
