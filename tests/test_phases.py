@@ -210,6 +210,6 @@ def test_ecosystem_on_a_run_measures_coverage_and_quality(tmp_path: Path, datase
     linfa = data["frameworks"]["linfa"]
     assert linfa["run"]["ok_jobs"] == 1 and linfa["run"]["unsupported_jobs"] == 1
     assert linfa["run"]["comparisons"] >= 1 and linfa["criteria"]["matches"] is True
-    assert linfa["level"] >= 3 and linfa["criteria"]["gpu"] is False
+    assert linfa["level"] == ecosystem.level(linfa["criteria"]) and linfa["criteria"]["gpu"] is False
     assert data["frameworks"]["scikit-learn"]["run"]["ok_jobs"] == 2
     assert "linfa" in result.stdout and "available" in result.stdout
