@@ -104,7 +104,7 @@ def test_build_info_hashes_the_sources_but_not_the_build_output(tmp_path: Path) 
 def fake_build(folder: Path, sources: str, binaries: Path | None = None) -> Path:
     """Binaries (empty files, or links to the real ones in `binaries`) with a build-info naming `sources`."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in doctor.RUST_BINARIES:
+    for name in doctor.rust_binaries():
         if binaries is None:
             (folder / name).write_text("")
         else:

@@ -10,6 +10,7 @@ torch and NVML.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -25,7 +26,6 @@ from mlbench.paths import DATASETS, ROOT, RUST_TARGET
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 CPU = Path("/sys/devices/system/cpu")
-RUST_BINARIES = ("regression", "svm", "clustering", "cnn", "cnn-burn", "rnn", "rnn-burn")
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,6 @@ class Scope:
     """What a run needs checked: its hardware profile's threads and device, languages, datasets, and
     whether a task links libtorch."""
 
-    hardware: str = "cpu"
     threads: int = 1
     device: str = "cpu"
     languages: tuple[str, ...] = ("python", "rust")
@@ -132,7 +131,7 @@ def check_load(scope: Scope) -> Finding:
 
 
 def check_threads(scope: Scope) -> Finding:
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS")
+    names = envinfo.THREAD_COUNT_VARIABLES
     user = {n: os.environ[n] for n in names if n in os.environ}
     detail = (f"the runner sets {', '.join(names)} to {scope.threads} for every task process"
               + (f" (this shell's: {', '.join(f'{k}={v}' for k, v in user.items())})" if user else ""))
@@ -197,9 +196,11 @@ def check_libtorch(scope: Scope) -> Finding:
     return Finding("libtorch", PASS, f"torch {torch} = the libtorch {expected} tch checks for")
 
 
+@functools.cache
 def cuda_probe() -> tuple[str, str, str, str] | str:
     """In a child process (CUDA state stays out of this one): torch's device count, its CUDA
-    version, the NVIDIA driver's version and the first device's name; or why it could not say."""
+    version, the NVIDIA driver's version and the first device's name; or why it could not say.
+    Once per process: `run`'s --hw gpu refusal and the doctor's gpu check share it."""
     import subprocess
     import sys
 
@@ -240,8 +241,15 @@ def check_datasets(scope: Scope) -> Finding:
     return Finding("datasets", PASS, f"{len(names)} dataset(s) match their meta.json sha256 ({folder})")
 
 
+def rust_binaries() -> list[str]:
+    """Every binary a task spec names for a Rust framework (what `make build` builds)."""
+    from mlbench.frameworks import task_specs
+
+    return sorted({spec.binary(name) for spec in task_specs() for name in spec.frameworks("rust")})
+
+
 def check_rust_build(scope: Scope) -> Finding:
-    missing = [b for b in RUST_BINARIES if not (scope.rust_target / b).is_file()]
+    missing = [b for b in rust_binaries() if not (scope.rust_target / b).is_file()]
     if missing:
         return Finding("rust build", FAIL, f"{scope.rust_target}: {', '.join(missing)} missing", "make build")
     info = buildinfo.read(scope.rust_target)
@@ -265,8 +273,8 @@ def pins() -> dict[str, str]:
 
 
 def check_venv(scope: Scope) -> Finding:
-    wrong, absent = [], []
-    for name, pinned in pins().items():
+    wrong, absent, pinned_all = [], [], pins()
+    for name, pinned in pinned_all.items():
         try:
             installed = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -278,9 +286,9 @@ def check_venv(scope: Scope) -> Finding:
         return Finding("python packages", FAIL, f"not the pinned versions: {', '.join(wrong)}",
                        "make setup in a fresh .venv (rm -rf .venv; make setup)")
     if absent:
-        return Finding("python packages", WARN, f"{len(pins()) - len(absent)} pinned packages installed; "
+        return Finding("python packages", WARN, f"{len(pinned_all) - len(absent)} pinned packages installed; "
                        f"missing: {', '.join(absent)}", "make setup (installs every extra)")
-    return Finding("python packages", PASS, f"all {len(pins())} pinned packages at their pinned versions")
+    return Finding("python packages", PASS, f"all {len(pinned_all)} pinned packages at their pinned versions")
 
 
 Check = Callable[[Scope], Finding]
@@ -324,7 +332,7 @@ def scope_for_profile(hardware: str, languages: list[str], datasets_dir: Path = 
     from mlbench.config import load_hardware
 
     profile = load_hardware(hardware)
-    return Scope(hardware=hardware, threads=profile.threads, device=profile.device, languages=tuple(languages),
+    return Scope(threads=profile.threads, device=profile.device, languages=tuple(languages),
                  datasets_dir=datasets_dir)
 
 

@@ -127,7 +127,7 @@ def installed_version(entry: dict[str, Any]) -> str | None:
 
 
 def summary(specs: list[TaskSpec] | None = None) -> dict[str, Any]:
-    """What `mlbench frameworks --json` prints and a run's meta.json keeps."""
+    """What `mlbench frameworks --json` prints (the catalog with installed versions, the availability matrix)."""
     specs = specs if specs is not None else task_specs()
     catalog = load_catalog()
     check_catalog(catalog, specs)

@@ -192,8 +192,7 @@ def launch_for(job: Job, process: int, out: Path) -> Launch:
     raw = out / "raw" / f"{name}.jsonl"
     raw.unlink(missing_ok=True)
     threads = str(job.threads)
-    env = os.environ | {k: threads for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                            "RAYON_NUM_THREADS")}
+    env = os.environ | {k: threads for k in envinfo.THREAD_COUNT_VARIABLES}
     env["MLBENCH_GIT_COMMIT"] = envinfo.git_commit() or ""
     env["GLIBC_TUNABLES"] = GLIBC_TUNABLES
     if links_libtorch(job) and (lib := torch_lib()):
@@ -312,7 +311,7 @@ def examine(options: RunOptions, jobs: list[Job]) -> list[doctor.Finding]:
     """The doctor's checks for this run (its threads, device, languages, datasets), before anything
     is written: a failing check stops the run unless --force."""
     profile = load_hardware(options.hardware)
-    scope = doctor.Scope(hardware=options.hardware, threads=max([j.threads for j in jobs] or [profile.threads]),
+    scope = doctor.Scope(threads=max([j.threads for j in jobs] or [profile.threads]),
                          device=profile.device, languages=tuple(sorted({j.language for j in jobs})),
                          datasets=tuple(sorted({j.dataset for j in jobs})), datasets_dir=options.datasets_dir,
                          libtorch=any(links_libtorch(j) for j in jobs))
