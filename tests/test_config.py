@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from conftest import write_yaml
-from mlbench.config import HardwareProfile, expand_grid, expand_matrix, load_task_spec
+from mlbench.config import HardwareProfile, Job, expand_grid, expand_matrix, load_task_spec
 
 CPU = HardwareProfile(name="cpu", device="cpu", threads=1)
 
@@ -39,7 +39,8 @@ def test_optional_dataset_not_prepared_is_skipped_with_a_note(tmp_path: Path, da
 
 def test_shipped_matrices_are_valid(datasets_dir: Path, tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[1] / "configs"
-    for name in ("smoke/regression.yaml", "classical/regression.yaml", "smoke/svm.yaml", "smoke/clustering.yaml"):
+    for name in ("smoke/regression.yaml", "classical/regression.yaml", "smoke/svm.yaml", "smoke/clustering.yaml",
+                 "smoke/cv_regression.yaml", "smoke/cv_svm.yaml"):
         jobs, _ = expand_matrix(root / name, CPU, ["python", "rust"], "r", tmp_path, datasets_dir)
         assert jobs
     from mlbench.config import load_matrix
@@ -48,6 +49,18 @@ def test_shipped_matrices_are_valid(datasets_dir: Path, tmp_path: Path) -> None:
     assert any(p.parent.name == "gpu-check" for p in matrices)
     for path in matrices:  # schema and task spec, datasets not needed
         load_matrix(path)
+
+
+def test_cross_validation_is_part_of_the_job_id_and_the_comparison_key(tmp_path: Path, datasets_dir: Path) -> None:
+    plain = {"task": "regression", "repetitions": 1, "datasets": ["diabetes"], "algorithms": {"ridge": {}}}
+    (once,), _ = expand_matrix(write_yaml(tmp_path / "a.yaml", plain), CPU, ["python"], "r", tmp_path, datasets_dir)
+    (folded,), _ = expand_matrix(write_yaml(tmp_path / "b.yaml", plain | {"cv_folds": 5}), CPU, ["python"], "r",
+                                 tmp_path, datasets_dir)
+    assert once.cv_folds == 0 and not once.folds_file
+    assert folded.cv_folds == 5 and folded.folds_file.endswith("folds/diabetes-k5-seed42.npy")
+    assert once.job_id != folded.job_id and once.params_key != folded.params_key
+    moved = Job(**(folded.to_dict() | {"folds_file": "/elsewhere/f.npy", "job_id": ""}))
+    assert moved.job_id == folded.job_id  # where the run keeps the file is not the work
 
 
 def test_exclude_rules_drop_matching_combinations(tmp_path: Path, datasets_dir: Path) -> None:

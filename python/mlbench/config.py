@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mlbench import datasets as ds
+from mlbench import folds
 from mlbench.errors import UsageError
 from mlbench.evaluate import KINDS
 from mlbench.paths import HARDWARE, TASK_SPECS
@@ -183,6 +184,10 @@ class Job:
     # is derived from the id's fields), and the batch sizes inference is timed at.
     fixtures_dir: str = ""
     inference_batch_sizes: list[int] = field(default_factory=list)
+    # `cv_folds: k` (0: none): each repetition cross-validates over the folds file the runner wrote
+    # (mlbench.folds); the file's place is not part of the id, k is.
+    cv_folds: int = 0
+    folds_file: str = ""
     schema_version: int = 3
     job_id: str = field(default="")
 
@@ -194,12 +199,18 @@ class Job:
         """Hash of everything that defines the work (not where results go), so resume can match it."""
         defining = {k: v for k, v in asdict(self).items()
                     if k not in ("job_id", "run", "datasets_dir", "predictions_dir", "timeout_s", "processes",
-                                 "fixtures_dir") and not (k == "inference_batch_sizes" and not v)}
+                                 "fixtures_dir", "folds_file")
+                    and not (k in ("inference_batch_sizes", "cv_folds") and not v)}
         blob = json.dumps(defining, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def params_key(self) -> str:
+        """The hyperparameters as the statistics group them (the protocol's k included)."""
+        return params_key(self.hyperparameters, self.cv_folds)
 
     @property
     def n_records(self) -> int:
@@ -208,7 +219,14 @@ class Job:
     @property
     def label(self) -> str:
         params = ",".join(f"{k}={v}" for k, v in sorted(self.hyperparameters.items()))
-        return f"{self.task}/{self.algorithm}[{params}] {self.dataset} {self.language}"
+        folds = f" {self.cv_folds}-fold CV" if self.cv_folds else ""
+        return f"{self.task}/{self.algorithm}[{params}] {self.dataset}{folds} {self.language}"
+
+
+def params_key(hyperparameters: dict[str, Any], cv_folds: int = 0) -> str:
+    """One comparison's hyperparameters as a key (tidy, runner and stats): a cross-validated job is
+    other work than the same hyperparameters fitted once, so `cv_folds` joins the key when set."""
+    return json.dumps(hyperparameters | ({"cv_folds": cv_folds} if cv_folds else {}), sort_keys=True)
 
 
 def load_task_spec(task: str, source: str | Path = "") -> TaskSpec:
@@ -325,9 +343,14 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
     for dataset in sorted({d for grid in matrix["algorithms"].values() for d in grid.get(GRID_DATASETS, names)}):
         ds.verify(dataset, datasets_dir)  # once per dataset: hashing is the slow part
     jobs = []
+    k = matrix.get("cv_folds", 0)
     for algorithm, grid in matrix["algorithms"].items():
+        if k:
+            check_cross_validation(path, spec, algorithm)
         for dataset in grid.get(GRID_DATASETS, names):
             check_target(path, algorithm, dataset, spec, datasets_dir)
+            if k:
+                folds.check_matrix(f"{path}: algorithms.{algorithm}", dataset, k, datasets_dir)
             for params in expand_grid(grid, spec.algorithms[algorithm]):
                 if excluded(algorithm, params, rules):
                     continue
@@ -343,9 +366,18 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
                              min_sample_s=hardware.min_sample_s, processes=matrix["processes"],
                              fixtures_dir=fixtures_dir(out_dir, spec, algorithm, dataset, params, matrix["seed"]),
                              inference_batch_sizes=list(matrix["inference_batch_sizes"]) if spec.needs_fixtures
-                             else [])
+                             else [], cv_folds=k,
+                             folds_file=folds.path_for(out_dir, dataset, k, matrix["seed"]) if k else "")
                          for language in languages for framework in spec.frameworks(language)]
     return jobs, notes
+
+
+def check_cross_validation(path: str | Path, spec: TaskSpec, algorithm: str) -> None:
+    """`cv_folds` needs the fit/predict protocol: a supervised algorithm judged on its predictions."""
+    if spec.needs_fixtures or spec.kind_of(algorithm) == "clustering":
+        what = "a training task" if spec.needs_fixtures else "a clustering algorithm"
+        raise UsageError(f"{path}: cv_folds: {spec.task}/{algorithm} is {what}; cross-validation applies to "
+                         "supervised fit/predict tasks (regression, svm)")
 
 
 def fixtures_dir(out_dir: Path, spec: TaskSpec, algorithm: str, dataset: str, params: dict[str, Any],

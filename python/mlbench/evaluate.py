@@ -6,6 +6,9 @@ the primary metric and its direction, and how two sides' outputs are compared. K
 decision values, LIBSVM's pair order and sign, or the test logits of a training task), `clustering`
 (labels of the training set, judged against the features and the ground truth). The runner writes
 each job's kind and primary metric into the run's meta.json; stats reads them from there.
+
+A cross-validated job (`cv_folds: k`) saves out-of-fold outputs, one per training row; `evaluate_folds`
+judges each fold's held-out rows as a test set of its own and reports the mean over folds.
 """
 
 from __future__ import annotations
@@ -174,3 +177,24 @@ def evaluate(kind: str, case: Judged) -> dict[str, float | None]:
             raise EvaluationError(f"probabilities have shape {case.probabilities.shape} (expected "
                                   f"{(len(case.y_test), n_classes)}) or non-finite values")
     return {k: None if v is None else float(v) for k, v in metric_fn(case).items()}
+
+
+def evaluate_folds(kind: str, X_train: np.ndarray, y_train: np.ndarray, folds: np.ndarray,
+                   outputs: dict[str, np.ndarray]) -> tuple[dict[str, float | None], dict[str, list[float | None]]]:
+    """Out-of-fold outputs (one row per training row) judged fold by fold: the mean over folds of
+    each metric (None where a fold has none), and every fold's value in fold order."""
+    if KINDS[kind].target != "y_test":
+        raise EvaluationError(f"{kind} outputs cannot be cross-validated")
+    for name, values in outputs.items():
+        if len(values) != len(y_train):
+            raise EvaluationError(f"out-of-fold {name} have {len(values)} rows for {len(y_train)} training rows")
+    per_fold: dict[str, list[float | None]] = {}
+    for fold in range(int(folds.max()) + 1):
+        held = folds == fold
+        case = Judged(X_train=X_train[~held], y_train=y_train[~held], y_test=y_train[held],
+                      **{name: values[held] for name, values in outputs.items()})
+        for metric, value in evaluate(kind, case).items():
+            per_fold.setdefault(metric, []).append(value)
+    means = {metric: None if any(v is None for v in values) else float(np.mean([v for v in values if v is not None]))
+             for metric, values in per_fold.items()}
+    return means, per_fold

@@ -12,7 +12,8 @@ Mirrors rust/bench-core/src/harness.rs.
 One process runs `warmup + repetitions` repetitions of one job over data it loads once; the runner
 starts several such processes per job (`--process K`) and interleaves them with the other side's.
 A phase shorter than the job's `min_sample_s` is timed as a sample of k calls, k found by doubling
-in the first warm-up; records keep the per-call time and k.
+in the first warm-up; records keep the per-call time and k. A job with `cv_folds: k` runs a
+`Supervised` algorithm under the `cross_validated` protocol over the runner's folds file instead.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from mlbench import datasets as ds
-from mlbench import envinfo, gpu, records, training
+from mlbench import envinfo, folds, gpu, records, training
 from mlbench.config import Job, load_job, load_task_spec
 from mlbench.errors import UsageError, one_line
 from mlbench.measure import PhaseTimer, cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s
@@ -182,15 +183,30 @@ def measure_process(args: argparse.Namespace, job: Job, algorithm: Algorithm, fr
         if args.parity is not None and isinstance(algorithm, TrainClassifier):
             training.parity(job, algorithm, data, shape, args.parity, job.device)
             return
+        fold_of = cross_validation_folds(args.config, job, algorithm, len(data.y_train))
         loops: dict[str, int] = {}
         for repetition in range(job.n_records):
             record = records.identity(job, args.process, repetition, framework_version, dataset_sha256)
             calibrate = repetition == 0 and job.warmup > 0  # the first warm-up finds k per phase
             record.update(measure_repetition(job, algorithm, data, args.process, repetition, loops, calibrate,
-                                             shape))
+                                             shape, fold_of))
             record["process_timings_s"] = process_timings
             record["env"] = env
             records.append_line(args.out, record)
+
+
+def cross_validation_folds(config: Path, job: Job, algorithm: Algorithm, n_train: int) -> np.ndarray | None:
+    """A `cv_folds` job's folds file, read and checked (mlbench.folds), or None for a plain job."""
+    if not job.cv_folds:
+        return None
+    if not isinstance(algorithm, Supervised):
+        raise UsageError(f"{config}: cv_folds: {job.algorithm} is not a supervised fit/predict algorithm")
+    if not job.folds_file:
+        raise UsageError(f"{config}: folds_file: cv_folds is {job.cv_folds} but no folds file is named")
+    try:
+        return folds.load(job.folds_file, n_train, job.cv_folds)
+    except UsageError as exc:
+        raise UsageError(f"{config}: folds_file: {exc}") from None
 
 
 def n_train_of(meta: dict[str, Any]) -> int:
@@ -228,6 +244,7 @@ class Outcome:
     counts: dict[str, int]
     solver: Solver
     resolved: dict[str, float]
+    fold_timings_s: dict[str, list[float]] | None = None  # cross_validated: each fold's per-call seconds
 
 
 @dataclass
@@ -270,6 +287,57 @@ def supervised(algorithm: Supervised, build: Callable[[], Any], data: ds.Split, 
     return Outcome(artifacts, counts, algorithm.solver(model), algorithm.resolved(model))
 
 
+def cross_validated(algorithm: Supervised, build: Callable[[], Any], data: ds.Split, fold_of: np.ndarray,
+                    phases: Phases) -> Outcome:
+    """The `cross_validated` protocol (`cv_folds: k`): per fold, fit a freshly built model on the
+    other folds' training rows and predict the fold's rows, each a timed phase call as in
+    `supervised` (rows selected untimed); decision values and probabilities untimed. The outputs are
+    out-of-fold, one row per training row; `timings_s` holds the sum over folds (one k-fold
+    cross-validation), `fold_timings_s` each fold's seconds."""
+    n = len(data.y_train)
+    k = int(fold_of.max()) + 1
+    artifacts: dict[str, np.ndarray] = {"predictions": np.empty(n, dtype=np.float64)}
+    per_fold: dict[str, list[float]] = {"fit": [], "predict": []}
+    faults = {phase: {"minor": 0.0, "major": 0.0} for phase in per_fold}
+    iterations: list[int | None] = []
+    for fold in range(k):
+        held = fold_of == fold
+        model, outputs = fit_fold(algorithm, build, data.X_train[~held], data.y_train[~held], data.X_train[held],
+                                  phases)
+        for name, values in outputs.items():
+            if name not in artifacts:
+                artifacts[name] = np.empty((n, *values.shape[1:]), dtype=np.float64)
+            artifacts[name][held] = values
+        for phase, seconds in per_fold.items():
+            seconds.append(phases.timer.timings_s[phase])
+            for which in ("minor", "major"):
+                faults[phase][which] += phases.timer.page_faults[phase][which]
+        iterations.append(algorithm.solver(model).n_iter)
+    phases.timer.timings_s.update({phase: float(sum(seconds)) for phase, seconds in per_fold.items()})
+    phases.timer.page_faults.update(faults)
+    last = algorithm.solver(model)
+    total = None if any(i is None for i in iterations) else sum(i for i in iterations if i is not None)
+    solver = Solver(f"{last.name}, {k}-fold cross-validation", last.stopping_rule, total)
+    counts = {"fit": (k - 1) * n, "predict": n}  # every row is fitted k - 1 times and predicted once
+    return Outcome(artifacts, counts, solver, algorithm.resolved(model), per_fold)
+
+
+def fit_fold(algorithm: Supervised, build: Callable[[], Any], X_fit: np.ndarray, y_fit: np.ndarray,
+             X_held: np.ndarray, phases: Phases) -> tuple[Any, dict[str, np.ndarray]]:
+    """One fold: fit (timed) on the other folds, predict the held-out rows (timed), and the untimed
+    extras the judge reads."""
+    model = phases.run("fit", build, fitted(lambda m: m.fit(X_fit, y_fit)))
+    outputs = {"predictions": np.asarray(phases.run("predict", lambda: model, lambda m: m.predict(X_held)),
+                                         dtype=np.float64)}
+    scores = algorithm.scores(model, X_held) if algorithm.scores is not None else None
+    if scores is not None:
+        outputs["scores"] = np.asarray(scores, dtype=np.float64).reshape(len(X_held), -1)
+    probabilities = algorithm.probabilities(model, X_held) if algorithm.probabilities is not None else None
+    if probabilities is not None:
+        outputs["probabilities"] = np.asarray(probabilities, dtype=np.float64)
+    return model, outputs
+
+
 def clustering(algorithm: Clustering, build: Callable[[], Any], data: ds.Split, phases: Phases) -> Outcome:
     """The `clustering` protocol: fit on the training features, their labels (untimed), and `predict`
     on the test features where the algorithm labels new points."""
@@ -286,7 +354,7 @@ def clustering(algorithm: Clustering, build: Callable[[], Any], data: ds.Split, 
 
 def measure_repetition(job: Job, algorithm: Algorithm, data: ds.Split, process: int, repetition: int,
                        loops: dict[str, int], calibrate: bool,
-                       shape: training.NetShape | None = None) -> dict[str, Any]:
+                       shape: training.NetShape | None = None, fold_of: np.ndarray | None = None) -> dict[str, Any]:
     reset_peak_rss()
     rss_start = rss_mb()
     cpu_start = cpu_time_s()
@@ -301,7 +369,9 @@ def measure_repetition(job: Job, algorithm: Algorithm, data: ds.Split, process: 
     def build() -> Any:
         return algorithm.build(job.hyperparameters, seed)
 
-    if isinstance(algorithm, Supervised):
+    if isinstance(algorithm, Supervised) and fold_of is not None:
+        outcome = cross_validated(algorithm, build, data, fold_of, phases)
+    elif isinstance(algorithm, Supervised):
         outcome = supervised(algorithm, build, data, phases)
     else:
         outcome = clustering(algorithm, build, data, phases)
@@ -322,6 +392,8 @@ def measure_repetition(job: Job, algorithm: Algorithm, data: ds.Split, process: 
     }
     if outcome.resolved:
         record["resolved"] = {k: float(v) for k, v in outcome.resolved.items()}
+    if outcome.fold_timings_s is not None:
+        record["fold_timings_s"] = outcome.fold_timings_s
     return record
 
 

@@ -20,10 +20,10 @@ SCHEMA_VERSION = 3
 
 
 def identity(job: Job, process: int, repetition: int, framework_version: str | None,
-             dataset_sha256: str | None) -> dict:
+             dataset_sha256: str | None) -> dict[str, Any]:
     """The identity fields of a record (DESIGN.md section 3), in the schema's order. `repetition`
     counts within the process, warm-ups first; the seed of repetition i is seed + i in every process."""
-    return {
+    record = {
         "schema_version": SCHEMA_VERSION, "run": job.run, "job_id": job.job_id, "process": process,
         "repetition": repetition,
         "warmup": repetition < job.warmup, "task": job.task, "domain": job.domain,
@@ -33,6 +33,9 @@ def identity(job: Job, process: int, repetition: int, framework_version: str | N
         "device": job.device, "threads": job.threads, "precision": job.precision,
         "seed": job.seed + repetition, "started_at": utc_now(),
     }
+    if job.cv_folds:
+        record["cv_folds"] = job.cv_folds
+    return record
 
 
 def unmeasured(job: Job, process: int, repetition: int, framework_version: str | None,

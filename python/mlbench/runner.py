@@ -16,10 +16,10 @@ import numpy as np
 from tqdm import tqdm
 
 from mlbench import datasets as ds
-from mlbench import doctor, envinfo, noise, records
+from mlbench import doctor, envinfo, folds, noise, records
 from mlbench.config import Job, expand_matrix, load_hardware, load_matrix, load_task_spec, matrix_defaults
 from mlbench.errors import UsageError
-from mlbench.evaluate import KINDS, EvaluationError, Judged, evaluate
+from mlbench.evaluate import KINDS, EvaluationError, Judged, evaluate, evaluate_folds
 from mlbench.executors import EXECUTORS, Executor, Launch, LocalExecutor, Outcome
 from mlbench.paths import DATASETS, ROOT, RUST_TARGET
 from mlbench.yamlio import dump_yaml
@@ -219,8 +219,7 @@ Unit = tuple[str, int]  # (job_id, process)
 
 def comparison_key(job: Job) -> tuple[str, ...]:
     """Jobs that the statistics compare with each other: same work, different side."""
-    return (job.task, job.algorithm, job.dataset, json.dumps(job.hyperparameters, sort_keys=True),
-            job.hardware_profile)
+    return (job.task, job.algorithm, job.dataset, job.params_key, job.hardware_profile)
 
 
 def schedule(jobs: list[Job], processes: dict[str, list[int]], order: str,
@@ -328,10 +327,11 @@ def print_findings(findings: list[doctor.Finding]) -> None:
         print("doctor:\n" + "\n".join(doctor.lines(noted)), file=sys.stderr)
 
 
-def write_run_meta(options: RunOptions, findings: dict[str, Any], datasets: dict[str, Any]) -> dict[str, Any]:
+def write_run_meta(options: RunOptions, findings: dict[str, Any], datasets: dict[str, Any],
+                   cv_folds: dict[str, Any] | None = None) -> dict[str, Any]:
     """results/NAME/meta.json: how the run was asked for, and what stats needs to judge it: per-task
     quality tolerances and equivalence margins, the machine's noise floor, the process order; the
-    doctor's findings; each dataset's sizes (the size sweep's x axis)."""
+    doctor's findings; each dataset's sizes (the size sweep's x axis); the folds files written."""
     tolerances, margins, judging = {}, {}, {}
     for path in matrix_files(options.matrices):
         matrix, spec = load_matrix(path)
@@ -348,6 +348,8 @@ def write_run_meta(options: RunOptions, findings: dict[str, Any], datasets: dict
             "mode": "noise-floor" if options.noise_floor else "run", "glibc_tunables": GLIBC_TUNABLES,
             "target_ci": options.target_ci, "max_processes": options.max_processes if options.target_ci else None,
             "doctor": findings, "datasets": datasets}
+    if cv_folds:
+        meta["folds"] = cv_folds
     if options.noise_floor:
         meta["aa_sides"] = "each job against itself: even process indices are side A, odd ones side B"
     elif options.use_floor and (floor := noise.read_floor(options.hardware, options.floor_file)):
@@ -400,15 +402,20 @@ def judged(record: dict[str, Any], job: Job, split: ds.Split | None) -> dict[str
             raise EvaluationError(f"the record lists no {', '.join(missing)} artifact")
         loaded = {name: np.load(artifacts[name]) for name in KINDS[kind].outputs + KINDS[kind].optional
                   if name in artifacts}
-        case = Judged(X_train=split.X_train, y_train=split.y_train, y_test=split.y_test, **loaded)
-        record["metrics"] = evaluate(kind, case) | record["metrics"]
+        if job.cv_folds:  # out-of-fold outputs: each fold's held-out rows judged, then the mean
+            assigned = folds.load(job.folds_file, len(split.y_train), job.cv_folds)
+            means, record["fold_metrics"] = evaluate_folds(kind, split.X_train, split.y_train, assigned, loaded)
+            record["metrics"] = means | record["metrics"]
+        else:
+            case = Judged(X_train=split.X_train, y_train=split.y_train, y_test=split.y_test, **loaded)
+            record["metrics"] = evaluate(kind, case) | record["metrics"]
         flops_file = Path(job.fixtures_dir) / "flops.json" if job.fixtures_dir else None
         if flops_file is not None and flops_file.is_file() and record.get("counts"):
             from mlbench.flops import achieved_gflops
 
             record["throughput"] |= achieved_gflops(json.loads(flops_file.read_text()), record["counts"],
                                                     record["timings_s"])
-    except (OSError, ValueError, EvaluationError) as exc:
+    except (OSError, ValueError, EvaluationError, UsageError) as exc:
         record["status"], record["error"] = "failed", f"outputs could not be judged: {exc}"
     return record
 
@@ -471,8 +478,10 @@ def run(options: RunOptions) -> Summary:
     findings = examine(options, jobs)
     complete = prepare_output(options, jobs)
     write_fixtures(options.out, jobs)
+    cv = folds.write({j.folds_file: (j.dataset, j.cv_folds, j.seed) for j in jobs if j.cv_folds}, options.datasets_dir)
     meta = write_run_meta(options, doctor.as_json(findings, forced=options.force),
-                          {name: ds.sizes(name, options.datasets_dir) for name in sorted({j.dataset for j in jobs})})
+                          {name: ds.sizes(name, options.datasets_dir) for name in sorted({j.dataset for j in jobs})},
+                          cv)
     print_findings(findings)
     wanted = {job.job_id: list(range(job.processes)) for job in jobs}
     summary = Summary()

@@ -425,14 +425,15 @@ def first_by_repetition(side: pd.DataFrame) -> dict[int, str]:
 
 
 def param_labels(frame: pd.DataFrame) -> pd.Series:
-    """Short hyperparameter labels: only the keys whose values vary within a task and algorithm."""
+    """Short hyperparameter labels: only the keys whose values vary within a task and algorithm (a key
+    a job lacks, e.g. `cv_folds` of a plain fit, is left out of its label)."""
     parsed = frame["params"].map(json.loads)
     labels = pd.Series("-", index=frame.index)
     for _, group in frame.groupby(["task", "algorithm"]):
         values = parsed[group.index]
         keys = sorted({k for p in values for k in p})
         varying = [k for k in keys if len({json.dumps(p.get(k)) for p in values}) > 1]
-        labels[group.index] = values.map(lambda p, v=varying: ",".join(f"{k}={p.get(k)}" for k in v) or "-")
+        labels[group.index] = values.map(lambda p, v=varying: ",".join(f"{k}={p[k]}" for k in v if k in p) or "-")
     return labels
 
 

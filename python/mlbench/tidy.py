@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlbench.config import params_key
 from mlbench.records import read_jsonl
 
 KEYS = ["task", "domain", "algorithm", "dataset", "params", "hardware_profile"]
@@ -47,7 +48,7 @@ def flatten(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
                                       "framework_version", "algorithm", "dataset", "hardware_profile", "device",
                                       "threads", "precision", "status", "error")}
     row["process"] = record.get("process", 0)
-    row["params"] = json.dumps(record.get("hyperparameters", {}), sort_keys=True)
+    row["params"] = params_key(record.get("hyperparameters", {}), record.get("cv_folds", 0))
     row.update({f"time_{k}": v for k, v in (record.get("timings_s") or {}).items()})
     row.update({f"time_{k}": v for k, v in (record.get("process_timings_s") or {}).items() if v is not None})
     row["disturbed"] = bool((record.get("host") or {}).get("disturbed", False))

@@ -44,6 +44,12 @@ pub struct Job {
     /// Training tasks: the batch sizes inference latency is timed at.
     #[serde(default)]
     pub inference_batch_sizes: Vec<usize>,
+    /// `cv_folds: k` (0: none): each repetition cross-validates over `folds_file`, the fold of
+    /// each training row, written by the runner (python/mlbench/folds.py).
+    #[serde(default)]
+    pub cv_folds: u32,
+    #[serde(default)]
+    pub folds_file: PathBuf,
 }
 
 /// The job schema Python checks with (configs/schema/job.schema.json), compiled in.

@@ -106,6 +106,35 @@ fn read_target(folder: &Path, file: &str) -> Result<Array1<f64>> {
     }
 }
 
+/// Reads and checks a `cv_folds` job's folds file as Python's `folds.load` does: one fold in
+/// 0..k-1 per training row, every fold non-empty. Errors name the file.
+pub fn load_folds(path: &Path, n_train: usize, k: u32) -> Result<Vec<usize>> {
+    let in_file = |message: String| BenchError::usage(format!("{}: {message}", path.display()));
+    let folds: Array1<i64> =
+        read_npy(path).map_err(|e| in_file(format!("cannot read the folds file: {e}")))?;
+    if folds.len() != n_train {
+        return Err(in_file(format!("{} folds for {n_train} training rows", folds.len())));
+    }
+    let (lowest, highest) = (folds.iter().min().copied(), folds.iter().max().copied());
+    if let (Some(lowest), Some(highest)) = (lowest, highest) {
+        if lowest < 0 || highest >= i64::from(k) {
+            return Err(in_file(format!(
+                "fold numbers must lie in 0..{}, found {lowest}..{highest}",
+                i64::from(k) - 1
+            )));
+        }
+    }
+    let mut sizes = vec![0usize; k as usize];
+    for &fold in &folds {
+        sizes[fold as usize] += 1;
+    }
+    let non_empty = sizes.iter().filter(|&&n| n > 0).count();
+    if non_empty != k as usize {
+        return Err(in_file(format!("{k} folds expected, {non_empty} are non-empty")));
+    }
+    Ok(folds.iter().map(|&fold| fold as usize).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +148,21 @@ mod tests {
             sha256_file(&path).unwrap(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn folds_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("folds.npy");
+        ndarray_npy::write_npy(&path, &ndarray::arr1(&[0i64, 1, 2, 0, 1, 2])).unwrap();
+        assert_eq!(load_folds(&path, 6, 3).unwrap(), vec![0, 1, 2, 0, 1, 2]);
+        let short = load_folds(&path, 7, 3).unwrap_err();
+        assert!(short.to_string().contains("6 folds for 7 training rows"), "{short}");
+        let range = load_folds(&path, 6, 2).unwrap_err();
+        assert!(range.to_string().contains("must lie in 0..1"), "{range}");
+        let empty = load_folds(&path, 6, 4).unwrap_err();
+        assert!(empty.to_string().contains("4 folds expected, 3 are non-empty"), "{empty}");
+        assert_eq!(load_folds(&dir.path().join("none.npy"), 6, 3).unwrap_err().exit_code(), 2);
     }
 
     #[test]

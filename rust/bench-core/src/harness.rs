@@ -12,19 +12,21 @@
 //! One process runs `warmup + repetitions` repetitions of one job over data it loads once; the
 //! runner starts several such processes per job (`--process K`) and interleaves them with the
 //! other side's. A phase shorter than the job's `min_sample_s` is timed as a sample of k calls, k
-//! found by doubling in the first warm-up; records keep the per-call time and k.
+//! found by doubling in the first warm-up; records keep the per-call time and k. A job with
+//! `cv_folds: k` runs a supervised plan under the `cross_validated` protocol over the runner's
+//! folds file instead.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, Axis};
 
 use crate::config::Job;
 use crate::data::{self, Split};
 use crate::env::{self, Env};
 use crate::error::{BenchError, Result};
 use crate::measure::{
-    cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s, PhaseTimer,
+    cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s, Faults, PhaseTimer,
 };
 use crate::record::{Record, Resources, Solver};
 
@@ -196,10 +198,12 @@ pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()
         |_| data::load_split(&job.dataset, &job.datasets_dir),
     )?;
     let process_timings = process_timings(startup, &load_timer);
+    let fold_of = cross_validation_folds(&job, &plan, &split).map_err(in_job)?;
     let context = ProcessContext {
         job: &job,
         plan: &plan,
         split: &split,
+        fold_of: fold_of.as_deref(),
         process,
         version,
         digest: &digest,
@@ -215,11 +219,35 @@ pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()
     Ok(())
 }
 
+/// A `cv_folds` job's folds file, read and checked (`data::load_folds`), or None for a plain job.
+fn cross_validation_folds(job: &Job, plan: &Plan, split: &Split) -> Result<Option<Vec<usize>>> {
+    if job.cv_folds == 0 {
+        return Ok(None);
+    }
+    if !matches!(plan, Plan::Supervised(_)) {
+        return Err(BenchError::usage(format!(
+            "cv_folds: {} is not a supervised fit/predict algorithm",
+            job.algorithm
+        )));
+    }
+    if job.folds_file.as_os_str().is_empty() {
+        return Err(BenchError::usage(format!(
+            "folds_file: cv_folds is {} but no folds file is named",
+            job.cv_folds
+        )));
+    }
+    data::load_folds(&job.folds_file, split.y_train.len(), job.cv_folds)
+        .map(Some)
+        .map_err(|err| BenchError::usage(format!("folds_file: {err}")))
+}
+
 /// What every repetition of one task process shares.
 struct ProcessContext<'a> {
     job: &'a Job,
     plan: &'a Plan,
     split: &'a Split,
+    /// `cv_folds` jobs: the fold of each training row.
+    fold_of: Option<&'a [usize]>,
     process: u32,
     version: &'a str,
     digest: &'a str,
@@ -253,7 +281,7 @@ fn measure_repetition(
     loops: &mut BTreeMap<String, u64>,
     calibrate: bool,
 ) -> Result<Record> {
-    let ProcessContext { job, plan, split, process, version, digest, env } = *context;
+    let ProcessContext { job, plan, split, fold_of, process, version, digest, env } = *context;
     let mut record = Record::new(job, process, repetition, version, digest, env);
     reset_peak_rss();
     let rss_start = rss_mb();
@@ -261,9 +289,12 @@ fn measure_repetition(
     let seed = record.seed;
     let mut phases =
         Phases { timer: PhaseTimer::default(), loops, calibrate_to_s: calibrate.then_some(job.min_sample_s) };
-    let outcome = match plan {
-        Plan::Supervised(build) => supervised(|| build(seed), split, &mut phases)?,
-        Plan::Clustering(build) => clustering(|| build(seed), split, &mut phases)?,
+    let outcome = match (plan, fold_of) {
+        (Plan::Supervised(build), Some(fold_of)) => {
+            cross_validated(|| build(seed), split, fold_of, &mut phases)?
+        }
+        (Plan::Supervised(build), None) => supervised(|| build(seed), split, &mut phases)?,
+        (Plan::Clustering(build), _) => clustering(|| build(seed), split, &mut phases)?,
     };
     let cpu = cpu_time_s() - cpu_start;
     record.save_artifact(job, "predictions", &outcome.predictions)?;
@@ -280,6 +311,7 @@ fn measure_repetition(
     record.set_counts(outcome.counts);
     record.solver = Some(outcome.solver);
     record.resolved = outcome.resolved;
+    record.fold_timings_s = outcome.fold_timings_s;
     record.resources =
         Resources { peak_rss_mb: peak_rss_mb(), cpu_time_s: Some(cpu), rss_start_mb: rss_start, gpu: None };
     Ok(record)
@@ -294,6 +326,8 @@ struct Outcome {
     counts: BTreeMap<String, u64>,
     solver: Solver,
     resolved: BTreeMap<String, f64>,
+    /// `cross_validated`: each fold's seconds per call of each phase.
+    fold_timings_s: BTreeMap<String, Vec<f64>>,
 }
 
 /// The `supervised` protocol: fit a freshly built model per call (built untimed), then predict the
@@ -319,7 +353,89 @@ fn supervised(
         counts: counts(split, true),
         solver: model.solver(),
         resolved: model.resolved(),
+        fold_timings_s: BTreeMap::new(),
     })
+}
+
+/// The `cross_validated` protocol (`cv_folds: k`): per fold, fit a freshly built model on the
+/// other folds' training rows and predict the fold's rows, each a timed phase call as in
+/// `supervised` (rows selected untimed); decision values and probabilities untimed. The outputs
+/// are out-of-fold, one row per training row; `timings_s` holds the sum over folds (one k-fold
+/// cross-validation), `fold_timings_s` each fold's seconds.
+fn cross_validated(
+    build: impl Fn() -> Box<dyn Supervised>,
+    split: &Split,
+    fold_of: &[usize],
+    phases: &mut Phases,
+) -> Result<Outcome> {
+    let n = split.y_train.len();
+    let k = fold_of.iter().max().map_or(0, |highest| highest + 1);
+    let mut predictions = Array1::<f64>::zeros(n);
+    let (mut scores, mut probabilities) = (None, None);
+    let mut fold_timings_s: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut faults: BTreeMap<String, Faults> = BTreeMap::new();
+    let mut iterations = Some(0u64);
+    let mut last = None;
+    for fold in 0..k {
+        let (held, kept): (Vec<usize>, Vec<usize>) = (0..n).partition(|&row| fold_of[row] == fold);
+        let x_fit = split.x_train.select(Axis(0), &kept);
+        let y_fit = split.y_train.select(Axis(0), &kept);
+        let x_held = split.x_train.select(Axis(0), &held);
+        let model = phases.run(
+            "fit",
+            || Ok(build()),
+            |mut model| {
+                model.fit(&x_fit, &y_fit)?;
+                Ok(model)
+            },
+        )?;
+        let fold_predictions = phases.run("predict", || Ok(()), |_| model.predict(&x_held))?;
+        for (&row, &value) in held.iter().zip(fold_predictions.iter()) {
+            predictions[row] = value;
+        }
+        scatter_rows(&mut scores, model.scores(&x_held)?, &held, n);
+        scatter_rows(&mut probabilities, model.probabilities(&x_held)?, &held, n);
+        for phase in ["fit", "predict"] {
+            fold_timings_s.entry(phase.to_string()).or_default().push(phases.timer.timings_s[phase]);
+            let total = faults.entry(phase.to_string()).or_insert(Faults { minor: 0.0, major: 0.0 });
+            total.minor += phases.timer.page_faults[phase].minor;
+            total.major += phases.timer.page_faults[phase].major;
+        }
+        iterations = iterations.zip(model.solver().n_iter).map(|(sum, n_iter)| sum + n_iter);
+        last = Some(model);
+    }
+    let model = last.ok_or_else(|| BenchError::run("cross-validation over no folds"))?;
+    for (phase, seconds) in &fold_timings_s {
+        phases.timer.timings_s.insert(phase.clone(), seconds.iter().sum());
+    }
+    phases.timer.page_faults.extend(faults);
+    let solver = model.solver();
+    // every row is fitted k - 1 times and predicted once
+    let counts =
+        BTreeMap::from([("fit".to_string(), ((k - 1) * n) as u64), ("predict".to_string(), n as u64)]);
+    Ok(Outcome {
+        predictions,
+        scores,
+        probabilities,
+        counts,
+        solver: Solver {
+            name: format!("{}, {k}-fold cross-validation", solver.name),
+            stopping_rule: solver.stopping_rule,
+            n_iter: iterations,
+        },
+        resolved: model.resolved(),
+        fold_timings_s,
+    })
+}
+
+/// Writes one fold's rows of an optional output into the out-of-fold array (n rows, allocated on
+/// the first fold that has the output).
+fn scatter_rows(into: &mut Option<Array2<f64>>, fold: Option<Array2<f64>>, rows: &[usize], n: usize) {
+    let Some(fold) = fold else { return };
+    let all = into.get_or_insert_with(|| Array2::zeros((n, fold.ncols())));
+    for (&row, values) in rows.iter().zip(fold.rows()) {
+        all.row_mut(row).assign(&values);
+    }
 }
 
 /// The `clustering` protocol: fit on the training features, their labels (untimed), and `predict`
@@ -344,6 +460,7 @@ fn clustering(build: impl Fn() -> Box<dyn Clusterer>, split: &Split, phases: &mu
         counts: counts(split, model.can_predict()),
         solver: model.solver(),
         resolved: model.resolved(),
+        fold_timings_s: BTreeMap::new(),
     })
 }
 

@@ -75,6 +75,9 @@ pub struct Record {
     pub threads: u32,
     pub precision: String,
     pub seed: u64,
+    /// Present when the job cross-validated over k folds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cv_folds: Option<u32>,
     pub started_at: String,
     /// Seconds per call of each phase (a sample of `inner_loops` calls, divided).
     pub timings_s: BTreeMap<String, f64>,
@@ -85,6 +88,9 @@ pub struct Record {
     /// Once per process: `startup` (spawn to harness entry) and `load`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub process_timings_s: BTreeMap<String, Option<f64>>,
+    /// Cross-validated jobs: seconds per call of each phase per fold (`timings_s` holds their sum).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub fold_timings_s: BTreeMap<String, Vec<f64>>,
     pub throughput: BTreeMap<String, f64>,
     pub metrics: BTreeMap<String, f64>,
     /// Named output files the judge reads (`predictions`; `scores` for SVM classifiers; training
@@ -140,11 +146,13 @@ impl Record {
             threads: job.threads,
             precision: job.precision.clone(),
             seed: job.seed + u64::from(repetition),
+            cv_folds: (job.cv_folds > 0).then_some(job.cv_folds),
             started_at: Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
             timings_s: BTreeMap::new(),
             inner_loops: BTreeMap::new(),
             page_faults: BTreeMap::new(),
             process_timings_s: BTreeMap::new(),
+            fold_timings_s: BTreeMap::new(),
             throughput: BTreeMap::new(),
             metrics: BTreeMap::new(),
             artifacts: BTreeMap::new(),
