@@ -1,0 +1,49 @@
+//! Classic-control environments ported step-exact from gymnasium 1.4 (`CartPole-v1`,
+//! `Acrobot-v1`): the same constants, the same integrator and the same floating-point operations
+//! in the same order, so a trajectory from the same start state under the same actions matches
+//! gymnasium's to rounding (tests/test_rl_envs.py replays 10,000 steps on both sides). No
+//! maintained pure-Rust crate has both. Start states are injected (`reset_to`), never drawn here:
+//! both sides read them from one shared file, so neither depends on the other's random generator.
+pub mod acrobot;
+pub mod cartpole;
+
+pub use acrobot::Acrobot;
+pub use cartpole::CartPole;
+
+/// What one step returns, as gymnasium's `step` does (the observation as float32).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub observation: Vec<f32>,
+    pub reward: f64,
+    pub terminated: bool,
+    /// The time limit (`max_episode_steps` of the registered environment) was reached.
+    pub truncated: bool,
+}
+
+/// An environment with a discrete action space and an injected start state.
+pub trait Env {
+    /// gymnasium's id, e.g. `CartPole-v1`.
+    fn id(&self) -> &'static str;
+    fn n_actions(&self) -> usize;
+    /// Length of the internal state (`env.unwrapped.state` in gymnasium).
+    fn state_dim(&self) -> usize;
+    /// The time limit gymnasium registers the environment with.
+    fn max_episode_steps(&self) -> u32;
+    /// Start an episode from `state` (gymnasium: `reset()`, then `env.unwrapped.state = state`).
+    fn reset_to(&mut self, state: &[f64]) -> Vec<f32>;
+    fn step(&mut self, action: usize) -> Step;
+    /// The internal state, float64 as gymnasium keeps it.
+    fn state(&self) -> &[f64];
+}
+
+/// The environments by name (the task spec's `environment` values).
+pub fn make(name: &str) -> Option<Box<dyn Env>> {
+    match name {
+        "CartPole-v1" => Some(Box::new(CartPole::default())),
+        "Acrobot-v1" => Some(Box::new(Acrobot::default())),
+        _ => None,
+    }
+}
+
+/// The names `make` knows.
+pub const NAMES: [&str; 2] = ["CartPole-v1", "Acrobot-v1"];
