@@ -15,8 +15,8 @@ sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
 
 import jsonschema  # noqa: E402
 
-from mlbench.errors import UsageError
-from mlbench.paths import SCHEMAS
+from mlbench.errors import UsageError  # noqa: E402
+from mlbench.paths import SCHEMAS  # noqa: E402
 
 
 @cache
