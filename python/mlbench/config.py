@@ -408,7 +408,7 @@ def check_training(path: str | Path, algorithm: str, dataset: str, params: dict[
 
 def check_target(path: str | Path, algorithm: str, dataset: str, spec: TaskSpec, datasets_dir: Path) -> None:
     """The dataset's target suits the algorithm: class labels for classification and clustering."""
-    has_labels = ds.read_meta(dataset, datasets_dir).get("target", "").startswith("class labels")
+    has_labels = ds.has_class_labels(ds.read_meta(dataset, datasets_dir))
     wants_labels = spec.kind_of(algorithm) != "regression"
     if has_labels != wants_labels:
         need = "class labels" if wants_labels else "a real-valued target"

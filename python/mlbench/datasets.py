@@ -377,5 +377,10 @@ def load_split(name: str, datasets_dir: Path, normalise: bool = True) -> Split:
     return split
 
 
+def has_class_labels(meta: dict) -> bool:
+    """The dataset's target is class labels (meta.json's `target`), not real values."""
+    return str(meta.get("target", "")).startswith("class labels")
+
+
 def layout(name: str, datasets_dir: Path) -> str:
     return read_meta(name, datasets_dir).get("layout", "tabular")

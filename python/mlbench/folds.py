@@ -22,11 +22,6 @@ def path_for(out_dir: Path, dataset: str, k: int, seed: int) -> str:
     return str((out_dir / "folds" / f"{dataset}-k{k}-seed{seed}.npy").resolve())
 
 
-def stratified(meta: dict) -> bool:
-    """Class labels are split class by class; a real-valued target is split plainly."""
-    return str(meta.get("target", "")).startswith("class labels")
-
-
 def assign(y: np.ndarray, k: int, seed: int, stratify: bool) -> np.ndarray:
     """The fold (0..k-1) of each training row."""
     from sklearn.model_selection import KFold, StratifiedKFold
@@ -45,7 +40,7 @@ def check_matrix(where: str, dataset: str, k: int, datasets_dir: Path) -> None:
     n_train = int(meta["files"]["y_train.npy"]["shape"][0])
     if k > n_train:
         raise UsageError(f"{where}: cv_folds: {k} folds need at least {k} training rows; {dataset} has {n_train}")
-    if stratified(meta):
+    if ds.has_class_labels(meta):
         counts = np.bincount(np.load(datasets_dir / dataset / "y_train.npy").astype(np.int64))
         smallest = int(counts[counts > 0].min())
         if k > smallest:
@@ -62,9 +57,9 @@ def write(paths: dict[str, tuple[str, int, int]], datasets_dir: Path) -> dict[st
         path = Path(file)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial.npy")
-        np.save(partial, assign(y, k, seed, stratified(meta)))
+        np.save(partial, assign(y, k, seed, ds.has_class_labels(meta)))
         partial.replace(path)  # a reader never sees half a file
-        written[path.name] = {"dataset": dataset, "k": k, "seed": seed, "stratified": stratified(meta),
+        written[path.name] = {"dataset": dataset, "k": k, "seed": seed, "stratified": ds.has_class_labels(meta),
                               "sha256": ds.sha256_file(path)}
     return written
 
