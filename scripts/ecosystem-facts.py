@@ -95,6 +95,8 @@ def main() -> int:
     today = dt.datetime.now(dt.UTC).date()
     for name, entry in catalog.items():
         package = entry["package"]
+        if package["registry"] == "project":  # mlbench's own code: no registry to read
+            continue
         found = facts(package["registry"], package["name"], today)
         print(f"{name}: {flow(found)}")
         block = re.compile(rf"(^  {re.escape(name)}:\n(?:    .*\n|      .*\n)*?    facts: ).*$", re.MULTILINE)

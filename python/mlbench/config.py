@@ -33,8 +33,9 @@ TASK_SPEC_SCHEMA: dict[str, Any] = {
                    "properties": {"script": {"type": "string"},
                                   "frameworks": {"type": "array", "items": {"type": "string"}, "minItems": 1}}},
         # What happens inside one repetition: fit/predict (`supervised`, `clustering`, chosen by the
-        # task's algorithm objects) or `train_classifier` (epochs over shared weights and batch order).
-        "protocol": {"enum": ["supervised", "clustering", "train_classifier"]},
+        # task's algorithm objects), `train_classifier` (epochs over shared weights and batch order) or
+        # `env_steps` (an environment stepped through a rollouts set's actions, mlbench.stepping).
+        "protocol": {"enum": ["supervised", "clustering", "train_classifier", "env_steps"]},
         "rust": {"type": "object", "required": ["binary", "frameworks"], "additionalProperties": False,
                  "properties": {"binary": {"type": "string"},
                                 "frameworks": {"type": "array", "items": {"type": "string"}, "minItems": 1},
@@ -49,13 +50,14 @@ TASK_SPEC_SCHEMA: dict[str, Any] = {
         # A rule an algorithm applies to its inputs that every side follows (stated in meta.json).
         "input_rules": {"type": "object", "additionalProperties": {"type": "string"}},
         "algorithms": {"type": "object", "additionalProperties": {"type": "object"}},
-        # What a framework lacks: a job matching a rule (its framework, its algorithm and every key of
-        # `when`) is recorded `unsupported` with the reason by both harnesses before any work, and
-        # `mlbench frameworks` reads the same rules.
+        # What a framework lacks: a job matching a rule (its framework, its algorithm, its dataset where
+        # the rule lists `datasets`, and every key of `when`) is recorded `unsupported` with the reason
+        # by both harnesses before any work, and `mlbench frameworks` reads the same rules.
         "unsupported": {"type": "array", "items": {
             "type": "object", "additionalProperties": False, "required": ["frameworks", "algorithms", "reason"],
             "properties": {"frameworks": {"type": "array", "items": {"type": "string"}, "minItems": 1},
                            "algorithms": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                           "datasets": {"type": "array", "items": {"type": "string"}, "minItems": 1},
                            "when": {"type": "object"},
                            "reason": {"type": "string", "minLength": 1}}}},
     },
@@ -106,10 +108,13 @@ class TaskSpec:
     protocol: str = "supervised"
     unsupported: list[dict[str, Any]] = field(default_factory=list)
 
-    def unsupported_reason(self, framework: str, algorithm: str, params: dict[str, Any]) -> str | None:
-        """The reason of the first `unsupported` rule the job matches, else None."""
+    def unsupported_reason(self, framework: str, algorithm: str, params: dict[str, Any],
+                           dataset: str | None = None) -> str | None:
+        """The reason of the first `unsupported` rule the job matches, else None (a rule that lists
+        `datasets` matches only those; with `dataset` None, any)."""
         for rule in self.unsupported:
             if (framework in rule["frameworks"] and algorithm in rule["algorithms"]
+                    and (dataset is None or dataset in rule.get("datasets", [dataset]))
                     and matches(params, rule.get("when", {}))):
                 return str(rule["reason"])
         return None
@@ -118,6 +123,11 @@ class TaskSpec:
     def needs_fixtures(self) -> bool:
         """Training tasks share initial weights and batch order, written once before any side runs."""
         return self.protocol == "train_classifier"
+
+    @property
+    def steps_environments(self) -> bool:
+        """An env_steps task: its datasets are rollouts sets, its jobs step an environment."""
+        return self.protocol == "env_steps"
 
     def binary(self, framework: str) -> str:
         return self.rust.get("binaries", {}).get(framework, self.rust["binary"])
@@ -356,6 +366,8 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
                     continue
                 if spec.needs_fixtures:
                     check_training(path, algorithm, dataset, params, datasets_dir)
+                if spec.steps_environments:
+                    check_rollouts(f"{path}: algorithms.{algorithm}", dataset, params, datasets_dir)
                 jobs += [Job(run=run, task=spec.task, domain=spec.domain, language=language, framework=framework,
                              algorithm=algorithm, dataset=dataset, datasets_dir=str(datasets_dir.resolve()),
                              hyperparameters=params, hardware_profile=hardware.name, device=device,
@@ -406,9 +418,28 @@ def check_training(path: str | Path, algorithm: str, dataset: str, params: dict[
         raise UsageError(f"{where}: weights_file: {params['weights_file']} does not exist")
 
 
+def check_rollouts(where: str, dataset: str, params: dict[str, Any], datasets_dir: Path) -> None:
+    """What an env_steps job's schema cannot see: the rollouts set has the copies and steps it asks."""
+    meta = ds.read_meta(dataset, datasets_dir)
+    if meta.get("layout") != "rollouts":
+        raise UsageError(f"{where}: dataset {dataset!r} is not an environment's rollouts set "
+                         f"(layout {meta.get('layout', 'tabular')})")
+    for key, limit, what in (("num_envs", "n_envs", "copies"), ("steps", "steps", "steps")):
+        if params[key] > meta[limit]:
+            raise UsageError(f"{where}: {key}: {params[key]} is above the {meta[limit]} {what} of rollouts set "
+                             f"{dataset}")
+
+
 def check_target(path: str | Path, algorithm: str, dataset: str, spec: TaskSpec, datasets_dir: Path) -> None:
-    """The dataset's target suits the algorithm: class labels for classification and clustering."""
-    has_labels = ds.has_class_labels(ds.read_meta(dataset, datasets_dir))
+    """The dataset's target suits the algorithm: class labels for classification and clustering, a
+    rollouts set for stepping an environment."""
+    meta = ds.read_meta(dataset, datasets_dir)
+    if (meta.get("layout") == "rollouts") != spec.steps_environments:
+        need = "an environment's rollouts set" if spec.steps_environments else "features and a target"
+        raise UsageError(f"{path}: algorithms.{algorithm}: dataset {dataset!r} is not {need}")
+    if spec.steps_environments:
+        return
+    has_labels = ds.has_class_labels(meta)
     wants_labels = spec.kind_of(algorithm) != "regression"
     if has_labels != wants_labels:
         need = "class labels" if wants_labels else "a real-valued target"

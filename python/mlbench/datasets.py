@@ -2,7 +2,8 @@
 
 meta.json names the layout: `tabular` (float64 features, standardised here), `images` (uint8
 N x C x H x W pixels, normalised on load by the rule meta.json states; see mlbench.images) or
-`sequences` (float32 N x T x F, stored ready to use; see mlbench.sequences), and lists every file
+`sequences` (float32 N x T x F, stored ready to use; see mlbench.sequences) or `rollouts` (an
+environment's actions and episode starts, no split; see mlbench.rollouts), and lists every file
 with its sha256, shape and dtype. Both languages verify the files it lists.
 
 Every split is the same seeded 75/25 split (stratified for class labels), and features are
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mlbench import images, sequences
+from mlbench import images, rollouts, sequences
 from mlbench.errors import DatasetError
 
 SPLIT_SEED = 20240501
@@ -42,6 +43,9 @@ class Source:
     source: str
     labels: bool = False  # y holds class labels 0..k-1 (stored as int64), not real values
     sweep: str | None = None  # a size-sweep member: the pool it subsamples (meta.json says, with n_samples)
+
+
+AnySource = Source | images.ImageSource | sequences.SequenceSource | rollouts.RolloutSource
 
 
 def diabetes(download: bool) -> Source:
@@ -162,7 +166,7 @@ SIZE_SWEEP = {f"{pool}_{n // 1000}k": (pool, n) for pool, sizes in
               (("synthetic_linear", (1_000, 10_000, 100_000)), ("synthetic_classification", (1_000, 10_000)))
               for n in sizes}
 
-BUILDERS: dict[str, Callable[[bool], Source | images.ImageSource | sequences.SequenceSource]] = {
+BUILDERS: dict[str, Callable[[bool], AnySource]] = {
     "diabetes": diabetes,
     "california_housing": california_housing,
     "synthetic_linear": synthetic_linear,
@@ -191,6 +195,9 @@ BUILDERS: dict[str, Callable[[bool], Source | images.ImageSource | sequences.Seq
     "adding_50": sequences.adding_50,
     "adding_200": sequences.adding_200,
     "adding_tiny": sequences.adding_tiny,
+    "cartpole_random": rollouts.cartpole_random,
+    "acrobot_random": rollouts.acrobot_random,
+    "lunarlander_random": rollouts.lunarlander_random,
 }
 OPTIONAL = {"california_housing", "fashion_mnist", "fashion_mnist_2k", "mnist", "cifar10", "cifar100",
             "fashion_mnist_rows", "fashion_mnist_rows_2k"}
@@ -249,15 +256,17 @@ def sequence_meta(source: sequences.SequenceSource) -> tuple[dict[str, np.ndarra
     return labelled_layout(source, "sequences", np.float32)
 
 
-def layout_of(source: Source | images.ImageSource | sequences.SequenceSource) -> tuple[dict[str, np.ndarray], dict]:
+def layout_of(source: AnySource) -> tuple[dict[str, np.ndarray], dict]:
     if isinstance(source, images.ImageSource):
         return image_meta(source)
     if isinstance(source, sequences.SequenceSource):
         return sequence_meta(source)
+    if isinstance(source, rollouts.RolloutSource):
+        return rollouts.arrays(source), rollouts.meta(source)
     return tabular_meta(source)
 
 
-def write(name: str, source: Source | images.ImageSource | sequences.SequenceSource, out_dir: Path) -> Path:
+def write(name: str, source: AnySource, out_dir: Path) -> Path:
     """Write arrays and meta.json into a temporary folder, then rename it into place."""
     final = out_dir / name
     tmp = out_dir / f".{name}.tmp"
@@ -307,6 +316,9 @@ def prepare(names: list[str], out_dir: Path, download: bool = False,
             steps, features = source.X_train.shape[1:]
             log(f"prepared {name}: {len(source.X_train)} + {len(source.X_test)} sequences of {steps} steps x "
                 f"{features} features")
+        elif isinstance(source, rollouts.RolloutSource):
+            log(f"prepared {name}: {source.environment}, {source.actions.shape[0]:,} steps x "
+                f"{source.actions.shape[1]} copies")
         else:
             log(f"prepared {name}: {source.X.shape[0]} samples x {source.X.shape[1]} features")
         ready.append(name)
@@ -332,7 +344,7 @@ def verify(name: str, datasets_dir: Path) -> str:
     """Check every file meta.json lists (and the four a split needs) against it; return the digest."""
     meta = read_meta(name, datasets_dir)
     listed = meta.get("files", {})
-    for filename in sorted(set(listed) | set(FILES)):
+    for filename in sorted(set(listed) | set(required_files(meta))):
         path = datasets_dir / name / filename
         expected = listed.get(filename, {}).get("sha256")
         if not path.is_file():
@@ -341,6 +353,13 @@ def verify(name: str, datasets_dir: Path) -> str:
             raise DatasetError(f"{path}: sha256 mismatch with meta.json: the dataset is corrupt or was "
                                f"changed; run `make datasets` to prepare it again")
     return digest(name, datasets_dir)
+
+
+def required_files(meta: dict) -> tuple[str, ...]:
+    """The files a layout cannot do without (a split's four arrays; a rollouts set's actions)."""
+    if meta.get("layout") == "rollouts":
+        return ("actions.npy", "starts.npy" if meta.get("start") == "states" else "reset_seeds.npy")
+    return FILES
 
 
 def sizes(name: str, datasets_dir: Path) -> dict[str, Any]:
@@ -375,6 +394,21 @@ def load_split(name: str, datasets_dir: Path, normalise: bool = True) -> Split:
         return Split(images.normalise(split.X_train, meta), images.normalise(split.X_test, meta),
                      split.y_train, split.y_test)
     return split
+
+
+def load_rollouts(name: str, datasets_dir: Path) -> rollouts.Rollouts:
+    """A rollouts set (verify() first, once per process)."""
+    meta = read_meta(name, datasets_dir)
+    if meta.get("layout") != "rollouts":
+        raise DatasetError(f"dataset {name!r} is not an environment's rollouts set (layout "
+                           f"{meta.get('layout', 'tabular')})")
+    folder = datasets_dir / name
+
+    def optional(filename: str) -> np.ndarray | None:
+        return np.load(folder / filename) if (folder / filename).is_file() else None
+
+    return rollouts.Rollouts(str(meta["environment"]), np.load(folder / "actions.npy"), optional("starts.npy"),
+                             optional("reset_seeds.npy"))
 
 
 def has_class_labels(meta: dict) -> bool:

@@ -4,7 +4,9 @@ The judging registry `KINDS` says, per kind of task, which outputs a record must
 the primary metric and its direction, and how two sides' outputs are compared. Kinds: `regression`
 (real-valued predictions on the test set), `classification` (labels on the test set, plus one-vs-one
 decision values, LIBSVM's pair order and sign, or the test logits of a training task), `clustering`
-(labels of the training set, judged against the features and the ground truth). The runner writes
+(labels of the training set, judged against the features and the ground truth), `rollout` (an
+environment stepped through a rollouts set's actions: the episodes it completed, judged from the
+outputs alone, since both sides replay the same actions from the same starts). The runner writes
 each job's kind and primary metric into the run's meta.json; stats reads them from there.
 
 A cross-validated job (`cv_folds: k`) saves out-of-fold outputs, one per training row; `evaluate_folds`
@@ -136,12 +138,32 @@ def clustering_metrics(case: Judged) -> dict[str, float | None]:
     }
 
 
+def rollout_metrics(returns: np.ndarray, lengths: np.ndarray) -> dict[str, float | None]:
+    """The episodes a rollout completed (its unfinished last episodes are not counted)."""
+    return {
+        "episodes": float(len(returns)),
+        "mean_return": float(np.mean(returns)) if len(returns) else None,
+        "std_return": float(np.std(returns)) if len(returns) else None,
+        "mean_length": float(np.mean(lengths)) if len(lengths) else None,
+        "max_return": float(np.max(returns)) if len(returns) else None,
+    }
+
+
+def evaluate_rollout(outputs: dict[str, np.ndarray]) -> dict[str, float | None]:
+    returns, lengths = outputs["returns"], outputs["lengths"]
+    if returns.ndim != 1 or returns.shape != lengths.shape:
+        raise EvaluationError(f"returns {returns.shape} and lengths {lengths.shape} are not one value per episode")
+    if not np.all(np.isfinite(returns)) or np.any(lengths < 1):
+        raise EvaluationError("episode returns are NaN or infinite, or an episode has no step")
+    return rollout_metrics(returns, lengths)
+
+
 @dataclass(frozen=True)
 class Kind:
     """How one kind of task is judged."""
 
     metrics: Callable[[Judged], dict[str, float | None]]
-    target: str  # the labels the predictions line up with: y_test, or y_train (clustering)
+    target: str  # the labels the predictions line up with: y_test, y_train (clustering), or none (rollout)
     outputs: tuple[str, ...]  # the artifacts a record must carry (`predictions`); optional extras in `optional`
     optional: tuple[str, ...]
     primary: str  # the metric that decides whether two sides reached the same quality
@@ -157,6 +179,9 @@ KINDS: dict[str, Kind] = {
                            True, "share of test points given the same label"),
     "clustering": Kind(clustering_metrics, "y_train", ("predictions",), (), "adjusted_rand", True,
                        "adjusted Rand index between the two labellings"),
+    # Same actions from the same starts: any difference in the episodes is a different environment.
+    "rollout": Kind(lambda case: {}, "none", ("returns", "lengths"), ("final_observations",), "mean_return", True,
+                    "share of episodes with the same return, in order"),
 }
 
 

@@ -37,7 +37,9 @@ CATALOG_SCHEMA: dict[str, Any] = {
             "selected": {"type": "boolean"},
             "language": {"enum": ["python", "rust"]},
             "package": {"type": "object", "additionalProperties": False, "required": ["registry", "name"],
-                        "properties": {"registry": {"enum": ["pypi", "crates"]}, "name": {"type": "string"}}},
+                        # project: mlbench's own code, released nowhere (e.g. the ported environments)
+                        "properties": {"registry": {"enum": ["pypi", "crates", "project"]},
+                                       "name": {"type": "string"}}},
             "license": {"type": "string"},
             "implementation": {"enum": ["pure", "bindings"]},
             "binds": {"type": "string"},
@@ -78,6 +80,13 @@ def condition_text(when: dict[str, Any]) -> str:
     return ", ".join(f"{k} {'in ' + str(v) if isinstance(v, list) else '= ' + repr(v)}" for k, v in when.items())
 
 
+def condition_prefix(rule: dict[str, Any]) -> str:
+    """`on DATASETS, when CONDITIONS: ` for a rule that applies to some jobs of an algorithm only."""
+    parts = ([f"on {', '.join(rule['datasets'])}"] if rule.get("datasets") else []) + (
+        [f"when {condition_text(rule['when'])}"] if rule.get("when") else [])
+    return ", ".join(parts) + ": " if parts else ""
+
+
 def availability(specs: list[TaskSpec] | None = None) -> list[Cell]:
     """Every framework x algorithm of every task spec, from its `unsupported` rules: a rule without
     `when` makes the algorithm unsupported, one with `when` makes it partial."""
@@ -88,10 +97,9 @@ def availability(specs: list[TaskSpec] | None = None) -> list[Cell]:
                 for algorithm in spec.algorithms:
                     rules = [r for r in spec.unsupported
                              if framework in r["frameworks"] and algorithm in r["algorithms"]]
-                    status = (UNSUPPORTED if any(not r.get("when") for r in rules) else PARTIAL if rules
-                              else IMPLEMENTED)
-                    reasons = [(f"when {condition_text(r['when'])}: " if r.get("when") else "") + " ".join(
-                        r["reason"].split()) for r in rules]
+                    status = (UNSUPPORTED if any(not r.get("when") and not r.get("datasets") for r in rules)
+                              else PARTIAL if rules else IMPLEMENTED)
+                    reasons = [condition_prefix(r) + " ".join(r["reason"].split()) for r in rules]
                     cells.append(Cell(spec.task, algorithm, framework, language, status, reasons))
     return cells
 
@@ -116,9 +124,10 @@ def lockfile_version(crate: str) -> str | None:
 
 
 def installed_version(entry: dict[str, Any]) -> str | None:
-    """The version this checkout runs: the venv's package, or the version Cargo.lock pins."""
+    """The version this checkout runs: the venv's package, or the version Cargo.lock pins (a
+    workspace crate of the project's own: the workspace's version)."""
     package = entry["package"]
-    if package["registry"] == "crates":
+    if package["registry"] in ("crates", "project") and entry["language"] == "rust":
         return lockfile_version(package["name"])
     try:
         return metadata.version(package["name"])

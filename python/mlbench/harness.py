@@ -4,7 +4,8 @@ A task file declares its algorithms as builders, each for one protocol: a `Super
 `supervised` protocol: fit on the training split, predict the test split), a `Clustering` (fit on
 the training features, label them, predict the test features where it can) or a `TrainClassifier`
 (the `train_classifier` protocol of mlbench.training: epochs from shared initial weights over a
-shared batch order). A protocol owns what happens inside one repetition and returns the named
+shared batch order) or an `EnvSteps` (the `env_steps` protocol of mlbench.stepping: an environment
+stepped through a rollouts set's actions). A protocol owns what happens inside one repetition and returns the named
 artifacts the judge reads, the work per phase (throughput is derived from it) and the solver's
 facts; this module owns the CLI, the checks, the loop, the clock, the records and the errors.
 Mirrors rust/bench-core/src/harness.rs.
@@ -28,10 +29,12 @@ from typing import Any
 import numpy as np
 
 from mlbench import datasets as ds
-from mlbench import envinfo, folds, gpu, records, training
-from mlbench.config import Job, load_job, load_task_spec
+from mlbench import envinfo, folds, gpu, records, stepping, training
+from mlbench.config import Job, check_rollouts, load_job, load_task_spec
 from mlbench.errors import UsageError, one_line
 from mlbench.measure import PhaseTimer, cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s
+from mlbench.rollouts import Rollouts
+from mlbench.stepping import EnvSteps
 from mlbench.training import TrainClassifier
 
 Params = dict[str, Any]
@@ -84,7 +87,7 @@ class Unsupported:
     reason: str
 
 
-Algorithm = Supervised | Clustering | TrainClassifier
+Algorithm = Supervised | Clustering | TrainClassifier | EnvSteps
 Entry = Algorithm | Callable[[Params], Algorithm | Unsupported]
 
 
@@ -130,7 +133,8 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
         job = load_job(args.config)
         if job.language != "python" and not args.fixtures:
             raise UsageError(f"{args.config}: language: this is the Python task, job says {job.language!r}")
-        declined = load_task_spec(job.task).unsupported_reason(job.framework, job.algorithm, job.hyperparameters)
+        declined = load_task_spec(job.task).unsupported_reason(job.framework, job.algorithm, job.hyperparameters,
+                                                               job.dataset)
         if job.algorithm not in algorithms and declined is None:
             raise UsageError(f"{args.config}: algorithm: {job.algorithm!r} is not implemented in Python")
         try:
@@ -144,6 +148,9 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
             algorithm = entry if isinstance(entry, Algorithm) else entry(job.hyperparameters)
         if isinstance(algorithm, TrainClassifier):
             algorithm = training_checks(args.config, job, algorithm, need_weights=not args.fixtures)
+        if isinstance(algorithm, EnvSteps):
+            check_rollouts(f"{args.config}: hyperparameters", job.dataset, job.hyperparameters,
+                           Path(job.datasets_dir))
         if setup is not None:
             framework_threads = setup(job)
     except UsageError as exc:
@@ -175,6 +182,18 @@ def measure_process(args: argparse.Namespace, job: Job, algorithm: Algorithm, fr
 
     with threadpool_limits(limits=job.threads):
         load_timer = PhaseTimer()
+        if isinstance(algorithm, EnvSteps):
+            rollouts = load_timer.calls("load", 1, lambda: None,
+                                        lambda _: ds.load_rollouts(job.dataset, Path(job.datasets_dir)))
+            calibrated: dict[str, int] = {}
+            for repetition in range(job.n_records):
+                record = records.identity(job, args.process, repetition, framework_version, dataset_sha256)
+                record.update(measure_stepping(job, algorithm, rollouts, args.process, repetition, calibrated,
+                                               calibrate=repetition == 0 and job.warmup > 0))
+                record["process_timings_s"] = {"startup": startup, "load": load_timer.timings_s["load"]}
+                record["env"] = env
+                records.append_line(args.out, record)
+            return
         data = load_timer.calls("load", 1, lambda: None,
                                 lambda _: ds.load_split(job.dataset, Path(job.datasets_dir)))
         process_timings = {"startup": startup, "load": load_timer.timings_s["load"]}
@@ -426,6 +445,34 @@ def measure_training(job: Job, algorithm: TrainClassifier, data: ds.Split, shape
                    "n_iter": job.hyperparameters["epochs"]},
         "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start,
                       "gpu_peak_mem_mb": outputs.device_peak_mb} | gpu_figures,
+        "status": "ok",
+        "error": None,
+    }
+
+
+def measure_stepping(job: Job, algorithm: EnvSteps, data: Rollouts, process: int, repetition: int,
+                     loops: dict[str, int], calibrate: bool) -> dict[str, Any]:
+    """The `env_steps` protocol (mlbench.stepping) inside the harness's record."""
+    reset_peak_rss()
+    rss_start = rss_mb()
+    cpu_start = cpu_time_s()
+    phases = Phases(PhaseTimer(), loops, job.min_sample_s if calibrate else None)
+    num_envs, steps = job.hyperparameters["num_envs"], job.hyperparameters["steps"]
+    trace = phases.run("step", lambda: algorithm.start(data, num_envs), lambda stepper: stepper.run(steps))
+    cpu = cpu_time_s() - cpu_start
+    counts = {"step": steps * num_envs}
+    timer = phases.timer
+    return {
+        "timings_s": timer.timings_s,
+        "inner_loops": timer.loops,
+        "page_faults": timer.page_faults,
+        "counts": counts,
+        "throughput": throughput(counts, timer.timings_s),
+        "metrics": {},
+        "artifacts": save_artifacts(job, process, repetition, stepping.artifacts(trace, num_envs)),
+        "solver": {"name": algorithm.describe(num_envs), "stopping_rule": f"fixed: {steps} steps of each copy",
+                   "n_iter": steps},
+        "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start},
         "status": "ok",
         "error": None,
     }

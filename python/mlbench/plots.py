@@ -159,9 +159,12 @@ def quality_vs_time(comparisons: pd.DataFrame, phase: str = "headline") -> Figur
 
 
 def headline(frame: pd.DataFrame, prefix: str = "time_") -> str:
-    """The main phase present: train (training tasks) or fit (classical)."""
-    column = f"{prefix}train"
-    return "train" if column in frame and frame[column].notna().any() else "fit"
+    """The main phase present: train (training tasks), step (env_steps) or fit (classical)."""
+    for phase in ("train", "step"):
+        column = f"{prefix}{phase}"
+        if column in frame and frame[column].notna().any():
+            return phase
+    return "fit"
 
 
 def distributions(table: pd.DataFrame, task: str, phase: str = "headline") -> Figure:

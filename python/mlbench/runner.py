@@ -19,7 +19,7 @@ from mlbench import datasets as ds
 from mlbench import doctor, envinfo, folds, noise, records
 from mlbench.config import Job, expand_matrix, load_hardware, load_matrix, load_task_spec, matrix_defaults
 from mlbench.errors import UsageError
-from mlbench.evaluate import KINDS, EvaluationError, Judged, evaluate, evaluate_folds
+from mlbench.evaluate import KINDS, EvaluationError, Judged, evaluate, evaluate_folds, evaluate_rollout
 from mlbench.executors import EXECUTORS, Executor, Launch, LocalExecutor, Outcome
 from mlbench.paths import DATASETS, ROOT, RUST_TARGET
 from mlbench.yamlio import dump_yaml
@@ -394,15 +394,17 @@ def judged(record: dict[str, Any], job: Job, split: ds.Split | None) -> dict[str
     if record.get("status") != "ok":
         return record
     try:
-        assert split is not None
         kind = load_task_spec(job.task).kind_of(job.algorithm)
+        assert split is not None or KINDS[kind].target == "none"
         artifacts = record.get("artifacts") or {}
         missing = [name for name in KINDS[kind].outputs if name not in artifacts]
         if missing:
             raise EvaluationError(f"the record lists no {', '.join(missing)} artifact")
         loaded = {name: np.load(artifacts[name]) for name in KINDS[kind].outputs + KINDS[kind].optional
                   if name in artifacts}
-        if job.cv_folds:  # out-of-fold outputs: each fold's held-out rows judged, then the mean
+        if KINDS[kind].target == "none":  # a rollout: judged from its outputs alone
+            record["metrics"] = evaluate_rollout(loaded) | record["metrics"]
+        elif job.cv_folds:  # out-of-fold outputs: each fold's held-out rows judged, then the mean
             assigned = folds.load(job.folds_file, len(split.y_train), job.cv_folds)
             means, record["fold_metrics"] = evaluate_folds(kind, split.X_train, split.y_train, assigned, loaded)
             record["metrics"] = means | record["metrics"]
@@ -439,7 +441,8 @@ def collect(outcome: Outcome) -> list[dict[str, Any]]:
     job = outcome.launch.job
     content = records.read_jsonl(outcome.launch.raw_records)
     split = None
-    if any(r.get("status") == "ok" for r in content.records):
+    if any(r.get("status") == "ok" for r in content.records) and ds.layout(job.dataset, Path(job.datasets_dir)) != \
+            "rollouts":
         split = ds.load_split(job.dataset, Path(job.datasets_dir), normalise=False)  # the judge reads labels
     task_records = [relative_artifacts(judged(r, job, split), outcome.launch)
                     for r in content.records if r.get("job_id") == job.job_id]

@@ -51,7 +51,7 @@ RESAMPLE_BLOCK = 1000  # bootstrap samples drawn at a time (memory reuse; the re
 SEED = 20240501  # fixed, so a report is reproducible to the digit
 DEFAULT_QUALITY_TOLERANCE = 1e-3
 PROCESS_PHASES = ("startup", "load")  # measured once per task process, not per repetition
-HEADLINE_PHASES = ("fit", "train")  # each task's main phase: fit (classical), train (training tasks)
+HEADLINE_PHASES = ("fit", "train", "step")  # the main phase: fit (classical), train (training), step (env_steps)
 
 
 def resampled_medians(groups: list[np.ndarray], resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -195,7 +195,8 @@ def primary_metric(task: str, algorithm: str, context: LoadReport) -> str:
 def quality_tolerance(task: str, overrides: dict[str, float]) -> float:
     if task in overrides:
         return float(overrides[task])
-    return float(load_task_spec(task).quality_tolerance or DEFAULT_QUALITY_TOLERANCE)
+    tolerance = load_task_spec(task).quality_tolerance
+    return float(DEFAULT_QUALITY_TOLERANCE if tolerance is None else tolerance)
 
 
 def margin_for(task: str, context: LoadReport) -> float:
@@ -372,9 +373,11 @@ def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, m
 
 def output_agreement(py: pd.DataFrame, rs: pd.DataFrame, metric: str) -> float:
     """How alike the two sides' outputs are, repetition by repetition (median): for clustering the
-    adjusted Rand index between the two labelings, for classification the share of equal labels.
-    NaN where outputs are missing or the task is a regression."""
-    if metric not in ("adjusted_rand", "accuracy") or "predictions" not in py or "predictions" not in rs:
+    adjusted Rand index between the two labelings, for classification the share of equal labels, for
+    a rollout the share of episodes with the same return, in order (an episode only one side
+    completed counts as different). NaN where outputs are missing or the task is a regression."""
+    if metric not in ("adjusted_rand", "accuracy", "mean_return") or "predictions" not in py or \
+            "predictions" not in rs:
         return math.nan
     # Repetition i has seed + i in every process, so one process per side gives every seed's pair
     # (the lowest process that saved predictions for it): each file is read once.
@@ -384,6 +387,11 @@ def output_agreement(py: pd.DataFrame, rs: pd.DataFrame, metric: str) -> float:
         try:
             labels_py, labels_rs = np.load(first_py[repetition]), np.load(first_rs[repetition])
         except (OSError, ValueError, TypeError):
+            continue
+        if metric == "mean_return":
+            n = min(len(labels_py), len(labels_rs))
+            same = int(np.sum(labels_py[:n] == labels_rs[:n]))
+            values.append(same / max(len(labels_py), len(labels_rs), 1))
             continue
         if labels_py.shape != labels_rs.shape:
             continue

@@ -57,7 +57,8 @@ def flatten(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     row["peak_rss_mb"] = resources.get("peak_rss_mb")
     row["rss_start_mb"] = resources.get("rss_start_mb")
     row["cpu_time_s"] = resources.get("cpu_time_s")
-    predictions = (record.get("artifacts") or {}).get("predictions")
+    artifacts = record.get("artifacts") or {}
+    predictions = artifacts.get("predictions") or artifacts.get("returns")  # what agreement compares
     row["predictions"] = str(run_dir / predictions) if predictions else None
     row["series"] = record.get("series")  # training tasks: per-epoch seconds, loss, test accuracy
     row.update({f"throughput_{k}": v for k, v in (record.get("throughput") or {}).items()})

@@ -1,4 +1,5 @@
-//! Prepared datasets: `datasets/<name>/{X,y}_{train,test}.npy` checked against meta.json's sha256.
+//! Prepared datasets: `datasets/<name>/{X,y}_{train,test}.npy` (or a rollouts set's actions and
+//! starts) checked against meta.json's sha256.
 //! Mirrors python/mlbench/datasets.py; the dataset digest is the sha256 of meta.json.
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -21,6 +22,22 @@ struct FileMeta {
 #[derive(Debug, Deserialize)]
 struct Meta {
     files: BTreeMap<String, FileMeta>,
+    #[serde(default)]
+    layout: Option<String>,
+    #[serde(default)]
+    start: Option<String>,
+}
+
+impl Meta {
+    /// The files a layout cannot do without (a split's four arrays; a rollouts set's actions and
+    /// starts), checked beside every file meta.json lists.
+    fn required_files(&self) -> Vec<&'static str> {
+        match (self.layout.as_deref(), self.start.as_deref()) {
+            (Some("rollouts"), Some("states")) => vec!["actions.npy", "starts.npy"],
+            (Some("rollouts"), _) => vec!["actions.npy", "reset_seeds.npy"],
+            _ => FILES.to_vec(),
+        }
+    }
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {
@@ -54,7 +71,11 @@ pub fn verify(name: &str, datasets_dir: &Path) -> Result<String> {
         .map_err(|e| BenchError::usage(format!("{}: cannot read: {e}", meta_path.display())))?;
     let meta: Meta = serde_json::from_str(&text)
         .map_err(|e| BenchError::usage(format!("{}: corrupt meta.json: {e}", meta_path.display())))?;
-    for file in FILES {
+    let mut files: Vec<&str> = meta.files.keys().map(String::as_str).collect();
+    files.extend(meta.required_files());
+    files.sort_unstable();
+    files.dedup();
+    for file in files {
         let path = folder.join(file);
         if !path.is_file() {
             return Err(BenchError::usage(format!(

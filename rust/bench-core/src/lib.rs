@@ -12,6 +12,7 @@ pub mod harness;
 pub mod measure;
 pub mod record;
 pub mod spec;
+pub mod stepping;
 pub mod training;
 
 pub use error::BenchError;

@@ -56,7 +56,8 @@ pub fn check_task(spec_yaml: &str, job: &Job) -> Result<()> {
 
 /// The task spec's registry of what a framework lacks (`unsupported`, read by Python's harness and
 /// `mlbench frameworks` too): the reason of the first rule naming the job's framework and algorithm
-/// whose `when` keys all match its hyperparameters (a value, or one of a list of values).
+/// (and its dataset, where the rule lists `datasets`) whose `when` keys all match its
+/// hyperparameters (a value, or one of a list of values).
 pub fn unsupported_reason(spec_yaml: &str, job: &Job) -> Result<Option<String>> {
     let spec: Value = serde_yaml_ng::from_str(spec_yaml)
         .map_err(|e| BenchError::run(format!("the compiled-in task spec is not valid YAML: {e}")))?;
@@ -76,6 +77,7 @@ pub fn unsupported_reason(spec_yaml: &str, job: &Job) -> Result<Option<String>> 
         .find(|rule| {
             names(rule, "frameworks", &job.framework)
                 && names(rule, "algorithms", &job.algorithm)
+                && (rule.get("datasets").is_none() || names(rule, "datasets", &job.dataset))
                 && rule.get("when").and_then(Value::as_object).is_none_or(|when| when.iter().all(matches))
         })
         .map(|rule| rule.get("reason").and_then(Value::as_str).unwrap_or_default().trim().to_string()))
@@ -173,6 +175,18 @@ mod tests {
         j.algorithm = "lasso".into();
         assert_eq!(unsupported_reason(spec, &j).unwrap().as_deref(), Some("no lasso"));
         j.framework = "kodama".into();
+        assert_eq!(unsupported_reason(spec, &j).unwrap(), None);
+    }
+
+    #[test]
+    fn a_rule_with_datasets_matches_those_datasets_only() {
+        let spec = "unsupported:\n  - {frameworks: [linfa], algorithms: [ridge], datasets: [moons], reason: no moons}\n";
+        let mut j = job(r#"{"alpha": 2.0, "max_iter": 10}"#);
+        j.framework = "linfa".into();
+        j.algorithm = "ridge".into();
+        j.dataset = "moons".into();
+        assert_eq!(unsupported_reason(spec, &j).unwrap().as_deref(), Some("no moons"));
+        j.dataset = "circles".into();
         assert_eq!(unsupported_reason(spec, &j).unwrap(), None);
     }
 

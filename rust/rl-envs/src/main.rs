@@ -1,8 +1,12 @@
-//! `rl-envs replay`: steps a ported environment through a shared action sequence, for the parity
-//! test against gymnasium (tests/test_rl_envs.py). Episode k starts from row k of the start
+//! The ported environments' program. `rl-envs --config JOB.yaml --out RECORDS.jsonl` is the
+//! `env_steps` task's Rust side (the harness contract; steps.rs). `rl-envs replay` steps a ported
+//! environment through a shared action sequence, for the parity test against gymnasium
+//! (tests/test_rl_envs.py). Episode k starts from row k of the start
 //! states; a new episode begins after a step that terminated or reached the time limit.
 //! Writes `states.npy` (steps x state_dim, float64: the internal state after each step),
 //! `observations.npy` (float32), `rewards.npy`, `terminated.npy` and `truncated.npy`.
+mod steps;
+
 use std::path::{Path, PathBuf};
 
 use bench_core::error::{BenchError, Result};
@@ -107,7 +111,18 @@ fn replay(env_name: &str, starts: &Path, actions: &Path, out: &Path) -> Result<(
     write("truncated.npy", write_npy(out.join("truncated.npy"), &Array1::from(truncated)))
 }
 
+/// The `env_steps` task's Rust side.
+const TASK: bench_core::stepping::SteppingInfo = bench_core::stepping::SteppingInfo {
+    frameworks: &[("rl-envs", env!("CARGO_PKG_VERSION"))],
+    start: steps::start,
+    describe: steps::describe,
+    spec: include_str!("../../../configs/tasks/env_steps.yaml"),
+};
+
 fn main() {
+    if std::env::args().nth(1).as_deref() != Some("replay") {
+        bench_core::stepping::main_stepping(TASK);
+    }
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Replay { env, starts, actions, out } => replay(env, starts, actions, out),

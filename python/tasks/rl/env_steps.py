@@ -1,0 +1,115 @@
+"""Environment stepping in gymnasium (Rust twin: rust/rl-envs, the ported environments): the
+`env_steps` protocol of mlbench.stepping.
+
+One copy is `gym.make(id)` stepped in a plain loop; several are `gym.vector.SyncVectorEnv` (its
+default autoreset, `NEXT_STEP`). Each episode starts as the rollouts set says: gymnasium's own reset,
+then the set's start state written into `env.unwrapped.state` (CartPole, Acrobot), or a reset with
+the set's seed (LunarLander, whose Box2D bodies cannot be set from a state vector). Actions are the
+set's, turned into Python ints before the clock starts.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a plain script, too
+
+import gymnasium as gym
+import numpy as np
+
+from mlbench.harness import run_task
+from mlbench.rollouts import Rollouts
+from mlbench.stepping import EnvSteps, Trace
+
+OBSERVE = {"CartPole-v1": lambda env: np.array(env.state, dtype=np.float32),
+           "Acrobot-v1": lambda env: env._get_ob()}
+
+
+class Starts:
+    """Copy `copy`'s episode starts: each call to `reset` starts the next one."""
+
+    def __init__(self, data: Rollouts, copy: int) -> None:
+        self.data, self.copy, self.episode = data, copy, 0
+
+    def reset(self, env: gym.Env) -> tuple[Any, dict[str, Any]]:
+        k = self.episode
+        self.episode += 1
+        available = self.data.starts if self.data.starts is not None else self.data.reset_seeds
+        assert available is not None
+        if k >= available.shape[1]:
+            raise RuntimeError(f"copy {self.copy} ran out of the rollouts set's {available.shape[1]} starts")
+        if self.data.reset_seeds is not None:
+            return env.reset(seed=int(self.data.reset_seeds[self.copy, k]))
+        _, info = env.reset()
+        env.unwrapped.state = self.data.starts[self.copy, k].copy()
+        return OBSERVE[self.data.environment](env.unwrapped), info
+
+
+class StartsFrom(gym.Wrapper):
+    """A vector environment's copy: its resets (autoresets included) follow the rollouts set."""
+
+    def __init__(self, env: gym.Env, starts: Starts) -> None:
+        super().__init__(env)
+        self.starts = starts
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        return self.starts.reset(self.env)
+
+
+class Single:
+    """One copy: step; after an episode ends, reset."""
+
+    def __init__(self, data: Rollouts) -> None:
+        self.env = gym.make(data.environment)
+        self.starts = Starts(data, 0)
+        self.actions = data.actions[:, 0].tolist()
+        self.observation, _ = self.starts.reset(self.env)
+
+    def run(self, steps: int) -> Trace:
+        env, actions, reset = self.env, self.actions, self.starts.reset
+        rewards, ended = np.zeros((steps, 1)), np.zeros((steps, 1), dtype=bool)
+        observation = self.observation
+        for t in range(steps):
+            observation, reward, terminated, truncated, _ = env.step(actions[t])
+            rewards[t, 0] = reward
+            if terminated or truncated:
+                ended[t, 0] = True
+                observation, _ = reset(env)
+        return Trace(rewards, ended, np.asarray(observation, dtype=np.float32)[None, :])
+
+
+class Vector:
+    """`num_envs` copies in SyncVectorEnv: a finished copy resets on its next step."""
+
+    def __init__(self, data: Rollouts, num_envs: int) -> None:
+        self.envs = gym.vector.SyncVectorEnv([
+            (lambda copy=copy: StartsFrom(gym.make(data.environment), Starts(data, copy))) for copy in range(num_envs)])
+        self.actions = np.ascontiguousarray(data.actions[:, :num_envs])
+        self.observations, _ = self.envs.reset()
+
+    def run(self, steps: int) -> Trace:
+        envs, actions = self.envs, self.actions
+        rewards = np.zeros((steps, actions.shape[1]))
+        ended = np.zeros((steps, actions.shape[1]), dtype=bool)
+        observations = self.observations
+        for t in range(steps):
+            observations, rewards[t], terminated, truncated, _ = envs.step(actions[t])
+            np.logical_or(terminated, truncated, out=ended[t])
+        return Trace(rewards, ended, np.asarray(observations, dtype=np.float32))
+
+
+def start(data: Rollouts, num_envs: int) -> Single | Vector:
+    return Single(data) if num_envs == 1 else Vector(data, num_envs)
+
+
+def describe(num_envs: int) -> str:
+    return "gymnasium.make, plain loop" if num_envs == 1 else \
+        f"gymnasium.vector.SyncVectorEnv of {num_envs} (autoreset: next step)"
+
+
+ALGORITHMS = {"random_actions": EnvSteps(start=start, describe=describe)}
+
+if __name__ == "__main__":
+    run_task(ALGORITHMS, gym.__version__, ["gymnasium", "numpy"])

@@ -1,0 +1,238 @@
+//! The `env_steps` protocol: an environment stepped through a rollouts set's actions, for every
+//! side. Mirrors python/mlbench/stepping.py (read its docstring for the protocol's steps).
+//!
+//! A task names a `Start`: it builds `num_envs` copies of the set's environment, each reset from its
+//! first start (untimed), and the `Stepper` it returns takes `steps` steps in one timed call. Copy i
+//! takes the actions of column i and starts its k-th episode from start k of row i. One copy is the
+//! plain loop; several reset a finished copy on its next step (gymnasium's `NEXT_STEP` autoreset).
+//! The completed episodes' returns and lengths and the copies' last observations are the artifacts
+//! the judge compares between sides; the counted work is transitions (`steps x num_envs`).
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ndarray::{Array1, Array2, Array3};
+use ndarray_npy::{read_npy, ReadNpyExt};
+use serde::Deserialize;
+
+use crate::config::Job;
+use crate::data;
+use crate::env;
+use crate::error::{BenchError, Result};
+use crate::harness::{checked_job, in_job, process_timings, run_main, Args, Phases};
+use crate::measure::{cpu_time_s, peak_rss_mb, reset_peak_rss, rss_mb, PhaseTimer};
+use crate::record::{Record, Resources, Solver};
+
+/// A rollouts set as the protocol reads it (python/mlbench/rollouts.py writes it).
+pub struct Rollouts {
+    /// gymnasium's id, e.g. `CartPole-v1`.
+    pub environment: String,
+    /// steps x n_envs: copy i takes column i.
+    pub actions: Array2<i64>,
+    /// n_envs x episodes x state_dim: copy i starts its k-th episode from row k.
+    pub starts: Option<Array3<f64>>,
+    /// n_envs x episodes: reset seeds, for environments whose state cannot be injected.
+    pub reset_seeds: Option<Array2<i64>>,
+}
+
+impl Rollouts {
+    pub fn n_envs(&self) -> usize {
+        self.actions.ncols()
+    }
+
+    pub fn steps(&self) -> usize {
+        self.actions.nrows()
+    }
+}
+
+/// What one timed call leaves: per step and copy, the reward and whether an episode ended there
+/// (terminated or truncated), and each copy's observation after the last step.
+pub struct Trace {
+    pub rewards: Array2<f64>,
+    pub ended: Array2<bool>,
+    pub final_observations: Array2<f32>,
+}
+
+/// The copies, reset from their first starts, ready for one timed call.
+pub trait Stepper {
+    fn run(&mut self, steps: usize) -> Result<Trace>;
+}
+
+/// Builds the copies for one call: `Err(Usage)` for what the set cannot give this framework.
+pub type Start = fn(&Rollouts, usize) -> Result<Box<dyn Stepper>>;
+
+/// What a stepping task tells the harness about itself.
+pub struct SteppingInfo {
+    /// Version of each framework this binary can run, by the job's `framework` name.
+    pub frameworks: &'static [(&'static str, &'static str)],
+    pub start: Start,
+    /// The solver's name for `num_envs` copies (e.g. "plain loop").
+    pub describe: fn(usize) -> String,
+    /// The task spec (configs/tasks/<task>.yaml, `include_str!`).
+    pub spec: &'static str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepParams {
+    num_envs: usize,
+    steps: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct RolloutsMeta {
+    #[serde(default)]
+    layout: Option<String>,
+    #[serde(default)]
+    environment: String,
+}
+
+/// Entry point of a stepping task: exit 2 with one line on bad input, 1 on a failed run.
+pub fn main_stepping(info: SteppingInfo) -> ! {
+    run_main(|args, startup| run(args, &info, startup))
+}
+
+fn npy<T: ReadNpyExt>(path: &Path) -> Result<T> {
+    read_npy(path).map_err(|e| BenchError::usage(format!("{}: cannot read .npy: {e}", path.display())))
+}
+
+/// Read a rollouts set (call `data::verify` once per process first).
+pub fn load_rollouts(name: &str, datasets_dir: &Path) -> Result<Rollouts> {
+    let folder = datasets_dir.join(name);
+    let meta_path = folder.join("meta.json");
+    let text = std::fs::read_to_string(&meta_path)
+        .map_err(|e| BenchError::usage(format!("{}: cannot read: {e}", meta_path.display())))?;
+    let meta: RolloutsMeta = serde_json::from_str(&text)
+        .map_err(|e| BenchError::usage(format!("{}: corrupt meta.json: {e}", meta_path.display())))?;
+    if meta.layout.as_deref() != Some("rollouts") {
+        return Err(BenchError::usage(format!(
+            "dataset {name:?} is not an environment's rollouts set (layout {})",
+            meta.layout.as_deref().unwrap_or("tabular")
+        )));
+    }
+    let optional = |file: &str| folder.join(file).is_file().then(|| folder.join(file));
+    Ok(Rollouts {
+        environment: meta.environment,
+        actions: npy(&folder.join("actions.npy"))?,
+        starts: optional("starts.npy").map(|p| npy(&p)).transpose()?,
+        reset_seeds: optional("reset_seeds.npy").map(|p| npy(&p)).transpose()?,
+    })
+}
+
+/// Returns and lengths of the completed episodes, copy by copy, each return summed in step order.
+/// In a vector environment the step after an episode ended is the copy's reset: in no episode.
+pub fn episodes(trace: &Trace, vector: bool) -> (Array1<f64>, Array1<f64>) {
+    let (mut returns, mut lengths) = (Vec::new(), Vec::new());
+    let (steps, copies) = trace.rewards.dim();
+    for copy in 0..copies {
+        let (mut total, mut length, mut resetting) = (0.0, 0u64, false);
+        for t in 0..steps {
+            if resetting {
+                resetting = false;
+                continue;
+            }
+            total += trace.rewards[[t, copy]];
+            length += 1;
+            if trace.ended[[t, copy]] {
+                returns.push(total);
+                lengths.push(length as f64);
+                (total, length, resetting) = (0.0, 0, vector);
+            }
+        }
+    }
+    (Array1::from(returns), Array1::from(lengths))
+}
+
+fn run(args: &Args, info: &SteppingInfo, startup: Option<f64>) -> Result<()> {
+    let (job, version) = checked_job(args, info.frameworks, info.spec)?;
+    let in_job = in_job(&args.config);
+    let params: StepParams = job.params().map_err(in_job)?;
+    let env = env::capture(info.frameworks);
+    let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
+    let process = args.process;
+    if let Some(reason) = crate::spec::unsupported_reason(info.spec, &job)? {
+        return Record::unsupported(&job, process, version, &digest, &env, reason).append_to(&args.out);
+    }
+    let mut load_timer = PhaseTimer::default();
+    let data = load_timer
+        .calls("load", 1, None, || Ok(()), |_| load_rollouts(&job.dataset, &job.datasets_dir))
+        .map_err(in_job)?;
+    for (key, asked, limit, what) in [
+        ("num_envs", params.num_envs, data.n_envs(), "copies"),
+        ("steps", params.steps, data.steps(), "steps"),
+    ] {
+        if asked > limit {
+            return Err(in_job(BenchError::usage(format!(
+                "hyperparameters: {key}: {asked} is above the {limit} {what} of rollouts set {}",
+                job.dataset
+            ))));
+        }
+    }
+    (info.start)(&data, params.num_envs).map_err(in_job)?; // what the set cannot give, before any work
+    let process_timings = process_timings(startup, &load_timer);
+    let mut loops = BTreeMap::new();
+    for repetition in 0..job.n_records() {
+        let mut record = Record::new(&job, process, repetition, version, &digest, &env);
+        measure_repetition(&job, info, &data, &params, &mut record, &mut loops, repetition)?;
+        record.process_timings_s = process_timings.clone();
+        record.append_to(&args.out)?;
+    }
+    Ok(())
+}
+
+fn measure_repetition(
+    job: &Job,
+    info: &SteppingInfo,
+    data: &Rollouts,
+    params: &StepParams,
+    record: &mut Record,
+    loops: &mut BTreeMap<String, u64>,
+    repetition: u32,
+) -> Result<()> {
+    reset_peak_rss();
+    let rss_start = rss_mb();
+    let cpu_start = cpu_time_s();
+    let calibrate = repetition == 0 && job.warmup > 0; // the first warm-up finds k
+    let mut phases =
+        Phases { timer: PhaseTimer::default(), loops, calibrate_to_s: calibrate.then_some(job.min_sample_s) };
+    let trace = phases.run(
+        "step",
+        || (info.start)(data, params.num_envs),
+        |mut stepper| stepper.run(params.steps),
+    )?;
+    let cpu = cpu_time_s() - cpu_start;
+    let (returns, lengths) = episodes(&trace, params.num_envs > 1);
+    record.save_artifact(job, "returns", &returns)?;
+    record.save_artifact(job, "lengths", &lengths)?;
+    record.save_artifact(job, "final_observations", &trace.final_observations)?;
+    let timer = phases.timer;
+    record.timings_s = timer.timings_s;
+    record.inner_loops = timer.loops;
+    record.page_faults = timer.page_faults;
+    record.set_counts(BTreeMap::from([("step".to_string(), (params.steps * params.num_envs) as u64)]));
+    record.solver = Some(Solver {
+        name: (info.describe)(params.num_envs),
+        stopping_rule: format!("fixed: {} steps of each copy", params.steps),
+        n_iter: Some(params.steps as u64),
+    });
+    record.resources =
+        Resources { peak_rss_mb: peak_rss_mb(), cpu_time_s: Some(cpu), rss_start_mb: rss_start, gpu: None };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn episodes_skip_the_reset_step_of_a_vector() {
+        let rewards = Array2::from_shape_vec((5, 1), vec![1.0, 2.0, 9.0, 3.0, 4.0]).unwrap();
+        let ended = Array2::from_shape_vec((5, 1), vec![false, true, false, true, false]).unwrap();
+        let trace = Trace { rewards, ended, final_observations: Array2::zeros((1, 1)) };
+        let (returns, lengths) = episodes(&trace, false);
+        assert_eq!(returns.to_vec(), vec![3.0, 12.0]);
+        assert_eq!(lengths.to_vec(), vec![2.0, 2.0]);
+        let (returns, lengths) = episodes(&trace, true);
+        assert_eq!(returns.to_vec(), vec![3.0, 3.0]);
+        assert_eq!(lengths.to_vec(), vec![2.0, 1.0]);
+    }
+}
