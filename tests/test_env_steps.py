@@ -4,8 +4,9 @@ Both sides replay a rollouts set's actions from its episode starts, one copy (a 
 vectors of 3 and 8 (a finished copy resets on its next step). The completed episodes (returns,
 lengths, in copy order) and the copies' last observations must be identical between the sides and
 equal to a reference computed here, outside either harness, with plain `gym.make` environments stepped
-copy by copy (so the test also pins down what SyncVectorEnv's autoreset does). LunarLander runs in
-gymnasium only: the Rust side records `unsupported` with the reason.
+copy by copy (so the test also pins down what SyncVectorEnv's autoreset does). CartPole, Acrobot and
+the synthetic chain run on both sides; LunarLander runs in gymnasium only: the Rust side records
+`unsupported` with the reason.
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ from test_bad_input import assert_bad_matrix, assert_usage_error
 
 gym = pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
 
+from mlbench import synthetic_env  # noqa: E402  (after the gymnasium skip)
+
+synthetic_env.register()
+
 STEPS = 3000
 WIDTHS = [1, 3, 8]
-PORTED = ["cartpole_random", "acrobot_random"]
+PORTED = ["cartpole_random", "acrobot_random", "chain_random"]
 SETS = [*PORTED, "lunarlander_random"]
 
 

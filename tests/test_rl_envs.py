@@ -1,4 +1,5 @@
-"""The Rust ports of CartPole-v1 and Acrobot-v1 (rust/rl-envs) against gymnasium 1.4, step by step.
+"""The Rust ports of CartPole-v1 and Acrobot-v1 (rust/rl-envs) against gymnasium 1.4, and the
+synthetic chain's two implementations (configs/environments.yaml) against each other, step by step.
 
 Both sides start every episode from the same start state (drawn here as gymnasium's reset draws
 them, then injected into `env.unwrapped.state`) and take the same actions; a new episode starts
@@ -19,18 +20,18 @@ from conftest import rust_binary
 
 gym = pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
 
+from mlbench import rollouts, synthetic_env  # noqa: E402  (after the gymnasium skip)
+
+synthetic_env.register()
+
 STEPS = 10_000
 STATE_ATOL = 1e-12
-N_ACTIONS = {"CartPole-v1": 2, "Acrobot-v1": 3}
+N_ACTIONS = {"CartPole-v1": 2, "Acrobot-v1": 3, "SyntheticChain-v0": 2}
 
 
 def start_states(env_id: str, n: int, seed: int) -> np.ndarray:
-    """Start states as gymnasium's reset draws them: CartPole U(-0.05, 0.05) in float64, Acrobot
-    U(-0.1, 0.1) cast to float32 (stored as float64, exactly)."""
-    rng = np.random.default_rng(seed)
-    if env_id == "CartPole-v1":
-        return rng.uniform(-0.05, 0.05, size=(n, 4))
-    return rng.uniform(-0.1, 0.1, size=(n, 4)).astype(np.float32).astype(np.float64)
+    """Start states as gymnasium's reset draws them (mlbench.rollouts, which the datasets use)."""
+    return rollouts.start_states(env_id, n, np.random.default_rng(seed))
 
 
 def gymnasium_replay(env_id: str, starts: np.ndarray, actions: np.ndarray,
@@ -102,6 +103,19 @@ def test_random_actions_give_gymnasiums_trajectory(env_id: str, tmp_path: Path) 
     episodes = int(np.sum(reference["terminated"] | reference["truncated"]))
     assert episodes >= 10, f"{env_id}: only {episodes} episodes: the comparison must cross resets"
     assert_same(env_id, reference, ported)
+
+
+def test_the_chain_reaches_its_known_optimal_return(tmp_path: Path) -> None:
+    """Always moving right from every start: the return the definition promises, on both sides."""
+    spec = synthetic_env.definition()
+    starts = np.arange(spec["start_low"], spec["start_high"] + 1, dtype=np.float64)[:, None]
+    actions = np.ones(sum(spec["positions"] - 1 - int(s) for s in starts[:, 0]), dtype=np.int64)
+    for side in (gymnasium_replay("SyntheticChain-v0", starts, actions),
+                 rust_replay("SyntheticChain-v0", starts, actions, tmp_path)):
+        ends = np.flatnonzero(side["terminated"])
+        assert len(ends) == len(starts) and not side["truncated"].any()
+        returns = [float(r.sum()) for r in np.split(side["rewards"], ends[:-1] + 1)]
+        assert returns == pytest.approx([synthetic_env.optimal_return(int(s)) for s in starts[:, 0]], abs=1e-12)
 
 
 def test_long_cartpole_episodes_reach_the_time_limit_alike(tmp_path: Path) -> None:

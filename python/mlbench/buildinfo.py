@@ -24,8 +24,10 @@ SOURCE_SUFFIXES = (".rs", ".toml", ".lock")
 
 def source_files(root: Path = ROOT) -> list[Path]:
     """What the Makefile's RUST_SOURCES lists: the Rust crates' sources and manifests (not their
-    build output), the task specs compiled into the binaries, and .cargo/config.toml."""
-    files = [root / ".cargo" / "config.toml", *sorted((root / "configs" / "tasks").glob("*.yaml"))]
+    build output), the task specs and the synthetic environments' definitions compiled into the
+    binaries, and .cargo/config.toml."""
+    files = [root / ".cargo" / "config.toml", *sorted((root / "configs" / "tasks").glob("*.yaml")),
+             root / "configs" / "environments.yaml"]
     for folder, dirs, names in os.walk(root / "rust"):
         dirs[:] = sorted(d for d in dirs if d != "target")  # build output (rust/target, a crate's own)
         files += [Path(folder) / n for n in sorted(names) if n.endswith(SOURCE_SUFFIXES)]

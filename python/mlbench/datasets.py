@@ -197,6 +197,7 @@ BUILDERS: dict[str, Callable[[bool], AnySource]] = {
     "adding_tiny": sequences.adding_tiny,
     "cartpole_random": rollouts.cartpole_random,
     "acrobot_random": rollouts.acrobot_random,
+    "chain_random": rollouts.chain_random,
     "lunarlander_random": rollouts.lunarlander_random,
 }
 OPTIONAL = {"california_housing", "fashion_mnist", "fashion_mnist_2k", "mnist", "cifar10", "cifar100",

@@ -9,7 +9,8 @@ tests/test_rl_envs.py checks) or, for an environment whose state cannot be injec
 Box2D bodies), `reset_seeds.npy` (int64, n_envs x episodes: copy i resets its k-th episode with
 that seed). Actions are drawn uniformly at random, once, here. Start states are drawn as
 gymnasium's reset draws them: CartPole U(-0.05, 0.05) in float64, Acrobot U(-0.1, 0.1) cast to
-float32. There are enough for the shortest possible episodes over every step.
+float32, the synthetic chain (mlbench.synthetic_env) a uniform integer position. There are enough
+for the shortest possible episodes over every step.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlbench import environments
+
 N_ENVS = 8  # the widest vector the task runs
 STEPS = 100_000
-N_ACTIONS = {"CartPole-v1": 2, "Acrobot-v1": 3, "LunarLander-v3": 4}
-STATE_DIM = {"CartPole-v1": 4, "Acrobot-v1": 4}  # environments whose start state can be injected
+N_ACTIONS = {"CartPole-v1": 2, "Acrobot-v1": 3, "LunarLander-v3": 4, "SyntheticChain-v0": 2}
+# Environments whose start state can be injected, and its length.
+STATE_DIM = {"CartPole-v1": 4, "Acrobot-v1": 4, "SyntheticChain-v0": 1}
 # The shortest episode each can have (CartPole: the pole cannot leave +-12 degrees in fewer steps
-# from a start within 0.05; the others are bounded generously), so the starts cannot run out.
-SHORTEST_EPISODE = {"CartPole-v1": 5, "Acrobot-v1": 5, "LunarLander-v3": 5}
+# from a start within 0.05; the chain: from its highest start to the end; the others are bounded
+# generously), so the starts cannot run out.
+SHORTEST_EPISODE = {"CartPole-v1": 5, "Acrobot-v1": 5, "LunarLander-v3": 5, "SyntheticChain-v0": 5}
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,10 @@ def start_states(environment: str, n: int, rng: np.random.Generator) -> np.ndarr
         return rng.uniform(-0.05, 0.05, size=(n, 4))
     if environment == "Acrobot-v1":
         return rng.uniform(-0.1, 0.1, size=(n, 4)).astype(np.float32).astype(np.float64)
+    if environment == "SyntheticChain-v0":
+        chain = environments.definition(environment)
+        low, high = chain["start_low"], chain["start_high"]
+        return rng.integers(low, high + 1, size=(n, 1)).astype(np.float64)
     raise ValueError(f"{environment}: no injectable start state")
 
 
@@ -67,6 +76,10 @@ def cartpole_random(download: bool) -> RolloutSource:
 
 def acrobot_random(download: bool) -> RolloutSource:
     return random_rollouts("Acrobot-v1", seed=22)
+
+
+def chain_random(download: bool) -> RolloutSource:
+    return random_rollouts("SyntheticChain-v0", seed=24)
 
 
 def lunarlander_random(download: bool) -> RolloutSource:

@@ -3,7 +3,8 @@
 
 One copy is `gym.make(id)` stepped in a plain loop; several are `gym.vector.SyncVectorEnv` (its
 default autoreset, `NEXT_STEP`). Each episode starts as the rollouts set says: gymnasium's own reset,
-then the set's start state written into `env.unwrapped.state` (CartPole, Acrobot), or a reset with
+then the set's start state written into `env.unwrapped.state` (CartPole, Acrobot, the synthetic
+chain of mlbench.synthetic_env, registered here), or a reset with
 the set's seed (LunarLander, whose Box2D bodies cannot be set from a state vector). Actions are the
 set's, turned into Python ints before the clock starts.
 """
@@ -19,12 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a plain s
 import gymnasium as gym
 import numpy as np
 
+from mlbench import synthetic_env
 from mlbench.harness import run_task
 from mlbench.rollouts import Rollouts
 from mlbench.stepping import EnvSteps, Trace
 
 OBSERVE = {"CartPole-v1": lambda env: np.array(env.state, dtype=np.float32),
-           "Acrobot-v1": lambda env: env._get_ob()}
+           "Acrobot-v1": lambda env: env._get_ob(), "SyntheticChain-v0": lambda env: env._get_ob()}
+synthetic_env.register()
 
 
 class Starts:

@@ -2,13 +2,17 @@
 //! `Acrobot-v1`): the same constants, the same integrator and the same floating-point operations
 //! in the same order, so a trajectory from the same start state under the same actions matches
 //! gymnasium's to rounding (tests/test_rl_envs.py replays 10,000 steps on both sides). No
-//! maintained pure-Rust crate has both. Start states are injected (`reset_to`), never drawn here:
-//! both sides read them from one shared file, so neither depends on the other's random generator.
+//! maintained pure-Rust crate has both. Beside them, `SyntheticChain-v0`, the synthetic
+//! environment defined in configs/environments.yaml (python/mlbench/synthetic_env.py is its twin).
+//! Start states are injected (`reset_to`), never drawn here: both sides read them from one shared
+//! file, so neither depends on the other's random generator.
 pub mod acrobot;
 pub mod cartpole;
+pub mod chain;
 
 pub use acrobot::Acrobot;
 pub use cartpole::CartPole;
+pub use chain::SyntheticChain;
 
 /// What one step returns, as gymnasium's `step` does (the observation as float32).
 #[derive(Debug, Clone, PartialEq)]
@@ -41,9 +45,10 @@ pub fn make(name: &str) -> Option<Box<dyn Env>> {
     match name {
         "CartPole-v1" => Some(Box::new(CartPole::default())),
         "Acrobot-v1" => Some(Box::new(Acrobot::default())),
+        "SyntheticChain-v0" => Some(Box::new(SyntheticChain::default())),
         _ => None,
     }
 }
 
 /// The names `make` knows.
-pub const NAMES: [&str; 2] = ["CartPole-v1", "Acrobot-v1"];
+pub const NAMES: [&str; 3] = ["CartPole-v1", "Acrobot-v1", "SyntheticChain-v0"];
