@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -389,8 +390,10 @@ def failure(outcome: Outcome) -> tuple[str, str] | None:
     return None
 
 
-def judged(record: dict[str, Any], job: Job, split: ds.Split | None) -> dict[str, Any]:
-    """Add the shared evaluator's metrics to a task record, from the artifacts its kind needs."""
+def judged(record: dict[str, Any], job: Job, split: ds.Split | None,
+           assigned: np.ndarray | None = None) -> dict[str, Any]:
+    """Add the shared evaluator's metrics to a task record, from the artifacts its kind needs
+    (`assigned`: a cv_folds job's folds, read once per job by `collect`)."""
     if record.get("status") != "ok":
         return record
     try:
@@ -405,7 +408,8 @@ def judged(record: dict[str, Any], job: Job, split: ds.Split | None) -> dict[str
         if KINDS[kind].target == "none":  # a rollout: judged from its outputs alone
             record["metrics"] = evaluate_rollout(loaded) | record["metrics"]
         elif job.cv_folds:  # out-of-fold outputs: each fold's held-out rows judged, then the mean
-            assigned = folds.load(job.folds_file, len(split.y_train), job.cv_folds)
+            if assigned is None:
+                assigned = folds.load(job.folds_file, len(split.y_train), job.cv_folds)
             means, record["fold_metrics"] = evaluate_folds(kind, split.X_train, split.y_train, assigned, loaded)
             record["metrics"] = means | record["metrics"]
         else:
@@ -444,7 +448,12 @@ def collect(outcome: Outcome) -> list[dict[str, Any]]:
     if any(r.get("status") == "ok" for r in content.records) and ds.layout(job.dataset, Path(job.datasets_dir)) != \
             "rollouts":
         split = ds.load_split(job.dataset, Path(job.datasets_dir), normalise=False)  # the judge reads labels
-    task_records = [relative_artifacts(judged(r, job, split), outcome.launch)
+    assigned = None
+    if split is not None and job.cv_folds:  # read once per job, not once per record
+        # A file that cannot be read: judged() reads it again and records the error on each record.
+        with contextlib.suppress(OSError, ValueError, UsageError):
+            assigned = folds.load(job.folds_file, len(split.y_train), job.cv_folds)
+    task_records = [relative_artifacts(judged(r, job, split, assigned), outcome.launch)
                     for r in content.records if r.get("job_id") == job.job_id]
     problem = failure(outcome)
     if problem is None and content.bad_lines:
