@@ -1,4 +1,5 @@
-"""DQN's update: PyTorch (python/tasks/rl/dqn.py) and its tch twin (rust/dqn) take the same steps.
+"""DQN's update: PyTorch (python/tasks/rl/dqn.py) and its Rust twins on tch and candle (rust/dqn)
+take the same steps.
 
 From the same initial weights (safetensors written here by PyTorch) and the same batches, six
 updates with the target network refreshed every third: the online network's weights must agree to
@@ -61,10 +62,12 @@ def python_updates(params: dqn.LearnerParams, weights: dict, batches: list[dqn.B
     return learner.online.state_dict(), losses
 
 
-def rust_updates(params: dqn.LearnerParams, weights: Path, batches: Path, out: Path) -> tuple[dict, np.ndarray]:
+def rust_updates(params: dqn.LearnerParams, weights: Path, batches: Path, out: Path,
+                 framework: str = "tch") -> tuple[dict, np.ndarray]:
     flags = [*(["--double"] if params.double else []), *(["--dueling"] if params.dueling else [])]
-    done = subprocess.run([str(rust_binary("dqn")), "update", "--weights", str(weights), "--batches", str(batches),
-                           "--out", str(out), "--observations", str(OBSERVATIONS), "--actions", str(ACTIONS),
+    done = subprocess.run([str(rust_binary("dqn")), "update", "--framework", framework, "--weights", str(weights),
+                           "--batches", str(batches), "--out", str(out), "--observations", str(OBSERVATIONS),
+                           "--actions", str(ACTIONS),
                            "--hidden", ",".join(map(str, params.hidden)), "--gamma", str(params.gamma),
                            "--learning-rate", str(params.learning_rate), "--max-grad-norm", str(params.max_grad_norm),
                            "--target-update-freq", str(TARGET_UPDATE_FREQ), *flags],
@@ -80,41 +83,45 @@ def initial_weights(params: dqn.LearnerParams, path: Path) -> dict:
     return weights
 
 
+@pytest.mark.parametrize("framework", ["tch", "candle"])
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_both_sides_take_the_same_updates(variant: str, tmp_path: Path) -> None:
+def test_both_sides_take_the_same_updates(variant: str, framework: str, tmp_path: Path) -> None:
     torch.set_num_threads(1)
     params = dqn.LearnerParams(**VARIANTS[variant])
     weights = initial_weights(params, tmp_path / "init.safetensors")
     batches = write_batches(tmp_path / "batches", seed=11)
     expected, losses = python_updates(params, {k: v.clone() for k, v in weights.items()}, batches)
-    got, rust_losses = rust_updates(params, tmp_path / "init.safetensors", tmp_path / "batches", tmp_path / "rust")
+    got, rust_losses = rust_updates(params, tmp_path / "init.safetensors", tmp_path / "batches", tmp_path / "rust",
+                                    framework)
     assert set(got) == set(expected)
     for name, tensor in expected.items():
         gap = float((got[name] - tensor).abs().max())
-        assert gap <= WEIGHTS_ATOL, f"{variant}: {name} differs by {gap:.2e}"
+        assert gap <= WEIGHTS_ATOL, f"{framework} {variant}: {name} differs by {gap:.2e}"
         moved = float((tensor - weights[name]).abs().max())
         assert moved > 100 * WEIGHTS_ATOL, f"{variant}: {name} moved only {moved:.2e}: the test would not see a change"
     assert np.allclose(rust_losses, losses, rtol=LOSS_RTOL, atol=0), (rust_losses, losses)
 
 
-def test_the_comparison_sees_a_different_target_rule(tmp_path: Path) -> None:
-    """PyTorch with plain targets, tch with double ones: the weights part beyond the tolerance."""
+@pytest.mark.parametrize("framework", ["tch", "candle"])
+def test_the_comparison_sees_a_different_target_rule(framework: str, tmp_path: Path) -> None:
+    """PyTorch with plain targets, Rust with double ones: the weights part beyond the tolerance."""
     torch.set_num_threads(1)
     plain = dqn.LearnerParams()
     weights = initial_weights(plain, tmp_path / "init.safetensors")
     batches = write_batches(tmp_path / "batches", seed=11)
     expected, _ = python_updates(plain, {k: v.clone() for k, v in weights.items()}, batches)
     got, _ = rust_updates(dqn.LearnerParams(double=True), tmp_path / "init.safetensors", tmp_path / "batches",
-                          tmp_path / "rust")
+                          tmp_path / "rust", framework)
     assert max(float((got[name] - tensor).abs().max()) for name, tensor in expected.items()) > 10 * WEIGHTS_ATOL
 
 
+@pytest.mark.parametrize("framework", ["tch", "candle"])
 @pytest.mark.parametrize(("change", "fragment"), [
     ("missing weights", "--weights: "),
     ("dueling weights for a plain network", "--weights: "),
     ("no batches", "--batches: no batch-0-obs.npy"),
 ])
-def test_update_refuses_bad_input(change: str, fragment: str, tmp_path: Path) -> None:
+def test_update_refuses_bad_input(change: str, fragment: str, framework: str, tmp_path: Path) -> None:
     params = dqn.LearnerParams(dueling=change == "dueling weights for a plain network")
     weights = tmp_path / "init.safetensors"
     if change != "missing weights":
@@ -122,7 +129,8 @@ def test_update_refuses_bad_input(change: str, fragment: str, tmp_path: Path) ->
     (tmp_path / "batches").mkdir()
     if change != "no batches":
         write_batches(tmp_path / "batches", seed=1)
-    done = subprocess.run([str(rust_binary("dqn")), "update", "--weights", str(weights), "--batches",
+    done = subprocess.run([str(rust_binary("dqn")), "update", "--framework", framework, "--weights", str(weights),
+                           "--batches",
                            str(tmp_path / "batches"), "--out", str(tmp_path / "out"), "--observations",
                            str(OBSERVATIONS), "--actions", str(ACTIONS)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr

@@ -1,9 +1,10 @@
-//! `dqn update`: DQN updates on tch from shared initial weights and batches, for the update parity
-//! test against PyTorch (tests/test_dqn_update.py). The training task (acting, replay, epsilon
+//! `dqn update`: DQN updates on tch or candle (`--framework`) from shared initial weights and
+//! batches, for the update parity test against PyTorch (tests/test_dqn_update.py). The training task (acting, replay, epsilon
 //! schedule) is not built yet. Reads `--weights` (safetensors, PyTorch's names) and the batches
 //! `batch-K-{obs,actions,rewards,next_obs,dones}.npy` of `--batches` for K = 0, 1, ...; refreshes
 //! the target network every `--target-update-freq` updates; writes `weights.safetensors` (the
 //! online network after the last update) and `losses.npy` into `--out`.
+mod candle_learner;
 mod learner;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,9 @@ struct Cli {
 enum Command {
     /// Apply the updates of a folder of batches to shared initial weights.
     Update {
+        /// tch (libtorch) or candle.
+        #[arg(long, default_value = "tch")]
+        framework: String,
         #[arg(long)]
         weights: PathBuf,
         #[arg(long)]
@@ -58,22 +62,72 @@ fn read(path: &Path) -> Result<Tensor> {
         .map_err(|e| BenchError::usage(format!("{}: cannot read .npy: {e}", path.display())))
 }
 
-fn batch(folder: &Path, k: usize) -> Result<Option<Batch>> {
-    let file = |name: &str| folder.join(format!("batch-{k}-{name}.npy"));
-    if !file("obs").is_file() {
-        return Ok(None);
-    }
-    Ok(Some(Batch {
+fn read_candle(path: &Path) -> Result<candle_core::Tensor> {
+    candle_core::Tensor::read_npy(path)
+        .map_err(|e| BenchError::usage(format!("{}: cannot read .npy: {e}", path.display())))
+}
+
+/// The path of field `name` of batch k.
+fn batch_file(folder: &Path, k: usize, name: &str) -> PathBuf {
+    folder.join(format!("batch-{k}-{name}.npy"))
+}
+
+fn tch_batch(folder: &Path, k: usize) -> Result<Batch> {
+    let file = |name: &str| batch_file(folder, k, name);
+    Ok(Batch {
         obs: read(&file("obs"))?.to_kind(Kind::Float),
         actions: read(&file("actions"))?.to_kind(Kind::Int64),
         rewards: read(&file("rewards"))?.to_kind(Kind::Float),
         next_obs: read(&file("next_obs"))?.to_kind(Kind::Float),
         dones: read(&file("dones"))?.to_kind(Kind::Float),
-    }))
+    })
+}
+
+fn candle_batch(folder: &Path, k: usize) -> Result<candle_learner::Batch> {
+    use candle_core::DType;
+    let file = |name: &str| batch_file(folder, k, name);
+    let cast = |t: candle_core::Tensor, dtype| t.to_dtype(dtype).map_err(candle_learner::candle_error);
+    Ok(candle_learner::Batch {
+        obs: cast(read_candle(&file("obs"))?, DType::F32)?,
+        actions: cast(read_candle(&file("actions"))?, DType::I64)?,
+        rewards: cast(read_candle(&file("rewards"))?, DType::F32)?,
+        next_obs: cast(read_candle(&file("next_obs"))?, DType::F32)?,
+        dones: cast(read_candle(&file("dones"))?, DType::F32)?,
+    })
+}
+
+/// The learner of the chosen framework.
+enum Arm {
+    Tch(Learner),
+    Candle(candle_learner::Learner),
+}
+
+impl Arm {
+    fn update(&mut self, folder: &Path, k: usize) -> Result<f64> {
+        match self {
+            Arm::Tch(learner) => Ok(learner.update(&tch_batch(folder, k)?)),
+            Arm::Candle(learner) => learner.update(&candle_batch(folder, k)?),
+        }
+    }
+
+    fn sync_target(&mut self) -> Result<()> {
+        match self {
+            Arm::Tch(learner) => learner.sync_target(),
+            Arm::Candle(learner) => learner.sync_target(),
+        }
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        match self {
+            Arm::Tch(learner) => learner.save(path),
+            Arm::Candle(learner) => learner.save(path),
+        }
+    }
 }
 
 fn update(command: &Command) -> Result<()> {
     let Command::Update {
+        framework,
         weights,
         batches,
         out,
@@ -90,7 +144,9 @@ fn update(command: &Command) -> Result<()> {
     if *target_update_freq == 0 {
         return Err(BenchError::usage("--target-update-freq: must be at least 1"));
     }
-    tch::set_num_threads(1);
+    if !batch_file(batches, 0, "obs").is_file() {
+        return Err(BenchError::usage(format!("--batches: no batch-0-obs.npy in {}", batches.display())));
+    }
     let params = LearnerParams {
         gamma: *gamma,
         learning_rate: *learning_rate,
@@ -99,19 +155,32 @@ fn update(command: &Command) -> Result<()> {
         max_grad_norm: *max_grad_norm,
         hidden: hidden.clone(),
     };
-    let mut learner = Learner::new(*observations, *actions, params, weights)?;
+    let mut arm = match framework.as_str() {
+        "tch" => {
+            tch::set_num_threads(1);
+            Arm::Tch(Learner::new(*observations, *actions, params, weights)?)
+        }
+        "candle" => {
+            // candle's CPU kernels size their pools from RAYON_NUM_THREADS: one thread, as tch's.
+            std::env::set_var("RAYON_NUM_THREADS", "1");
+            Arm::Candle(candle_learner::Learner::new(
+                *observations as usize,
+                *actions as usize,
+                params,
+                weights,
+            )?)
+        }
+        other => return Err(BenchError::usage(format!("--framework: {other:?} (known: tch, candle)"))),
+    };
     let mut losses = Vec::new();
-    while let Some(batch) = batch(batches, losses.len())? {
-        losses.push(learner.update(&batch));
+    while batch_file(batches, losses.len(), "obs").is_file() {
+        losses.push(arm.update(batches, losses.len())?);
         if losses.len() % target_update_freq == 0 {
-            learner.sync_target()?;
+            arm.sync_target()?;
         }
     }
-    if losses.is_empty() {
-        return Err(BenchError::usage(format!("--batches: no batch-0-obs.npy in {}", batches.display())));
-    }
     std::fs::create_dir_all(out).map_err(|e| BenchError::usage(format!("--out: {}: {e}", out.display())))?;
-    learner.save(&out.join("weights.safetensors"))?;
+    arm.save(&out.join("weights.safetensors"))?;
     Tensor::from_slice(&losses).write_npy(out.join("losses.npy")).map_err(learner::tch_error)
 }
 
