@@ -14,11 +14,16 @@ Hasselt et al. 2016), computed without gradients; the Huber loss (smooth L1, bet
 stable-baselines3's DQN) between it and Q_online(s, a); Adam (PyTorch's defaults but the learning
 rate); the gradient's global norm clipped to `max_grad_norm`. The target network is a copy of the
 online one, refreshed by `sync_target` (hard update, every `target_update_freq` updates).
+
+Exploration: the specification's multiplicative epsilon (`epsilon = max(end, epsilon * decay)`
+after every episode or every step, the caller's choice, one multiplication at a time so both sides
+round alike) and stable-baselines3's linear one (`get_linear_fn`: from start to end over the first
+`fraction` of the run's steps, then end), written out in its operation order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -103,3 +108,28 @@ class Learner:
 
     def sync_target(self) -> None:
         self.target.load_state_dict(self.online.state_dict())
+
+
+@dataclass
+class MultiplicativeEpsilon:
+    """epsilon = max(end, epsilon * decay) at every `advance` (per episode or per step)."""
+
+    start: float
+    end: float
+    decay: float
+    value: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.value = self.start
+
+    def advance(self) -> None:
+        self.value = max(self.end, self.value * self.decay)
+
+
+def linear_epsilon(start: float, end: float, fraction: float, step: int, total_steps: int) -> float:
+    """stable-baselines3's exploration rate at `step` of `total_steps` (get_linear_fn of the
+    remaining progress, as its DQN computes it)."""
+    progress_remaining = 1.0 - float(step) / float(total_steps)
+    if (1 - progress_remaining) > fraction:
+        return end
+    return start + (1 - progress_remaining) * (end - start) / fraction

@@ -3,8 +3,10 @@
 //! schedule) is not built yet. Reads `--weights` (safetensors, PyTorch's names) and the batches
 //! `batch-K-{obs,actions,rewards,next_obs,dones}.npy` of `--batches` for K = 0, 1, ...; refreshes
 //! the target network every `--target-update-freq` updates; writes `weights.safetensors` (the
-//! online network after the last update) and `losses.npy` into `--out`.
+//! online network after the last update) and `losses.npy` into `--out`. `dqn epsilon` writes an
+//! exploration schedule's values, for the schedule parity test.
 mod candle_learner;
+mod epsilon;
 mod learner;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +57,57 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         target_update_freq: usize,
     },
+    /// Write an exploration schedule's values (float64 .npy): multiplicative, before each of
+    /// `--advances` advances and after the last; linear, at steps 0..=total_steps.
+    Epsilon {
+        /// multiplicative or linear.
+        #[arg(long)]
+        schedule: String,
+        #[arg(long)]
+        start: f64,
+        #[arg(long)]
+        end: f64,
+        #[arg(long, default_value_t = 0.995)]
+        decay: f64,
+        #[arg(long, default_value_t = 1000)]
+        advances: usize,
+        #[arg(long, default_value_t = 0.1)]
+        fraction: f64,
+        #[arg(long, default_value_t = 1000)]
+        total_steps: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn schedule(command: &Command) -> Result<()> {
+    let Command::Epsilon { schedule, start, end, decay, advances, fraction, total_steps, out } = command
+    else {
+        unreachable!("called for `dqn epsilon` only")
+    };
+    let values: Vec<f64> = match schedule.as_str() {
+        "multiplicative" => {
+            let mut epsilon = epsilon::MultiplicativeEpsilon::new(*start, *end, *decay);
+            let mut values = vec![epsilon.value];
+            for _ in 0..*advances {
+                epsilon.advance();
+                values.push(epsilon.value);
+            }
+            values
+        }
+        "linear" => {
+            if *total_steps == 0 || *fraction <= 0.0 {
+                return Err(BenchError::usage("--total-steps and --fraction: must be positive"));
+            }
+            (0..=*total_steps)
+                .map(|step| epsilon::linear_epsilon(*start, *end, *fraction, step, *total_steps))
+                .collect()
+        }
+        other => {
+            return Err(BenchError::usage(format!("--schedule: {other:?} (known: multiplicative, linear)")))
+        }
+    };
+    Tensor::from_slice(&values).write_npy(out).map_err(learner::tch_error)
 }
 
 fn read(path: &Path) -> Result<Tensor> {
@@ -140,7 +193,10 @@ fn update(command: &Command) -> Result<()> {
         dueling,
         max_grad_norm,
         target_update_freq,
-    } = command;
+    } = command
+    else {
+        unreachable!("called for `dqn update` only")
+    };
     if *target_update_freq == 0 {
         return Err(BenchError::usage("--target-update-freq: must be at least 1"));
     }
@@ -186,7 +242,11 @@ fn update(command: &Command) -> Result<()> {
 
 fn main() {
     let cli = Cli::parse();
-    if let Err(err) = update(&cli.command) {
+    let result = match &cli.command {
+        Command::Update { .. } => update(&cli.command),
+        Command::Epsilon { .. } => schedule(&cli.command),
+    };
+    if let Err(err) = result {
         eprintln!("error: {}", bench_core::error::one_line(&err.to_string()));
         std::process::exit(err.exit_code());
     }

@@ -1,0 +1,54 @@
+"""Exploration schedules: PyTorch's side (python/tasks/rl/dqn.py) and the Rust twin (rust/dqn,
+`dqn epsilon`) give the same float64 epsilon at every step, bit for bit: the specification's
+multiplicative schedule over its grid (start 1.0 and 0.8, end 0.01 and 0.05, decay 0.995 and 0.999)
+and stable-baselines3's linear one. The multiplicative schedule must reach its floor and stay
+there; the linear one must run from start to end over its fraction of the steps."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import rust_binary
+
+pytest.importorskip("torch", reason="the dl extra (torch) is not installed")
+from tasks.rl import dqn
+
+ADVANCES = 5000
+
+
+def rust_schedule(tmp_path: Path, *args: str) -> np.ndarray:
+    out = tmp_path / "epsilon.npy"
+    done = subprocess.run([str(rust_binary("dqn")), "epsilon", *args, "--out", str(out)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return np.load(out)
+
+
+@pytest.mark.parametrize(("start", "end", "decay"), list(itertools.product([1.0, 0.8], [0.01, 0.05], [0.995, 0.999])))
+def test_multiplicative_schedules_are_identical(start: float, end: float, decay: float, tmp_path: Path) -> None:
+    epsilon = dqn.MultiplicativeEpsilon(start, end, decay)
+    values = [epsilon.value]
+    for _ in range(ADVANCES):
+        epsilon.advance()
+        values.append(epsilon.value)
+    rust = rust_schedule(tmp_path, "--schedule", "multiplicative", "--start", repr(start), "--end", repr(end),
+                         "--decay", repr(decay), "--advances", str(ADVANCES))
+    assert np.array_equal(rust, np.asarray(values)), np.flatnonzero(rust != np.asarray(values))[:5]
+    floor = np.flatnonzero(rust == end)
+    assert len(floor) and np.all(rust[floor[0]:] == end), "the schedule must reach its floor and stay there"
+    assert np.all(np.diff(rust) <= 0)
+
+
+@pytest.mark.parametrize(("start", "end", "fraction", "total"), [(1.0, 0.05, 0.1, 10_000), (1.0, 0.01, 0.5, 777)])
+def test_linear_schedules_are_identical(start: float, end: float, fraction: float, total: int, tmp_path: Path) -> None:
+    values = np.asarray([dqn.linear_epsilon(start, end, fraction, step, total) for step in range(total + 1)])
+    rust = rust_schedule(tmp_path, "--schedule", "linear", "--start", repr(start), "--end", repr(end), "--fraction",
+                         repr(fraction), "--total-steps", str(total))
+    assert np.array_equal(rust, values)
+    assert values[0] == start and values[-1] == end
+    assert np.all(values[int(np.ceil(fraction * total)) + 1:] == end)
