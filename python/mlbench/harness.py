@@ -4,10 +4,11 @@ A task file declares its algorithms as builders, each for one protocol: a `Super
 `supervised` protocol: fit on the training split, predict the test split), a `Clustering` (fit on
 the training features, label them, predict the test features where it can) or a `TrainClassifier`
 (the `train_classifier` protocol of mlbench.training: epochs from shared initial weights over a
-shared batch order) or an `EnvSteps` (the `env_steps` protocol of mlbench.stepping: an environment
-stepped through a rollouts set's actions). A protocol owns what happens inside one repetition and returns the named
-artifacts the judge reads, the work per phase (throughput is derived from it) and the solver's
-facts; this module owns the CLI, the checks, the loop, the clock, the records and the errors.
+shared batch order) or an `EnvSteps` (the `env_steps` protocol of mlbench.stepping: an
+environment stepped through a rollouts set's actions). A protocol owns what happens inside one
+repetition and returns the named artifacts the judge reads, the work per phase (throughput is
+derived from it) and the solver's facts; this module owns the CLI, the checks, the loop, the clock,
+the records and the errors.
 Mirrors rust/bench-core/src/harness.rs.
 
 One process runs `warmup + repetitions` repetitions of one job over data it loads once; the runner
@@ -182,33 +183,32 @@ def measure_process(args: argparse.Namespace, job: Job, algorithm: Algorithm, fr
 
     with threadpool_limits(limits=job.threads):
         load_timer = PhaseTimer()
+        measure: Callable[[int, dict[str, int], bool], dict[str, Any]]
         if isinstance(algorithm, EnvSteps):
             rollouts = load_timer.calls("load", 1, lambda: None,
                                         lambda _: ds.load_rollouts(job.dataset, Path(job.datasets_dir)))
-            calibrated: dict[str, int] = {}
-            for repetition in range(job.n_records):
-                record = records.identity(job, args.process, repetition, framework_version, dataset_sha256)
-                record.update(measure_stepping(job, algorithm, rollouts, args.process, repetition, calibrated,
-                                               calibrate=repetition == 0 and job.warmup > 0))
-                record["process_timings_s"] = {"startup": startup, "load": load_timer.timings_s["load"]}
-                record["env"] = env
-                records.append_line(args.out, record)
-            return
-        data = load_timer.calls("load", 1, lambda: None,
-                                lambda _: ds.load_split(job.dataset, Path(job.datasets_dir)))
+
+            def measure(repetition: int, loops: dict[str, int], calibrate: bool) -> dict[str, Any]:
+                return measure_stepping(job, algorithm, rollouts, args.process, repetition, loops, calibrate)
+        else:
+            data = load_timer.calls("load", 1, lambda: None,
+                                    lambda _: ds.load_split(job.dataset, Path(job.datasets_dir)))
+            shape = (training.shape_of(ds.read_meta(job.dataset, Path(job.datasets_dir)))
+                     if isinstance(algorithm, TrainClassifier) else None)
+            if args.parity is not None and isinstance(algorithm, TrainClassifier):
+                training.parity(job, algorithm, data, shape, args.parity, job.device)
+                return
+            fold_of = cross_validation_folds(args.config, job, algorithm, len(data.y_train))
+
+            def measure(repetition: int, loops: dict[str, int], calibrate: bool) -> dict[str, Any]:
+                return measure_repetition(job, algorithm, data, args.process, repetition, loops, calibrate, shape,
+                                          fold_of)
         process_timings = {"startup": startup, "load": load_timer.timings_s["load"]}
-        shape = (training.shape_of(ds.read_meta(job.dataset, Path(job.datasets_dir)))
-                 if isinstance(algorithm, TrainClassifier) else None)
-        if args.parity is not None and isinstance(algorithm, TrainClassifier):
-            training.parity(job, algorithm, data, shape, args.parity, job.device)
-            return
-        fold_of = cross_validation_folds(args.config, job, algorithm, len(data.y_train))
         loops: dict[str, int] = {}
         for repetition in range(job.n_records):
             record = records.identity(job, args.process, repetition, framework_version, dataset_sha256)
             calibrate = repetition == 0 and job.warmup > 0  # the first warm-up finds k per phase
-            record.update(measure_repetition(job, algorithm, data, args.process, repetition, loops, calibrate,
-                                             shape, fold_of))
+            record.update(measure(repetition, loops, calibrate))
             record["process_timings_s"] = process_timings
             record["env"] = env
             records.append_line(args.out, record)
