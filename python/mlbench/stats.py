@@ -210,7 +210,7 @@ def margin_for(task: str, context: LoadReport) -> float:
 
 def selected_phases(names: list[str], phase: str | None) -> list[str]:
     """The phases a caller asked for: None or `all`: every one; `headline`: each task's main phase
-    (fit for classical tasks, train for training tasks); else the one named."""
+    (fit for classical tasks, train for training tasks, step for environment stepping); else the one named."""
     if phase in (None, "all"):
         return names
     if phase == "headline":

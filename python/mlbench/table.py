@@ -16,7 +16,7 @@ def number(value: float, spec: str = ".3g") -> str:
 
 
 def chosen_phase(comparisons: pd.DataFrame, phase: str | None) -> pd.DataFrame:
-    """`headline`: each task's main phase (fit for classical tasks, train for training tasks)."""
+    """`headline`: each task's main phase (fit for classical, train for training tasks, step for env_steps)."""
     if phase in (None, "all"):
         return comparisons
     if phase == "headline":
