@@ -34,20 +34,23 @@ class Starts:
     """Copy `copy`'s episode starts: each call to `reset` starts the next one."""
 
     def __init__(self, data: Rollouts, copy: int) -> None:
-        self.data, self.copy, self.episode = data, copy, 0
+        # This copy's rows, taken once (as the Rust twin's Starts does): resets run inside the clock.
+        self.copy, self.episode = copy, 0
+        self.states = data.starts[copy] if data.starts is not None else None
+        self.seeds = data.reset_seeds[copy].tolist() if data.reset_seeds is not None else None
+        self.count = len(self.states) if self.states is not None else len(self.seeds or [])
+        self.observe = OBSERVE.get(data.environment)
 
     def reset(self, env: gym.Env) -> tuple[Any, dict[str, Any]]:
         k = self.episode
         self.episode += 1
-        available = self.data.starts if self.data.starts is not None else self.data.reset_seeds
-        assert available is not None
-        if k >= available.shape[1]:
-            raise RuntimeError(f"copy {self.copy} ran out of the rollouts set's {available.shape[1]} starts")
-        if self.data.reset_seeds is not None:
-            return env.reset(seed=int(self.data.reset_seeds[self.copy, k]))
+        if k >= self.count:
+            raise RuntimeError(f"copy {self.copy} ran out of the rollouts set's {self.count} starts")
+        if self.seeds is not None:
+            return env.reset(seed=self.seeds[k])
         _, info = env.reset()
-        env.unwrapped.state = self.data.starts[self.copy, k].copy()
-        return OBSERVE[self.data.environment](env.unwrapped), info
+        env.unwrapped.state = self.states[k].copy()
+        return self.observe(env.unwrapped), info
 
 
 class StartsFrom(gym.Wrapper):
