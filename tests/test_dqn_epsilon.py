@@ -1,5 +1,5 @@
-"""Exploration schedules: PyTorch's side (python/tasks/rl/dqn.py) and the Rust twin (rust/dqn,
-`dqn epsilon`) give the same float64 epsilon at every step, bit for bit: the specification's
+"""Exploration schedules: the Python harness's (mlbench.exploration) and the Rust twin (bench-core's
+exploration.rs, run by `dqn epsilon`) give the same float64 epsilon at every step, bit for bit: the specification's
 multiplicative schedule over its grid (start 1.0 and 0.8, end 0.01 and 0.05, decay 0.995 and 0.999)
 and stable-baselines3's linear one. The multiplicative schedule must reach its floor and stay
 there; the linear one must run from start to end over its fraction of the steps."""
@@ -14,9 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import rust_binary
-
-pytest.importorskip("torch", reason="the dl extra (torch) is not installed")
-from tasks.rl import dqn
+from mlbench import exploration
 
 ADVANCES = 5000
 
@@ -31,7 +29,7 @@ def rust_schedule(tmp_path: Path, *args: str) -> np.ndarray:
 
 @pytest.mark.parametrize(("start", "end", "decay"), list(itertools.product([1.0, 0.8], [0.01, 0.05], [0.995, 0.999])))
 def test_multiplicative_schedules_are_identical(start: float, end: float, decay: float, tmp_path: Path) -> None:
-    epsilon = dqn.MultiplicativeEpsilon(start, end, decay)
+    epsilon = exploration.MultiplicativeEpsilon(start, end, decay)
     values = [epsilon.value]
     for _ in range(ADVANCES):
         epsilon.advance()
@@ -46,7 +44,7 @@ def test_multiplicative_schedules_are_identical(start: float, end: float, decay:
 
 @pytest.mark.parametrize(("start", "end", "fraction", "total"), [(1.0, 0.05, 0.1, 10_000), (1.0, 0.01, 0.5, 777)])
 def test_linear_schedules_are_identical(start: float, end: float, fraction: float, total: int, tmp_path: Path) -> None:
-    values = np.asarray([dqn.linear_epsilon(start, end, fraction, step, total) for step in range(total + 1)])
+    values = np.asarray([exploration.linear_epsilon(start, end, fraction, step, total) for step in range(total + 1)])
     rust = rust_schedule(tmp_path, "--schedule", "linear", "--start", repr(start), "--end", repr(end), "--fraction",
                          repr(fraction), "--total-steps", str(total))
     assert np.array_equal(rust, values)

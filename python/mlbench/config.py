@@ -33,9 +33,10 @@ TASK_SPEC_SCHEMA: dict[str, Any] = {
                    "properties": {"script": {"type": "string"},
                                   "frameworks": {"type": "array", "items": {"type": "string"}, "minItems": 1}}},
         # What happens inside one repetition: fit/predict (`supervised`, `clustering`, chosen by the
-        # task's algorithm objects), `train_classifier` (epochs over shared weights and batch order) or
-        # `env_steps` (an environment stepped through a rollouts set's actions, mlbench.stepping).
-        "protocol": {"enum": ["supervised", "clustering", "train_classifier", "env_steps"]},
+        # task's algorithm objects), `train_classifier` (epochs over shared weights and batch order),
+        # `env_steps` (an environment stepped through a rollouts set's actions, mlbench.stepping) or
+        # `train_agent` (an agent trained on an environment from shared weights and streams, mlbench.agents).
+        "protocol": {"enum": ["supervised", "clustering", "train_classifier", "env_steps", "train_agent"]},
         "rust": {"type": "object", "required": ["binary", "frameworks"], "additionalProperties": False,
                  "properties": {"binary": {"type": "string"},
                                 "frameworks": {"type": "array", "items": {"type": "string"}, "minItems": 1},
@@ -121,13 +122,18 @@ class TaskSpec:
 
     @property
     def needs_fixtures(self) -> bool:
-        """Training tasks share initial weights and batch order, written once before any side runs."""
+        """Training tasks share initial weights and batch order (agents: weights and random streams),
+        written once before any side runs."""
+        return self.protocol in ("train_classifier", "train_agent")
+
+    @property
+    def trains_classifiers(self) -> bool:
         return self.protocol == "train_classifier"
 
     @property
     def steps_environments(self) -> bool:
-        """An env_steps task: its datasets are rollouts sets, its jobs step an environment."""
-        return self.protocol == "env_steps"
+        """An env_steps or train_agent task: its datasets are rollouts sets, its jobs step an environment."""
+        return self.protocol in ("env_steps", "train_agent")
 
     def binary(self, framework: str) -> str:
         return self.rust.get("binaries", {}).get(framework, self.rust["binary"])
@@ -364,9 +370,11 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
             for params in expand_grid(grid, spec.algorithms[algorithm]):
                 if excluded(algorithm, params, rules):
                     continue
-                if spec.needs_fixtures:
+                if spec.trains_classifiers:
                     check_training(path, algorithm, dataset, params, datasets_dir)
-                if spec.steps_environments:
+                if spec.protocol == "train_agent":
+                    check_agent(f"{path}: algorithms.{algorithm}", dataset, params, datasets_dir)
+                if spec.protocol == "env_steps":
                     check_rollouts(f"{path}: algorithms.{algorithm}", dataset, params, datasets_dir)
                 jobs += [Job(run=run, task=spec.task, domain=spec.domain, language=language, framework=framework,
                              algorithm=algorithm, dataset=dataset, datasets_dir=str(datasets_dir.resolve()),
@@ -377,7 +385,7 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
                              predictions_dir=str((out_dir / "predictions").resolve()),
                              min_sample_s=hardware.min_sample_s, processes=matrix["processes"],
                              fixtures_dir=fixtures_dir(out_dir, spec, algorithm, dataset, params, matrix["seed"]),
-                             inference_batch_sizes=list(matrix["inference_batch_sizes"]) if spec.needs_fixtures
+                             inference_batch_sizes=list(matrix["inference_batch_sizes"]) if spec.trains_classifiers
                              else [], cv_folds=k,
                              folds_file=folds.path_for(out_dir, dataset, k, matrix["seed"]) if k else "")
                          for language in languages for framework in spec.frameworks(language)]
@@ -386,8 +394,8 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
 
 def check_cross_validation(path: str | Path, spec: TaskSpec, algorithm: str) -> None:
     """`cv_folds` needs the fit/predict protocol: a supervised algorithm judged on its predictions."""
-    if spec.needs_fixtures or spec.kind_of(algorithm) == "clustering":
-        what = "a training task" if spec.needs_fixtures else "a clustering algorithm"
+    if spec.needs_fixtures or spec.steps_environments or spec.kind_of(algorithm) == "clustering":
+        what = "a clustering algorithm" if spec.kind_of(algorithm) == "clustering" else "not a fit/predict task"
         raise UsageError(f"{path}: cv_folds: {spec.task}/{algorithm} is {what}; cross-validation applies to "
                          "supervised fit/predict tasks (regression, svm)")
 
@@ -428,6 +436,16 @@ def check_rollouts(where: str, dataset: str, params: dict[str, Any], datasets_di
         if params[key] > meta[limit]:
             raise UsageError(f"{where}: {key}: {params[key]} is above the {meta[limit]} {what} of rollouts set "
                              f"{dataset}")
+
+
+def check_agent(where: str, dataset: str, params: dict[str, Any], datasets_dir: Path) -> None:
+    """What an agent job's schema cannot see (mlbench.agents.check_params), at matrix expansion."""
+    from mlbench import agents
+
+    try:
+        agents.check_params(params, dataset, ds.read_meta(dataset, datasets_dir))
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
 
 
 def check_target(path: str | Path, algorithm: str, dataset: str, spec: TaskSpec, datasets_dir: Path) -> None:

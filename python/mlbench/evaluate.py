@@ -6,7 +6,8 @@ the primary metric and its direction, and how two sides' outputs are compared. K
 decision values, LIBSVM's pair order and sign, or the test logits of a training task), `clustering`
 (labels of the training set, judged against the features and the ground truth), `rollout` (an
 environment stepped through a rollouts set's actions: the episodes it completed, judged from the
-outputs alone, since both sides replay the same actions from the same starts). The runner writes
+outputs alone, since both sides replay the same actions from the same starts), `agent` (an agent
+trained on an environment: its episodes' returns against the environment's success threshold). The runner writes
 each job's kind and primary metric into the run's meta.json; stats reads them from there.
 
 A cross-validated job (`cv_folds: k`) saves out-of-fold outputs, one per training row; `evaluate_folds`
@@ -158,6 +159,22 @@ def evaluate_rollout(outputs: dict[str, np.ndarray]) -> dict[str, float | None]:
     return rollout_metrics(returns, lengths)
 
 
+def evaluate_agent(outputs: dict[str, np.ndarray], environment: str) -> dict[str, float | None]:
+    """A trained agent's episodes (mlbench.agents.metrics), after the checks every output gets."""
+    from mlbench.agents import metrics
+
+    returns, lengths, ends = outputs["returns"], outputs["lengths"], outputs["episode_ends"]
+    if not (returns.ndim == 1 and returns.shape == lengths.shape == ends.shape):
+        raise EvaluationError(f"returns {returns.shape}, lengths {lengths.shape} and episode_ends {ends.shape} are "
+                              "not one value per episode")
+    if not np.all(np.isfinite(returns)) or np.any(lengths < 1) or np.any(np.diff(ends) < 1):
+        raise EvaluationError("episode returns are NaN or infinite, an episode has no step, or the end steps "
+                              "do not increase")
+    if "losses" in outputs and not np.all(np.isfinite(outputs["losses"])):
+        raise EvaluationError(f"{int(np.sum(~np.isfinite(outputs['losses'])))} update losses are NaN or infinite")
+    return metrics(outputs, environment)
+
+
 @dataclass(frozen=True)
 class Kind:
     """How one kind of task is judged."""
@@ -182,6 +199,10 @@ KINDS: dict[str, Kind] = {
     # Same actions from the same starts: any difference in the episodes is a different environment.
     "rollout": Kind(lambda case: {}, "none", ("returns", "lengths"), ("final_observations",), "mean_return", True,
                     "share of episodes with the same return, in order"),
+    # A trained agent, one seed per repetition: its final return over seeds is a distribution, so two
+    # sides are the same quality when the bootstrap CIs of their interquartile means overlap (stats).
+    "agent": Kind(lambda case: {}, "none", ("returns", "lengths", "episode_ends"), ("losses", "actions"),
+                  "final_return", True, "share of steps with the same action, in order"),
 }
 
 

@@ -4,8 +4,10 @@ A task file declares its algorithms as builders, each for one protocol: a `Super
 `supervised` protocol: fit on the training split, predict the test split), a `Clustering` (fit on
 the training features, label them, predict the test features where it can) or a `TrainClassifier`
 (the `train_classifier` protocol of mlbench.training: epochs from shared initial weights over a
-shared batch order) or an `EnvSteps` (the `env_steps` protocol of mlbench.stepping: an
-environment stepped through a rollouts set's actions). A protocol owns what happens inside one
+shared batch order), an `EnvSteps` (the `env_steps` protocol of mlbench.stepping: an
+environment stepped through a rollouts set's actions) or a `TrainAgent` (the `train_agent`
+protocol of mlbench.agents: an agent trained on an environment from shared weights and random
+streams). A protocol owns what happens inside one
 repetition and returns the named artifacts the judge reads, the work per phase (throughput is
 derived from it) and the solver's facts; this module owns the CLI, the checks, the loop, the clock,
 the records and the errors.
@@ -29,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from mlbench import agents, envinfo, folds, gpu, records, stepping, training
 from mlbench import datasets as ds
-from mlbench import envinfo, folds, gpu, records, stepping, training
+from mlbench.agents import TrainAgent
 from mlbench.config import Job, check_rollouts, load_job, load_task_spec
 from mlbench.errors import UsageError, one_line
 from mlbench.measure import PhaseTimer, cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s
@@ -88,7 +91,7 @@ class Unsupported:
     reason: str
 
 
-Algorithm = Supervised | Clustering | TrainClassifier | EnvSteps
+Algorithm = Supervised | Clustering | TrainClassifier | EnvSteps | TrainAgent
 Entry = Algorithm | Callable[[Params], Algorithm | Unsupported]
 
 
@@ -152,6 +155,8 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
         if isinstance(algorithm, EnvSteps):
             check_rollouts(f"{args.config}: hyperparameters", job.dataset, job.hyperparameters,
                            Path(job.datasets_dir))
+        if isinstance(algorithm, TrainAgent):
+            agent_checks(args.config, job)
         if setup is not None:
             framework_threads = setup(job)
     except UsageError as exc:
@@ -161,6 +166,9 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
         if isinstance(algorithm, TrainClassifier):
             meta = ds.read_meta(job.dataset, Path(job.datasets_dir))
             training.write_fixtures(job, algorithm, training.shape_of(meta), n_train_of(meta))
+        if isinstance(algorithm, TrainAgent):
+            environment = ds.read_meta(job.dataset, Path(job.datasets_dir))["environment"]
+            agents.write_fixtures(job, algorithm, *agents.observation_size(environment))
         return
     env = envinfo.capture(libraries)
     if setup is not None:
@@ -184,12 +192,13 @@ def measure_process(args: argparse.Namespace, job: Job, algorithm: Algorithm, fr
     with threadpool_limits(limits=job.threads):
         load_timer = PhaseTimer()
         measure: Callable[[int, dict[str, int], bool], dict[str, Any]]
-        if isinstance(algorithm, EnvSteps):
+        if isinstance(algorithm, EnvSteps | TrainAgent):
             rollouts = load_timer.calls("load", 1, lambda: None,
                                         lambda _: ds.load_rollouts(job.dataset, Path(job.datasets_dir)))
+            environment_protocol = measure_stepping if isinstance(algorithm, EnvSteps) else measure_agent
 
             def measure(repetition: int, loops: dict[str, int], calibrate: bool) -> dict[str, Any]:
-                return measure_stepping(job, algorithm, rollouts, args.process, repetition, loops, calibrate)
+                return environment_protocol(job, algorithm, rollouts, args.process, repetition, loops, calibrate)
         else:
             data = load_timer.calls("load", 1, lambda: None,
                                     lambda _: ds.load_split(job.dataset, Path(job.datasets_dir)))
@@ -252,6 +261,17 @@ def training_checks(config: Path, job: Job, algorithm: TrainClassifier,
         return Unsupported("pretrained: true needs weights_file (a safetensors file with PyTorch names): "
                            "no pretrained checkpoint for this network can be had offline")
     return algorithm
+
+
+def agent_checks(config: Path, job: Job) -> None:
+    """An agent job's own checks (mlbench.agents.check_params, the fixtures folder) before anything runs."""
+    try:
+        agents.check_params(job.hyperparameters, job.dataset, ds.read_meta(job.dataset, Path(job.datasets_dir)))
+    except UsageError as exc:
+        raise UsageError(f"{config}: {exc}") from None
+    if not job.fixtures_dir:
+        raise UsageError(f"{config}: fixtures_dir: an agent job needs the folder of its shared initial weights "
+                         "and random streams")
 
 
 @dataclass
@@ -472,6 +492,33 @@ def measure_stepping(job: Job, algorithm: EnvSteps, data: Rollouts, process: int
         "artifacts": save_artifacts(job, process, repetition, stepping.artifacts(trace, num_envs)),
         "solver": {"name": algorithm.describe(num_envs), "stopping_rule": f"fixed: {steps} steps of each copy",
                    "n_iter": steps},
+        "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start},
+        "status": "ok",
+        "error": None,
+    }
+
+
+def measure_agent(job: Job, algorithm: TrainAgent, data: Rollouts, process: int, repetition: int,
+                  loops: dict[str, int], calibrate: bool) -> dict[str, Any]:
+    """The `train_agent` protocol (mlbench.agents) inside the harness's record."""
+    reset_peak_rss()
+    rss_start = rss_mb()
+    cpu_start = cpu_time_s()
+    phases = Phases(PhaseTimer(), loops, job.min_sample_s if calibrate else None)
+    seed = job.seed + repetition
+    outcome = agents.run_agent(job, algorithm, data, seed, phases, warmup=repetition < job.warmup)
+    cpu = cpu_time_s() - cpu_start
+    steps, params = outcome.counts["train"], job.hyperparameters
+    return {
+        "timings_s": outcome.timings_s,
+        "inner_loops": phases.timer.loops | {"train": 1, "act": 1, "env": 1, "update": 1},
+        "page_faults": phases.timer.page_faults,
+        "counts": outcome.counts,
+        "throughput": throughput(outcome.counts, outcome.timings_s),
+        "metrics": {},
+        "artifacts": save_artifacts(job, process, repetition, outcome.artifacts),
+        "solver": {"name": algorithm.describe(params), "stopping_rule": f"fixed: {steps} environment steps",
+                   "n_iter": outcome.counts["update"]},
         "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start},
         "status": "ok",
         "error": None,

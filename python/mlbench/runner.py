@@ -20,7 +20,7 @@ from mlbench import datasets as ds
 from mlbench import doctor, envinfo, folds, noise, records
 from mlbench.config import Job, expand_matrix, load_hardware, load_matrix, load_task_spec, matrix_defaults
 from mlbench.errors import UsageError
-from mlbench.evaluate import KINDS, EvaluationError, Judged, evaluate, evaluate_folds, evaluate_rollout
+from mlbench.evaluate import KINDS, EvaluationError, Judged, evaluate, evaluate_agent, evaluate_folds, evaluate_rollout
 from mlbench.executors import EXECUTORS, Executor, Launch, LocalExecutor, Outcome
 from mlbench.paths import DATASETS, ROOT, RUST_TARGET
 from mlbench.yamlio import dump_yaml
@@ -355,7 +355,7 @@ def write_run_meta(options: RunOptions, findings: dict[str, Any], datasets: dict
         meta["aa_sides"] = "each job against itself: even process indices are side A, odd ones side B"
     elif options.use_floor and (floor := noise.read_floor(options.hardware, options.floor_file)):
         meta["noise_floor"] = floor
-    if any(load_task_spec(task).needs_fixtures for task in judging):  # training tasks: the GEMM peak beside
+    if any(load_task_spec(task).trains_classifiers for task in judging):  # training tasks: the GEMM peak beside
         from mlbench.flops import gemm_peak  # their achieved GFLOP/s
 
         hardware = load_hardware(options.hardware)
@@ -405,7 +405,10 @@ def judged(record: dict[str, Any], job: Job, split: ds.Split | None,
             raise EvaluationError(f"the record lists no {', '.join(missing)} artifact")
         loaded = {name: np.load(artifacts[name]) for name in KINDS[kind].outputs + KINDS[kind].optional
                   if name in artifacts}
-        if KINDS[kind].target == "none":  # a rollout: judged from its outputs alone
+        if kind == "agent":  # a trained agent: its episodes against the environment's success threshold
+            environment = ds.read_meta(job.dataset, Path(job.datasets_dir))["environment"]
+            record["metrics"] = evaluate_agent(loaded, environment) | record["metrics"]
+        elif KINDS[kind].target == "none":  # a rollout: judged from its outputs alone
             record["metrics"] = evaluate_rollout(loaded) | record["metrics"]
         elif job.cv_folds:  # out-of-fold outputs: each fold's held-out rows judged, then the mean
             if assigned is None:

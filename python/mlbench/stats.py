@@ -337,8 +337,14 @@ def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, m
     """One row per phase in `names` for one candidate (Rust framework) against the baseline (Python)."""
     if not names:
         return []
-    q_py, q_rs = median_metric(py, metric), median_metric(rs, metric)
-    mismatch = not (abs(q_py - q_rs) <= tolerance)  # NaN on either side is a mismatch too
+    if metric in SEED_DISTRIBUTION_METRICS:  # an agent's return: a distribution over seeds
+        (q_py, low_py, high_py), (q_rs, low_rs, high_rs) = iqm_ci(per_seed(py, metric)), iqm_ci(per_seed(rs, metric))
+        mismatch = not (low_py <= high_rs and low_rs <= high_py)  # CIs apart; NaN on either side too
+        quality_cis = {"quality_ci_python": [low_py, high_py], "quality_ci_rust": [low_rs, high_rs]}
+    else:
+        q_py, q_rs = median_metric(py, metric), median_metric(rs, metric)
+        mismatch = not (abs(q_py - q_rs) <= tolerance)  # NaN on either side is a mismatch too
+        quality_cis = {}
     agreement = output_agreement(py, rs, metric)
     disturbed = int(py["disturbed"].sum() + rs["disturbed"].sum())
     if disturbed:
@@ -367,17 +373,55 @@ def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, m
             "disturbed_excluded": disturbed,
             "quality_metric": metric, "quality_python": q_py, "quality_rust": q_rs,
             "quality_tolerance": tolerance, "quality_mismatch": mismatch, "agreement": agreement,
-        })
+        } | quality_cis)
     return rows
+
+
+# Metrics judged as a distribution over seeds: the interquartile mean (IQM: the mean of the middle
+# half, rliable's robust aggregate, Agarwal et al. 2021) with a 95% percentile-bootstrap CI over the
+# seeds (rliable's stratified bootstrap, which for one task is this bootstrap); two sides are the
+# same quality when their CIs overlap. Computed with scipy (rliable 1.2 pins old numpy and arch).
+SEED_DISTRIBUTION_METRICS = ("final_return",)
+IQM_RESAMPLES = 2000
+
+
+def per_seed(side: pd.DataFrame, metric: str) -> np.ndarray:
+    """One value per seed (repetition i has seed + i in every process; a deterministic side gives the
+    same value in each, so the median over processes is that value)."""
+    column = f"metric_{metric}"
+    if column not in side:
+        return np.zeros(0)
+    values = side[["repetition", column]].dropna().groupby("repetition")[column].median()
+    return values.to_numpy(float)
+
+
+def iqm(values: np.ndarray) -> float:
+    return float(stats.trim_mean(values, 0.25))
+
+
+def iqm_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """The IQM of the seeds' values and its percentile-bootstrap CI (NaN without values; a point for
+    one seed or identical values)."""
+    if not len(values):
+        return math.nan, math.nan, math.nan
+    centre = iqm(values)
+    if len(values) < 2 or np.ptp(values) == 0:
+        return centre, centre, centre
+    result = stats.bootstrap((values,), lambda x, axis: stats.trim_mean(x, 0.25, axis=axis),
+                             confidence_level=confidence, n_resamples=IQM_RESAMPLES, method="percentile",
+                             rng=np.random.default_rng(SEED))
+    return centre, float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def output_agreement(py: pd.DataFrame, rs: pd.DataFrame, metric: str) -> float:
     """How alike the two sides' outputs are, repetition by repetition (median): for clustering the
     adjusted Rand index between the two labelings, for classification the share of equal labels, for
     a rollout the share of episodes with the same return, in order (an episode only one side
-    completed counts as different). NaN where outputs are missing or the task is a regression."""
-    if metric not in ("adjusted_rand", "accuracy", "mean_return") or "predictions" not in py or \
-            "predictions" not in rs:
+    completed counts as different), for a trained agent the share of steps with the same action, in
+    order (both sides act alike until rounding first flips a greedy choice). NaN where outputs are
+    missing or the task is a regression."""
+    if metric not in ("adjusted_rand", "accuracy", "mean_return", "final_return") or \
+            "predictions" not in py or "predictions" not in rs:
         return math.nan
     # Repetition i has seed + i in every process, so one process per side gives every seed's pair
     # (the lowest process that saved predictions for it): each file is read once.
@@ -388,7 +432,7 @@ def output_agreement(py: pd.DataFrame, rs: pd.DataFrame, metric: str) -> float:
             labels_py, labels_rs = np.load(first_py[repetition]), np.load(first_rs[repetition])
         except (OSError, ValueError, TypeError):
             continue
-        if metric == "mean_return":
+        if metric in ("mean_return", "final_return"):  # returns in episode order, or actions in step order
             n = min(len(labels_py), len(labels_rs))
             same = int(np.sum(labels_py[:n] == labels_rs[:n]))
             values.append(same / max(len(labels_py), len(labels_rs), 1))

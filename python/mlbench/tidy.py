@@ -58,7 +58,8 @@ def flatten(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     row["rss_start_mb"] = resources.get("rss_start_mb")
     row["cpu_time_s"] = resources.get("cpu_time_s")
     artifacts = record.get("artifacts") or {}
-    predictions = artifacts.get("predictions") or artifacts.get("returns")  # what agreement compares
+    # what agreement compares: labels, an agent's actions, a rollout's returns
+    predictions = artifacts.get("predictions") or artifacts.get("actions") or artifacts.get("returns")
     row["predictions"] = str(run_dir / predictions) if predictions else None
     row["series"] = record.get("series")  # training tasks: per-epoch seconds, loss, test accuracy
     row.update({f"throughput_{k}": v for k, v in (record.get("throughput") or {}).items()})

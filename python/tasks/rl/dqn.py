@@ -1,7 +1,11 @@
-"""DQN's learner in PyTorch, written once in the compact shape its Rust twin (rust/dqn, tch) mirrors
-line by line: the language comparison of issue 11. The training loop (acting, the replay buffer,
-the epsilon schedule) is not built yet; the update is, and tests/test_dqn_update.py checks that
-both sides take the same step.
+"""DQN in PyTorch, written once in the compact shape its Rust twins (rust/dqn: tch and candle) mirror
+line by line: the language comparison. The training loop (epsilon-greedy acting, the replay buffer,
+the update and target-sync schedule, the clocks) is the `train_agent` protocol of mlbench.agents,
+the same on every side; this file is the learner the protocol calls. tests/test_dqn_update.py checks
+that both sides take the same update step, tests/test_dqn_train.py that they train alike.
+
+Algorithms: `dqn` (Mnih et al. 2015: plain network and target), `ddqn` (double targets) and
+`dueling_dqn` (the dueling network with double targets, as Wang et al. 2016 train it).
 
 The network: an MLP (`hidden` sizes, ReLU) from the observation to one Q-value per action, or with
 `dueling` a shared trunk, a value head and an advantage head, Q = V + A - mean(A) (Wang et al.
@@ -14,19 +18,22 @@ Hasselt et al. 2016), computed without gradients; the Huber loss (smooth L1, bet
 stable-baselines3's DQN) between it and Q_online(s, a); Adam (PyTorch's defaults but the learning
 rate); the gradient's global norm clipped to `max_grad_norm`. The target network is a copy of the
 online one, refreshed by `sync_target` (hard update, every `target_update_freq` updates).
-
-Exploration: the specification's multiplicative epsilon (`epsilon = max(end, epsilon * decay)`
-after every episode or every step, the caller's choice, one multiplication at a time so both sides
-round alike) and stable-baselines3's linear one (`get_linear_fn`: from start to end over the first
-`fraction` of the run's steps, then end), written out in its operation order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a plain script, too
+
+import numpy as np
 import torch
 from torch import nn
+
+from mlbench import agents
 
 
 @dataclass(frozen=True)
@@ -110,26 +117,55 @@ class Learner:
         self.target.load_state_dict(self.online.state_dict())
 
 
-@dataclass
-class MultiplicativeEpsilon:
-    """epsilon = max(end, epsilon * decay) at every `advance` (per episode or per step)."""
-
-    start: float
-    end: float
-    decay: float
-    value: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.value = self.start
-
-    def advance(self) -> None:
-        self.value = max(self.end, self.value * self.decay)
+def learner_params(params: dict[str, Any], double: bool, dueling: bool) -> LearnerParams:
+    return LearnerParams(gamma=params["gamma"], learning_rate=params["learning_rate"], double=double, dueling=dueling,
+                         max_grad_norm=params["max_grad_norm"], hidden=hidden(params))
 
 
-def linear_epsilon(start: float, end: float, fraction: float, step: int, total_steps: int) -> float:
-    """stable-baselines3's exploration rate at `step` of `total_steps` (get_linear_fn of the
-    remaining progress, as its DQN computes it)."""
-    progress_remaining = 1.0 - float(step) / float(total_steps)
-    if (1 - progress_remaining) > fraction:
-        return end
-    return start + (1 - progress_remaining) * (end - start) / fraction
+def hidden(params: dict[str, Any]) -> tuple[int, ...]:
+    return (params["hidden_size"],) * params["hidden_layers"]
+
+
+class TorchAgent:
+    """The protocol's agent (mlbench.agents.Agent) on the learner: numpy rows in, PyTorch tensors."""
+
+    def __init__(self, learner: Learner) -> None:
+        self.learner = learner
+
+    def greedy(self, observation: np.ndarray) -> int:
+        with torch.no_grad():
+            return int(self.learner.online(torch.from_numpy(observation).unsqueeze(0)).argmax(dim=1).item())
+
+    def update(self, batch: agents.Batch) -> float:
+        return self.learner.update(Batch(torch.from_numpy(batch.obs), torch.from_numpy(batch.actions),
+                                         torch.from_numpy(batch.rewards), torch.from_numpy(batch.next_obs),
+                                         torch.from_numpy(batch.dones)))
+
+    def sync_target(self) -> None:
+        self.learner.sync_target()
+
+
+def variant(double: bool, dueling: bool, name: str) -> agents.TrainAgent:
+    def init(params: dict[str, Any], observations: int, actions: int, seed: int) -> dict[str, np.ndarray]:
+        torch.manual_seed(seed)
+        net = QNetwork(observations, actions, hidden(params), dueling)
+        return {k: v.detach().numpy() for k, v in net.state_dict().items()}
+
+    def build(params: dict[str, Any], observations: int, actions: int, weights: Path) -> TorchAgent:
+        from safetensors.torch import load_file
+
+        return TorchAgent(Learner(observations, actions, learner_params(params, double, dueling), load_file(weights)))
+
+    return agents.TrainAgent(init=init, build=build,
+                             describe=lambda params: f"{name} (PyTorch, Adam, Huber loss, hard target sync)")
+
+
+ALGORITHMS = {"dqn": variant(double=False, dueling=False, name="DQN"),
+              "ddqn": variant(double=True, dueling=False, name="double DQN"),
+              "dueling_dqn": variant(double=True, dueling=True, name="dueling double DQN")}
+
+if __name__ == "__main__":
+    from mlbench.harness import run_task
+    from mlbench.torch_net import setup
+
+    run_task(ALGORITHMS, torch.__version__, ["torch", "numpy", "gymnasium"], setup=setup)

@@ -2,11 +2,9 @@
 `env_steps` protocol of mlbench.stepping.
 
 One copy is `gym.make(id)` stepped in a plain loop; several are `gym.vector.SyncVectorEnv` (its
-default autoreset, `NEXT_STEP`). Each episode starts as the rollouts set says: gymnasium's own reset,
-then the set's start state written into `env.unwrapped.state` (CartPole, Acrobot, the synthetic
-chain of mlbench.synthetic_env, registered here), or a reset with
-the set's seed (LunarLander, whose Box2D bodies cannot be set from a state vector). Actions are the
-set's, turned into Python ints before the clock starts.
+default autoreset, `NEXT_STEP`). Each episode starts as the rollouts set says (mlbench.starts; the
+synthetic chain of mlbench.synthetic_env is registered here). Actions are the set's, turned into
+Python ints before the clock starts.
 """
 
 from __future__ import annotations
@@ -23,34 +21,10 @@ import numpy as np
 from mlbench import synthetic_env
 from mlbench.harness import run_task
 from mlbench.rollouts import Rollouts
+from mlbench.starts import Starts
 from mlbench.stepping import EnvSteps, Trace
 
-OBSERVE = {"CartPole-v1": lambda env: np.array(env.state, dtype=np.float32),
-           "Acrobot-v1": lambda env: env._get_ob(), "SyntheticChain-v0": lambda env: env._get_ob()}
 synthetic_env.register()
-
-
-class Starts:
-    """Copy `copy`'s episode starts: each call to `reset` starts the next one."""
-
-    def __init__(self, data: Rollouts, copy: int) -> None:
-        # This copy's rows, taken once (as the Rust twin's Starts does): resets run inside the clock.
-        self.copy, self.episode = copy, 0
-        self.states = data.starts[copy] if data.starts is not None else None
-        self.seeds = data.reset_seeds[copy].tolist() if data.reset_seeds is not None else None
-        self.count = len(self.states) if self.states is not None else len(self.seeds or [])
-        self.observe = OBSERVE.get(data.environment)
-
-    def reset(self, env: gym.Env) -> tuple[Any, dict[str, Any]]:
-        k = self.episode
-        self.episode += 1
-        if k >= self.count:
-            raise RuntimeError(f"copy {self.copy} ran out of the rollouts set's {self.count} starts")
-        if self.seeds is not None:
-            return env.reset(seed=self.seeds[k])
-        _, info = env.reset()
-        env.unwrapped.state = self.states[k].copy()
-        return self.observe(env.unwrapped), info
 
 
 class StartsFrom(gym.Wrapper):

@@ -3,10 +3,12 @@
 //! A task declares its algorithms; this crate owns the job file, the loop over repetitions, the
 //! clock, the records and the errors. Each module mirrors its namesake in `python/mlbench`.
 
+pub mod agents;
 pub mod config;
 pub mod data;
 pub mod env;
 pub mod error;
+pub mod exploration;
 pub mod gpu;
 pub mod harness;
 pub mod measure;

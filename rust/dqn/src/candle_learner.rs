@@ -146,6 +146,16 @@ impl Learner {
         loss.to_scalar::<f32>().map(f64::from).map_err(candle_error)
     }
 
+    /// The action of largest value for one observation (argmax: the first on a tie).
+    pub fn greedy(&self, observation: &[f32]) -> Result<usize> {
+        (|| {
+            let obs = Tensor::from_slice(observation, (1, observation.len()), &Device::Cpu)?;
+            self.online.forward(&obs)?.argmax(1)?.squeeze(0)?.to_scalar::<u32>()
+        })()
+        .map(|a| a as usize)
+        .map_err(candle_error)
+    }
+
     pub fn sync_target(&mut self) -> Result<()> {
         copy_vars(&self.online_vars, &self.target_vars)
     }

@@ -123,6 +123,12 @@ impl Learner {
         f64::try_from(&loss).unwrap_or(f64::NAN)
     }
 
+    /// The action of largest value for one observation (argmax: the first on a tie).
+    pub fn greedy(&self, observation: &[f32]) -> Result<usize> {
+        let q = tch::no_grad(|| self.online.forward(&Tensor::from_slice(observation).unsqueeze(0)));
+        Ok(q.argmax(1, false).int64_value(&[0]) as usize)
+    }
+
     pub fn sync_target(&mut self) -> Result<()> {
         self.target_vs.copy(&self.online_vs).map_err(tch_error)
     }

@@ -1,17 +1,21 @@
-//! `dqn update`: DQN updates on tch or candle (`--framework`) from shared initial weights and
-//! batches, for the update parity test against PyTorch (tests/test_dqn_update.py). The training task (acting, replay, epsilon
-//! schedule) is not built yet. Reads `--weights` (safetensors, PyTorch's names) and the batches
+//! DQN's Rust twins of python/tasks/rl/dqn.py on tch and candle. `dqn --config JOB.yaml --out
+//! RECORDS.jsonl` is the `dqn` task's Rust side (the harness contract: bench-core's `train_agent`
+//! protocol, agent.rs). `dqn update` applies DQN updates on tch or candle (`--framework`) from
+//! shared initial weights and batches, for the update parity test against PyTorch
+//! (tests/test_dqn_update.py): it reads `--weights` (safetensors, PyTorch's names) and the batches
 //! `batch-K-{obs,actions,rewards,next_obs,dones}.npy` of `--batches` for K = 0, 1, ...; refreshes
 //! the target network every `--target-update-freq` updates; writes `weights.safetensors` (the
 //! online network after the last update) and `losses.npy` into `--out`. `dqn epsilon` writes an
 //! exploration schedule's values, for the schedule parity test.
+mod agent;
 mod candle_learner;
-mod epsilon;
 mod learner;
 
 use std::path::{Path, PathBuf};
 
+use bench_core::agents::AgentInfo;
 use bench_core::error::{BenchError, Result};
+use bench_core::exploration;
 use clap::{Parser, Subcommand};
 use learner::{Batch, Learner, LearnerParams};
 use tch::{Kind, Tensor};
@@ -87,7 +91,7 @@ fn schedule(command: &Command) -> Result<()> {
     };
     let values: Vec<f64> = match schedule.as_str() {
         "multiplicative" => {
-            let mut epsilon = epsilon::MultiplicativeEpsilon::new(*start, *end, *decay);
+            let mut epsilon = exploration::MultiplicativeEpsilon::new(*start, *end, *decay);
             let mut values = vec![epsilon.value];
             for _ in 0..*advances {
                 epsilon.advance();
@@ -100,7 +104,7 @@ fn schedule(command: &Command) -> Result<()> {
                 return Err(BenchError::usage("--total-steps and --fraction: must be positive"));
             }
             (0..=*total_steps)
-                .map(|step| epsilon::linear_epsilon(*start, *end, *fraction, step, *total_steps))
+                .map(|step| exploration::linear_epsilon(*start, *end, *fraction, step, *total_steps))
                 .collect()
         }
         other => {
@@ -240,7 +244,19 @@ fn update(command: &Command) -> Result<()> {
     Tensor::from_slice(&losses).write_npy(out.join("losses.npy")).map_err(learner::tch_error)
 }
 
+/// The `dqn` task's Rust side.
+const TASK: AgentInfo = AgentInfo {
+    frameworks: &[("tch", env!("MLBENCH_VERSION_TCH")), ("candle", env!("MLBENCH_VERSION_CANDLE_CORE"))],
+    build: agent::build,
+    make_env: |name| rl_envs::make(name).map(|env| Box::new(env) as Box<dyn bench_core::agents::Environment>),
+    describe: agent::describe,
+    spec: include_str!("../../../configs/tasks/dqn.yaml"),
+};
+
 fn main() {
+    if !matches!(std::env::args().nth(1).as_deref(), Some("update" | "epsilon")) {
+        bench_core::agents::main_agent(TASK);
+    }
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Update { .. } => update(&cli.command),

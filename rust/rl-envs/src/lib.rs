@@ -52,3 +52,19 @@ pub fn make(name: &str) -> Option<Box<dyn Env>> {
 
 /// The names `make` knows.
 pub const NAMES: [&str; 3] = ["CartPole-v1", "Acrobot-v1", "SyntheticChain-v0"];
+
+/// The `train_agent` protocol's view of a ported environment (bench-core's agents.rs).
+impl bench_core::agents::Environment for Box<dyn Env> {
+    fn reset_to(&mut self, state: &[f64]) -> Vec<f32> {
+        self.as_mut().reset_to(state)
+    }
+
+    fn step(&mut self, action: usize) -> (Vec<f32>, f64, bool, bool) {
+        let Step { observation, reward, terminated, truncated } = self.as_mut().step(action);
+        (observation, reward, terminated, truncated)
+    }
+
+    fn n_actions(&self) -> usize {
+        self.as_ref().n_actions()
+    }
+}

@@ -1,5 +1,5 @@
-//! Exploration schedules, the twins of python/tasks/rl/dqn.py's: the specification's multiplicative
-//! epsilon (one multiplication per advance, as Python's) and stable-baselines3's linear one in its
+//! Exploration schedules of the `train_agent` protocol (agents.rs), the twins of
+//! python/mlbench/exploration.py's: the specification's multiplicative epsilon (one multiplication per advance, as Python's) and stable-baselines3's linear one in its
 //! operation order, so both sides give the same float64 values bit for bit.
 
 /// epsilon = max(end, epsilon * decay) at every `advance` (per episode or per step).

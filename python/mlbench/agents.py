@@ -1,0 +1,298 @@
+"""The `train_agent` protocol: an off-policy agent trained on an environment with epsilon-greedy
+acting and a replay buffer, for every side. Mirrors rust/bench-core/src/agents.rs.
+
+A task declares each agent as a `TrainAgent`: `init` draws the online network's initial weights
+(PyTorch, once per seed) and `build` makes a framework agent from that file; the agent answers
+`greedy` (the action of largest value for one observation), `update` (one learner step on a batch
+of transitions, returning the loss) and `sync_target`. The protocol owns everything else, the same
+on every side, so the sides differ only in the framework that evaluates and trains the network.
+
+Written once per (job, seed) before any side runs (`--fixtures`), so no side draws a random number:
+`init-SEED.safetensors` (the initial weights, PyTorch's names), `explore-SEED.npy` (float64, one
+uniform draw per step: the step explores when it is below epsilon), `random_actions-SEED.npy`
+(int64, the action an exploring step takes) and `batches-SEED.npy` (int32, updates x batch_size:
+the replay rows of each update, drawn uniformly, with replacement, from the rows filled by then).
+The dataset is a rollouts set: episode k of seed s starts from start k of the set's copy s mod n_envs.
+
+One repetition (seed s = job seed + repetition):
+1. `build` (timed): the agent from init-s.safetensors; the first episode's reset (untimed).
+2. `train` (timed as a whole, and split into `act`, `env` and `update`), for step t = 0 .. T-1:
+   - `act`: the random action of step t if explore[t] < epsilon, else the agent's greedy action;
+   - `env`: one environment step; the transition (observation, action, reward, next observation,
+     terminated) stored at replay row t mod buffer_size (a truncated episode's last transition is
+     not terminal); on termination or truncation the episode's return, length and end step are
+     noted and the environment reset to the next start; epsilon advances (after each step, or after
+     each episode, as `decay_every` says: the multiplicative schedule of mlbench.exploration);
+   - `update`: with n = t + 1, when n > learning_starts and n % train_freq == 0, the rows of the next
+     line of batches-s.npy gathered into a batch and one `update`; when n % target_update_freq == 0
+     (counted in environment steps, as stable-baselines3 counts it), `sync_target`.
+   Every phase's clock is read on both sides at the same points, so both pay the same overhead.
+3. untimed: the artifacts the judge reads: the completed episodes' returns, lengths and end steps,
+   the loss of every update and the action of every step (the sides take the same actions until
+   their floating-point rounding first flips a greedy choice; `agreement` counts the shared steps).
+
+A warm-up repetition runs the same steps, stopped after WARMUP_UPDATES updates: every code path
+warms without the cost of a full run. The counted work: `train`, `act` and `env` count environment
+steps, `update` counts updates, so `throughput` holds steps/s and updates/s.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from mlbench.config import Job
+from mlbench.errors import UsageError
+from mlbench.exploration import MultiplicativeEpsilon
+from mlbench.rollouts import Rollouts
+
+Params = dict[str, Any]
+WARMUP_UPDATES = 50  # a warm-up repetition stops after this many updates
+WINDOW = 100  # episodes of the final return and of the convergence step's moving average
+# The return an episode must reach to count as a success (the convergence step: the first step where
+# the moving average over WINDOW episodes reaches it). CartPole and Acrobot: the thresholds
+# gymnasium registers (reward_threshold; CartPole's 475 of 500); the chain: 0.85, its optimum from
+# its worst start (1.0 - 0.01 x 15), so only optimal play from every start reaches it.
+SUCCESS_RETURN = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "SyntheticChain-v0": 0.85, "LunarLander-v3": 200.0}
+
+
+@dataclass
+class Batch:
+    """Transitions gathered from the replay buffer (numpy; an agent moves them into its framework)."""
+
+    obs: np.ndarray  # B x observations, float32
+    actions: np.ndarray  # B, int64
+    rewards: np.ndarray  # B, float32
+    next_obs: np.ndarray  # B x observations, float32
+    dones: np.ndarray  # B, float32: 1 where the transition terminated its episode (not truncated)
+
+
+class Agent(Protocol):
+    def greedy(self, observation: np.ndarray) -> int: ...
+
+    def update(self, batch: Batch) -> float: ...
+
+    def sync_target(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TrainAgent:
+    """How a framework makes its agent: `init(params, observations, actions, seed)` the initial
+    weights (PyTorch names, float32; used by `--fixtures` only), `build(params, observations,
+    actions, weights_path)` the agent, `describe(params)` the solver's name."""
+
+    init: Callable[[Params, int, int, int], dict[str, np.ndarray]]
+    build: Callable[[Params, int, int, Path], Agent]
+    describe: Callable[[Params], str]
+
+
+def fixture_path(job: Job, name: str, seed: int) -> Path:
+    suffix = "safetensors" if name == "init" else "npy"
+    return Path(job.fixtures_dir) / f"{name}-{seed}.{suffix}"
+
+
+def update_steps(params: Params, steps: int) -> np.ndarray:
+    """The steps n (1-based) after which an update runs: n > learning_starts, n % train_freq == 0."""
+    freq, starts = params["train_freq"], params["learning_starts"]
+    return np.arange((starts // freq + 1) * freq, steps + 1, freq, dtype=np.int64)
+
+
+def check_params(params: Params, dataset: str, data_meta: dict[str, Any]) -> None:
+    """What the parameter schema cannot see: sizes against each other and the rollouts set."""
+    if data_meta.get("layout") != "rollouts":
+        raise UsageError(f"dataset: {dataset!r} is not an environment's rollouts set "
+                         f"(layout {data_meta.get('layout', 'tabular')})")
+    if params["batch_size"] > params["buffer_size"]:
+        raise UsageError(f"hyperparameters.batch_size: {params['batch_size']} is above buffer_size "
+                         f"{params['buffer_size']}")
+    if params["epsilon_end"] > params["epsilon_start"]:
+        raise UsageError(f"hyperparameters.epsilon_end: {params['epsilon_end']} is above epsilon_start "
+                         f"{params['epsilon_start']}")
+    if params["total_timesteps"] > data_meta["steps"]:  # the set's starts suffice for its own steps
+        raise UsageError(f"hyperparameters.total_timesteps: {params['total_timesteps']} is above the "
+                         f"{data_meta['steps']} steps whose episode starts rollouts set {dataset} holds")
+
+
+def write_fixtures(job: Job, algorithm: TrainAgent, observations: int, actions: int) -> list[Path]:
+    """Initial weights and random streams for every repetition seed of the job (skipping those
+    present), each written to a temporary name and renamed, so a reader never sees half a file."""
+    from safetensors.numpy import save_file
+
+    folder = Path(job.fixtures_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    params, steps = job.hyperparameters, job.hyperparameters["total_timesteps"]
+    written = []
+    for repetition in range(job.n_records):
+        seed = job.seed + repetition
+        weights = fixture_path(job, "init", seed)
+        if not weights.exists():
+            tensors = algorithm.init(params, observations, actions, seed)
+            tmp = weights.with_suffix(f".tmp{os.getpid()}")
+            save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(tmp))
+            tmp.rename(weights)
+            written.append(weights)
+        if fixture_path(job, "batches", seed).exists():
+            continue
+        rng = np.random.default_rng(seed)
+        filled = np.minimum(update_steps(params, steps), params["buffer_size"])
+        streams = {"explore": rng.random(steps),
+                   "random_actions": rng.integers(0, actions, size=steps, dtype=np.int64),
+                   "batches": rng.integers(0, filled[:, None], size=(len(filled), params["batch_size"])
+                                           ).astype(np.int32)}
+        for name, values in streams.items():  # batches last: its presence says the set is complete
+            path = fixture_path(job, name, seed)
+            tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
+            np.save(tmp, values)
+            tmp.rename(path)
+            written.append(path)
+    return written
+
+
+class Replay:
+    """The replay buffer: a ring of `size` rows, preallocated (rows = min(buffer_size, steps))."""
+
+    def __init__(self, size: int, observations: int) -> None:
+        self.obs = np.zeros((size, observations), dtype=np.float32)
+        self.actions = np.zeros(size, dtype=np.int64)
+        self.rewards = np.zeros(size, dtype=np.float32)
+        self.next_obs = np.zeros((size, observations), dtype=np.float32)
+        self.dones = np.zeros(size, dtype=np.float32)
+
+    def gather(self, rows: np.ndarray) -> Batch:
+        return Batch(self.obs[rows], self.actions[rows], self.rewards[rows], self.next_obs[rows], self.dones[rows])
+
+
+@dataclass
+class AgentRun:
+    """What one repetition leaves: per-phase seconds, counts and the judged outputs."""
+
+    timings_s: dict[str, float]
+    counts: dict[str, int]
+    artifacts: dict[str, np.ndarray]
+
+
+def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, streams: dict[str, np.ndarray],
+          steps: int, observations: int) -> AgentRun:
+    """Step 2 of the protocol (module docstring): `steps` steps from the first episode's observation."""
+    explore, random_actions, batches = streams["explore"], streams["random_actions"].tolist(), streams["batches"]
+    size = min(params["buffer_size"], steps)
+    replay = Replay(size, observations)
+    epsilon = MultiplicativeEpsilon(params["epsilon_start"], params["epsilon_end"], params["epsilon_decay"])
+    per_step = params["decay_every"] == "step"
+    starts, freq, sync_every = params["learning_starts"], params["train_freq"], params["target_update_freq"]
+    taken = np.zeros(steps, dtype=np.int64)
+    returns: list[float] = []
+    lengths: list[int] = []
+    ends: list[int] = []
+    losses: list[float] = []
+    episode_return, episode_length, k = 0.0, 0, 0
+    act_s = env_s = update_s = 0.0
+    clock = time.perf_counter
+    obs = reset(env)
+    start = clock()
+    for t in range(steps):
+        t0 = clock()
+        action = random_actions[t] if explore[t] < epsilon.value else agent.greedy(obs)
+        t1 = clock()
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        row = t % size
+        replay.obs[row] = obs
+        replay.actions[row] = action
+        replay.rewards[row] = reward
+        replay.next_obs[row] = next_obs
+        replay.dones[row] = float(terminated)
+        taken[t] = action
+        episode_return += reward
+        episode_length += 1
+        if terminated or truncated:
+            returns.append(episode_return)
+            lengths.append(episode_length)
+            ends.append(t + 1)
+            episode_return, episode_length = 0.0, 0
+            obs = reset(env)
+            if not per_step:
+                epsilon.advance()
+        else:
+            obs = next_obs
+        if per_step:
+            epsilon.advance()
+        t2 = clock()
+        n = t + 1
+        if n > starts and n % freq == 0:
+            losses.append(agent.update(replay.gather(batches[k])))
+            k += 1
+        if n % sync_every == 0:
+            agent.sync_target()
+        t3 = clock()
+        act_s += t1 - t0
+        env_s += t2 - t1
+        update_s += t3 - t2
+    total = clock() - start
+    artifacts = {"returns": np.asarray(returns, dtype=np.float64), "lengths": np.asarray(lengths, dtype=np.float64),
+                 "episode_ends": np.asarray(ends, dtype=np.float64), "losses": np.asarray(losses, dtype=np.float64),
+                 "actions": taken}
+    return AgentRun({"train": total, "act": act_s, "env": env_s, "update": update_s},
+                    {"train": steps, "act": steps, "env": steps, "update": k}, artifacts)
+
+
+def run_agent(job: Job, algorithm: TrainAgent, data: Rollouts, seed: int, phases: Any, warmup: bool) -> AgentRun:
+    """One repetition of the protocol; `phases` is the harness's calibrated timer (for `build`)."""
+    import gymnasium as gym
+
+    from mlbench import synthetic_env
+    from mlbench.starts import Starts
+
+    synthetic_env.register()
+    params = job.hyperparameters
+    streams = {name: np.load(fixture_path(job, name, seed)) for name in ("explore", "random_actions", "batches")}
+    steps = params["total_timesteps"]
+    if warmup:
+        updates = update_steps(params, steps)
+        steps = int(updates[WARMUP_UPDATES - 1]) if len(updates) >= WARMUP_UPDATES else steps
+    env = gym.make(data.environment)
+    observations, actions = int(env.observation_space.shape[0]), int(env.action_space.n)
+    starts = Starts(data, seed % data.n_envs)
+    weights = fixture_path(job, "init", seed)
+    agent = phases.run("build", lambda: None, lambda _: algorithm.build(params, observations, actions, weights))
+    outcome = train(agent, env, lambda e: starts.reset(e)[0], params, streams, steps, observations)
+    outcome.timings_s = phases.timer.timings_s | outcome.timings_s
+    return outcome
+
+
+def observation_size(environment: str) -> tuple[int, int]:
+    """Observations and actions of an environment (gymnasium's spaces)."""
+    import gymnasium as gym
+
+    from mlbench import synthetic_env
+
+    synthetic_env.register()
+    env = gym.make(environment)
+    return int(env.observation_space.shape[0]), int(env.action_space.n)
+
+
+def metrics(outputs: dict[str, np.ndarray], environment: str) -> dict[str, float | None]:
+    """The judge's figures of one seed: final return (mean of the last WINDOW episodes), success rate
+    over those, mean episode length, convergence step, final loss (mean of the last WINDOW updates)."""
+    returns, lengths, ends = outputs["returns"], outputs["lengths"], outputs["episode_ends"]
+    losses = outputs.get("losses", np.zeros(0))
+    threshold = SUCCESS_RETURN[environment]
+    last = returns[-WINDOW:]
+    converged = None
+    if len(returns) >= WINDOW:
+        moving = np.convolve(returns, np.ones(WINDOW) / WINDOW, mode="valid")
+        reached = np.flatnonzero(moving >= threshold)
+        converged = float(ends[reached[0] + WINDOW - 1]) if len(reached) else None
+    return {
+        "episodes": float(len(returns)),
+        "final_return": float(np.mean(last)) if len(last) else None,
+        "success_rate": float(np.mean(last >= threshold)) if len(last) else None,
+        "mean_length": float(np.mean(lengths)) if len(lengths) else None,
+        "convergence_step": converged,
+        "final_loss": float(np.mean(losses[-WINDOW:])) if len(losses) else None,
+    }

@@ -1,0 +1,473 @@
+//! The `train_agent` protocol: an off-policy agent trained on an environment with epsilon-greedy
+//! acting and a replay buffer, for every side. Mirrors python/mlbench/agents.py (read its docstring
+//! for the protocol's steps, the fixtures and the artifacts).
+//!
+//! A task names an `AgentInfo`: `build` makes its framework's agent from the shared initial weights;
+//! the agent answers `greedy`, `update` and `sync_target`. `make_env` gives the environment (the
+//! step-exact ports of rust/rl-envs). Everything else is here, in the same order as Python's: the
+//! exploration draws, random actions and replay rows come from the files the Python task wrote.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ndarray::{Array1, Array2};
+use ndarray_npy::{read_npy, ReadNpyExt};
+use serde::Deserialize;
+
+use crate::config::Job;
+use crate::data;
+use crate::env;
+use crate::error::{BenchError, Result};
+use crate::exploration::MultiplicativeEpsilon;
+use crate::harness::{checked_job, in_job, process_timings, run_main, Args, Phases};
+use crate::measure::{cpu_time_s, peak_rss_mb, reset_peak_rss, rss_mb, PhaseTimer};
+use crate::record::{Record, Resources, Solver};
+use crate::stepping::{load_rollouts, Rollouts};
+
+/// A warm-up repetition stops after this many updates.
+pub const WARMUP_UPDATES: usize = 50;
+
+/// An environment with discrete actions whose episodes start from injected states.
+pub trait Environment {
+    /// Start an episode from `state`; the first observation.
+    fn reset_to(&mut self, state: &[f64]) -> Vec<f32>;
+    /// One step: (observation, reward, terminated, truncated), as gymnasium's `step`.
+    fn step(&mut self, action: usize) -> (Vec<f32>, f64, bool, bool);
+    fn n_actions(&self) -> usize;
+}
+
+/// Transitions gathered from the replay buffer, row-major (python/mlbench/agents.py `Batch`).
+pub struct Batch {
+    pub size: usize,
+    pub observations: usize,
+    pub obs: Vec<f32>,
+    pub actions: Vec<i64>,
+    pub rewards: Vec<f32>,
+    pub next_obs: Vec<f32>,
+    /// 1 where the transition terminated its episode (not truncated).
+    pub dones: Vec<f32>,
+}
+
+/// A framework's agent.
+pub trait Agent {
+    /// The action of largest value for one observation (the first on a tie, as argmax).
+    fn greedy(&mut self, observation: &[f32]) -> Result<usize>;
+    /// One learner step on a batch; the loss.
+    fn update(&mut self, batch: &Batch) -> Result<f64>;
+    fn sync_target(&mut self) -> Result<()>;
+}
+
+/// The job's hyperparameters (configs/tasks/dqn.yaml).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentParams {
+    pub total_timesteps: usize,
+    pub learning_rate: f64,
+    pub buffer_size: usize,
+    pub batch_size: usize,
+    pub gamma: f64,
+    pub target_update_freq: usize,
+    pub learning_starts: usize,
+    pub train_freq: usize,
+    pub epsilon_start: f64,
+    pub epsilon_end: f64,
+    pub epsilon_decay: f64,
+    pub decay_every: String,
+    pub max_grad_norm: f64,
+    pub hidden_size: i64,
+    pub hidden_layers: usize,
+}
+
+impl AgentParams {
+    pub fn hidden(&self) -> Vec<i64> {
+        vec![self.hidden_size; self.hidden_layers]
+    }
+}
+
+/// Builds a framework's agent: (job, parameters, observations, actions, initial weights).
+pub type Build = fn(&Job, &AgentParams, usize, usize, &Path) -> Result<Box<dyn Agent>>;
+
+/// What an agent task tells the harness about itself.
+pub struct AgentInfo {
+    /// Version of each framework this binary can run, by the job's `framework` name.
+    pub frameworks: &'static [(&'static str, &'static str)],
+    pub build: Build,
+    /// The environment of a gymnasium id, or None where this binary has no port of it.
+    pub make_env: fn(&str) -> Option<Box<dyn Environment>>,
+    /// The solver's name for a job.
+    pub describe: fn(&Job) -> String,
+    /// The task spec (configs/tasks/<task>.yaml, `include_str!`).
+    pub spec: &'static str,
+}
+
+/// Entry point of an agent task: exit 2 with one line on bad input, 1 on a failed run.
+pub fn main_agent(info: AgentInfo) -> ! {
+    run_main(|args, startup| run(args, &info, startup))
+}
+
+pub fn fixture_path(job: &Job, name: &str, seed: u64) -> PathBuf {
+    let suffix = if name == "init" { "safetensors" } else { "npy" };
+    job.fixtures_dir.join(format!("{name}-{seed}.{suffix}"))
+}
+
+/// The steps n (1-based) after which an update runs: n > learning_starts, n % train_freq == 0.
+pub fn update_steps(params: &AgentParams, steps: usize) -> Vec<usize> {
+    let (freq, starts) = (params.train_freq, params.learning_starts);
+    ((starts / freq + 1) * freq..=steps).step_by(freq).collect()
+}
+
+/// What the parameter schema cannot see (python/mlbench/agents.py `check_params`).
+fn check_params(params: &AgentParams, job: &Job, data: &Rollouts) -> Result<()> {
+    if params.batch_size > params.buffer_size {
+        return Err(BenchError::usage(format!(
+            "hyperparameters.batch_size: {} is above buffer_size {}",
+            params.batch_size, params.buffer_size
+        )));
+    }
+    if params.epsilon_end > params.epsilon_start {
+        return Err(BenchError::usage(format!(
+            "hyperparameters.epsilon_end: {} is above epsilon_start {}",
+            params.epsilon_end, params.epsilon_start
+        )));
+    }
+    if params.total_timesteps > data.steps() {
+        return Err(BenchError::usage(format!(
+            "hyperparameters.total_timesteps: {} is above the {} steps whose episode starts rollouts set {} holds",
+            params.total_timesteps,
+            data.steps(),
+            job.dataset
+        )));
+    }
+    if job.fixtures_dir.as_os_str().is_empty() {
+        return Err(BenchError::usage(
+            "fixtures_dir: an agent job needs the folder of its shared initial weights and random streams",
+        ));
+    }
+    Ok(())
+}
+
+fn npy<T: ReadNpyExt>(path: &Path) -> Result<T> {
+    read_npy(path).map_err(|e| {
+        BenchError::usage(format!(
+            "fixtures_dir: {}: cannot read .npy ({e}); `mlbench run` writes it before any side runs",
+            path.display()
+        ))
+    })
+}
+
+/// A seed's random streams, as the Python task wrote them.
+struct Streams {
+    explore: Array1<f64>,
+    random_actions: Array1<i64>,
+    batches: Array2<i32>,
+}
+
+impl Streams {
+    fn load(job: &Job, seed: u64) -> Result<Self> {
+        Ok(Streams {
+            explore: npy(&fixture_path(job, "explore", seed))?,
+            random_actions: npy(&fixture_path(job, "random_actions", seed))?,
+            batches: npy(&fixture_path(job, "batches", seed))?,
+        })
+    }
+}
+
+/// The replay buffer: a ring of `size` rows, preallocated (rows = min(buffer_size, steps)).
+struct Replay {
+    observations: usize,
+    obs: Vec<f32>,
+    actions: Vec<i64>,
+    rewards: Vec<f32>,
+    next_obs: Vec<f32>,
+    dones: Vec<f32>,
+}
+
+impl Replay {
+    fn new(size: usize, observations: usize) -> Self {
+        Replay {
+            observations,
+            obs: vec![0.0; size * observations],
+            actions: vec![0; size],
+            rewards: vec![0.0; size],
+            next_obs: vec![0.0; size * observations],
+            dones: vec![0.0; size],
+        }
+    }
+
+    fn store(
+        &mut self,
+        row: usize,
+        obs: &[f32],
+        action: usize,
+        reward: f64,
+        next_obs: &[f32],
+        terminated: bool,
+    ) {
+        let d = self.observations;
+        self.obs[row * d..(row + 1) * d].copy_from_slice(obs);
+        self.actions[row] = action as i64;
+        self.rewards[row] = reward as f32;
+        self.next_obs[row * d..(row + 1) * d].copy_from_slice(next_obs);
+        self.dones[row] = if terminated { 1.0 } else { 0.0 };
+    }
+
+    fn gather(&self, rows: ndarray::ArrayView1<i32>) -> Batch {
+        let d = self.observations;
+        let mut batch = Batch {
+            size: rows.len(),
+            observations: d,
+            obs: Vec::with_capacity(rows.len() * d),
+            actions: Vec::with_capacity(rows.len()),
+            rewards: Vec::with_capacity(rows.len()),
+            next_obs: Vec::with_capacity(rows.len() * d),
+            dones: Vec::with_capacity(rows.len()),
+        };
+        for &row in rows {
+            let row = row as usize;
+            batch.obs.extend_from_slice(&self.obs[row * d..(row + 1) * d]);
+            batch.actions.push(self.actions[row]);
+            batch.rewards.push(self.rewards[row]);
+            batch.next_obs.extend_from_slice(&self.next_obs[row * d..(row + 1) * d]);
+            batch.dones.push(self.dones[row]);
+        }
+        batch
+    }
+}
+
+/// What one repetition leaves: per-phase seconds, counts and the judged outputs.
+struct AgentRun {
+    timings_s: BTreeMap<String, f64>,
+    counts: BTreeMap<String, u64>,
+    returns: Vec<f64>,
+    lengths: Vec<f64>,
+    ends: Vec<f64>,
+    losses: Vec<f64>,
+    actions: Vec<i64>,
+}
+
+/// Episode starts: row k of one copy of the rollouts set for episode k.
+struct Starts<'a> {
+    states: ndarray::ArrayView2<'a, f64>,
+    episode: usize,
+}
+
+impl Starts<'_> {
+    fn reset(&mut self, env: &mut dyn Environment) -> Result<Vec<f32>> {
+        let k = self.episode;
+        self.episode += 1;
+        if k >= self.states.nrows() {
+            return Err(BenchError::run(format!(
+                "ran out of the rollouts set's {} starts",
+                self.states.nrows()
+            )));
+        }
+        let row = self.states.row(k).to_vec();
+        Ok(env.reset_to(&row))
+    }
+}
+
+/// Step 2 of the protocol (python/mlbench/agents.py `train`).
+fn train(
+    agent: &mut dyn Agent,
+    env: &mut dyn Environment,
+    starts: &mut Starts,
+    params: &AgentParams,
+    streams: &Streams,
+    steps: usize,
+    observations: usize,
+) -> Result<AgentRun> {
+    let size = params.buffer_size.min(steps);
+    let mut replay = Replay::new(size, observations);
+    let mut epsilon =
+        MultiplicativeEpsilon::new(params.epsilon_start, params.epsilon_end, params.epsilon_decay);
+    let per_step = params.decay_every == "step";
+    let (starts_at, freq, sync_every) =
+        (params.learning_starts, params.train_freq, params.target_update_freq);
+    let mut taken = vec![0i64; steps];
+    let (mut returns, mut lengths, mut ends, mut losses) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut episode_return, mut episode_length, mut k) = (0.0f64, 0u64, 0usize);
+    let (mut act_s, mut env_s, mut update_s) = (0.0f64, 0.0f64, 0.0f64);
+    let mut obs = starts.reset(env)?;
+    let start = Instant::now();
+    for t in 0..steps {
+        let t0 = Instant::now();
+        let action = if streams.explore[t] < epsilon.value {
+            streams.random_actions[t] as usize
+        } else {
+            agent.greedy(&obs)?
+        };
+        let t1 = Instant::now();
+        let (next_obs, reward, terminated, truncated) = env.step(action);
+        replay.store(t % size, &obs, action, reward, &next_obs, terminated);
+        taken[t] = action as i64;
+        episode_return += reward;
+        episode_length += 1;
+        if terminated || truncated {
+            returns.push(episode_return);
+            lengths.push(episode_length as f64);
+            ends.push((t + 1) as f64);
+            (episode_return, episode_length) = (0.0, 0);
+            obs = starts.reset(env)?;
+            if !per_step {
+                epsilon.advance();
+            }
+        } else {
+            obs = next_obs;
+        }
+        if per_step {
+            epsilon.advance();
+        }
+        let t2 = Instant::now();
+        let n = t + 1;
+        if n > starts_at && n % freq == 0 {
+            losses.push(agent.update(&replay.gather(streams.batches.row(k)))?);
+            k += 1;
+        }
+        if n % sync_every == 0 {
+            agent.sync_target()?;
+        }
+        let t3 = Instant::now();
+        act_s += (t1 - t0).as_secs_f64();
+        env_s += (t2 - t1).as_secs_f64();
+        update_s += (t3 - t2).as_secs_f64();
+    }
+    let total = start.elapsed().as_secs_f64();
+    let timings_s = BTreeMap::from([
+        ("train".to_string(), total),
+        ("act".to_string(), act_s),
+        ("env".to_string(), env_s),
+        ("update".to_string(), update_s),
+    ]);
+    let counts = BTreeMap::from([
+        ("train".to_string(), steps as u64),
+        ("act".to_string(), steps as u64),
+        ("env".to_string(), steps as u64),
+        ("update".to_string(), k as u64),
+    ]);
+    Ok(AgentRun { timings_s, counts, returns, lengths, ends, losses, actions: taken })
+}
+
+fn run(args: &Args, info: &AgentInfo, startup: Option<f64>) -> Result<()> {
+    let (job, version) = checked_job(args, info.frameworks, info.spec)?;
+    let in_job = in_job(&args.config);
+    let params: AgentParams = job.params().map_err(in_job)?;
+    let env = env::capture(info.frameworks);
+    let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
+    let process = args.process;
+    if let Some(reason) = crate::spec::unsupported_reason(info.spec, &job)? {
+        return Record::unsupported(&job, process, version, &digest, &env, reason).append_to(&args.out);
+    }
+    let mut load_timer = PhaseTimer::default();
+    let data = load_timer
+        .calls("load", 1, None, || Ok(()), |_| load_rollouts(&job.dataset, &job.datasets_dir))
+        .map_err(in_job)?;
+    check_params(&params, &job, &data).map_err(in_job)?;
+    if data.starts.is_none() || (info.make_env)(&data.environment).is_none() {
+        return Err(in_job(BenchError::usage(format!(
+            "dataset: {} ({}) has no Rust port here",
+            job.dataset, data.environment
+        ))));
+    }
+    let process_timings = process_timings(startup, &load_timer);
+    let mut loops = BTreeMap::new();
+    for repetition in 0..job.n_records() {
+        let mut record = Record::new(&job, process, repetition, version, &digest, &env);
+        measure_repetition(&job, info, &data, &params, &mut record, &mut loops, repetition)
+            .map_err(in_job)?;
+        record.process_timings_s = process_timings.clone();
+        record.append_to(&args.out)?;
+    }
+    Ok(())
+}
+
+fn measure_repetition(
+    job: &Job,
+    info: &AgentInfo,
+    data: &Rollouts,
+    params: &AgentParams,
+    record: &mut Record,
+    loops: &mut BTreeMap<String, u64>,
+    repetition: u32,
+) -> Result<()> {
+    reset_peak_rss();
+    let rss_start = rss_mb();
+    let cpu_start = cpu_time_s();
+    let calibrate = repetition == 0 && job.warmup > 0;
+    let mut phases =
+        Phases { timer: PhaseTimer::default(), loops, calibrate_to_s: calibrate.then_some(job.min_sample_s) };
+    let seed = record.seed;
+    let streams = Streams::load(job, seed)?;
+    let mut steps = params.total_timesteps;
+    if repetition < job.warmup {
+        let updates = update_steps(params, steps);
+        if updates.len() >= WARMUP_UPDATES {
+            steps = updates[WARMUP_UPDATES - 1];
+        }
+    }
+    let mut env = (info.make_env)(&data.environment).expect("checked before the first repetition");
+    let all_starts = data.starts.as_ref().expect("checked before the first repetition");
+    let copy = (seed % data.n_envs() as u64) as usize;
+    let mut starts = Starts { states: all_starts.index_axis(ndarray::Axis(0), copy), episode: 0 };
+    let observations = env.reset_to(&starts.states.row(0).to_vec()).len();
+    let actions = env.n_actions();
+    let weights = fixture_path(job, "init", seed);
+    let mut agent =
+        phases.run("build", || Ok(()), |_| (info.build)(job, params, observations, actions, &weights))?;
+    let outcome = train(agent.as_mut(), env.as_mut(), &mut starts, params, &streams, steps, observations)?;
+    let cpu = cpu_time_s() - cpu_start;
+    record.save_artifact(job, "returns", &Array1::from(outcome.returns))?;
+    record.save_artifact(job, "lengths", &Array1::from(outcome.lengths))?;
+    record.save_artifact(job, "episode_ends", &Array1::from(outcome.ends))?;
+    record.save_artifact(job, "losses", &Array1::from(outcome.losses))?;
+    record.save_artifact(job, "actions", &Array1::from(outcome.actions))?;
+    let timer = phases.timer;
+    record.timings_s = timer.timings_s;
+    record.timings_s.extend(outcome.timings_s);
+    record.inner_loops = timer.loops;
+    for phase in ["train", "act", "env", "update"] {
+        record.inner_loops.insert(phase.to_string(), 1);
+    }
+    record.page_faults = timer.page_faults;
+    let updates = outcome.counts["update"];
+    record.set_counts(outcome.counts);
+    record.solver = Some(Solver {
+        name: (info.describe)(job),
+        stopping_rule: format!("fixed: {steps} environment steps"),
+        n_iter: Some(updates),
+    });
+    record.resources =
+        Resources { peak_rss_mb: peak_rss_mb(), cpu_time_s: Some(cpu), rss_start_mb: rss_start, gpu: None };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(learning_starts: usize, train_freq: usize) -> AgentParams {
+        AgentParams {
+            total_timesteps: 20,
+            learning_rate: 1e-3,
+            buffer_size: 100,
+            batch_size: 4,
+            gamma: 0.99,
+            target_update_freq: 10,
+            learning_starts,
+            train_freq,
+            epsilon_start: 1.0,
+            epsilon_end: 0.05,
+            epsilon_decay: 0.99,
+            decay_every: "step".to_string(),
+            max_grad_norm: 10.0,
+            hidden_size: 8,
+            hidden_layers: 1,
+        }
+    }
+
+    #[test]
+    fn updates_start_after_learning_starts_every_train_freq() {
+        assert_eq!(update_steps(&params(5, 4), 20), vec![8, 12, 16, 20]);
+        assert_eq!(update_steps(&params(0, 1), 3), vec![1, 2, 3]);
+        assert_eq!(update_steps(&params(8, 4), 20), vec![12, 16, 20]);
+    }
+}
