@@ -54,6 +54,7 @@ from mlbench.rollouts import Rollouts
 
 Params = dict[str, Any]
 WARMUP_UPDATES = 50  # a warm-up repetition stops after this many updates
+STREAMS = ("explore", "random_actions", "batches")  # batches last: its presence says a seed's set is complete
 WINDOW = 100  # episodes of the final return and of the convergence step's moving average
 # The return an episode must reach to count as a success (the convergence step: the first step where
 # the moving average over WINDOW episodes reaches it). CartPole and Acrobot: the thresholds
@@ -95,6 +96,12 @@ class TrainAgent:
 def fixture_path(job: Job, name: str, seed: int) -> Path:
     suffix = "safetensors" if name == "init" else "npy"
     return Path(job.fixtures_dir) / f"{name}-{seed}.{suffix}"
+
+
+def fixture_files(job: Job) -> list[Path]:
+    """Every file the job's repetitions read, in the order they are written."""
+    return [fixture_path(job, name, job.seed + repetition) for repetition in range(job.n_records)
+            for name in ("init", *STREAMS)]
 
 
 def update_steps(params: Params, steps: int) -> np.ndarray:
@@ -145,7 +152,7 @@ def write_fixtures(job: Job, algorithm: TrainAgent, observations: int, actions: 
                    "random_actions": rng.integers(0, actions, size=steps, dtype=np.int64),
                    "batches": rng.integers(0, filled[:, None], size=(len(filled), params["batch_size"])
                                            ).astype(np.int32)}
-        for name, values in streams.items():  # batches last: its presence says the set is complete
+        for name, values in streams.items():  # in STREAMS' order
             path = fixture_path(job, name, seed)
             tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
             np.save(tmp, values)
@@ -250,7 +257,7 @@ def run_agent(job: Job, algorithm: TrainAgent, data: Rollouts, seed: int, phases
 
     synthetic_env.register()
     params = job.hyperparameters
-    streams = {name: np.load(fixture_path(job, name, seed)) for name in ("explore", "random_actions", "batches")}
+    streams = {name: np.load(fixture_path(job, name, seed)) for name in STREAMS}
     steps = params["total_timesteps"]
     if warmup:
         updates = update_steps(params, steps)

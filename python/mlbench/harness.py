@@ -156,7 +156,7 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
             check_rollouts(f"{args.config}: hyperparameters", job.dataset, job.hyperparameters,
                            Path(job.datasets_dir))
         if isinstance(algorithm, TrainAgent):
-            agent_checks(args.config, job)
+            agent_checks(args.config, job, need_fixtures=not args.fixtures)
         if setup is not None:
             framework_threads = setup(job)
     except UsageError as exc:
@@ -263,8 +263,8 @@ def training_checks(config: Path, job: Job, algorithm: TrainClassifier,
     return algorithm
 
 
-def agent_checks(config: Path, job: Job) -> None:
-    """An agent job's own checks (mlbench.agents.check_params, the fixtures folder) before anything runs."""
+def agent_checks(config: Path, job: Job, need_fixtures: bool = True) -> None:
+    """An agent job's own checks (mlbench.agents.check_params, the fixtures) before anything runs."""
     try:
         agents.check_params(job.hyperparameters, job.dataset, ds.read_meta(job.dataset, Path(job.datasets_dir)))
     except UsageError as exc:
@@ -272,6 +272,10 @@ def agent_checks(config: Path, job: Job) -> None:
     if not job.fixtures_dir:
         raise UsageError(f"{config}: fixtures_dir: an agent job needs the folder of its shared initial weights "
                          "and random streams")
+    missing = [path for path in agents.fixture_files(job) if not path.is_file()] if need_fixtures else []
+    if missing:
+        raise UsageError(f"{config}: fixtures_dir: {missing[0]} is missing (`mlbench run` writes it before any side "
+                         "runs; by hand: run the Python task with --fixtures first)")
 
 
 @dataclass

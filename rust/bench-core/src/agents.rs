@@ -143,6 +143,18 @@ fn check_params(params: &AgentParams, job: &Job, data: &Rollouts) -> Result<()> 
             "fixtures_dir: an agent job needs the folder of its shared initial weights and random streams",
         ));
     }
+    for repetition in 0..job.n_records() {
+        for name in ["init", "explore", "random_actions", "batches"] {
+            let path = fixture_path(job, name, job.seed + repetition as u64);
+            if !path.is_file() {
+                return Err(BenchError::usage(format!(
+                    "fixtures_dir: {} is missing (`mlbench run` writes it before any side runs; by hand: run \
+                     the Python task with --fixtures first)",
+                    path.display()
+                )));
+            }
+        }
+    }
     Ok(())
 }
 
