@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -128,6 +130,46 @@ def training_curves(table: pd.DataFrame) -> Figure | None:
             ax.set_xlabel("epoch")
         row[1].legend(fontsize=7)
     fig.suptitle("Training curves (median over measured repetitions)")
+    fig.tight_layout()
+    return fig
+
+
+def return_curves(table: pd.DataFrame, bins: int = 40, limit: int = 12) -> Figure | None:
+    """Agent tasks: each side's episode returns against environment steps, the mean return of the
+    episodes ending in each of `bins` step bins, then the median over seeds (one line per
+    framework), for the first `limit` algorithm x environment x hyperparameter cells."""
+    if "returns_file" not in table:
+        return None
+    ok = table[(table["status"] == "ok") & table["returns_file"].notna() & table["episode_ends_file"].notna()]
+    if ok.empty:
+        return None
+    ok = ok.assign(label=labelled(ok.assign(rust_framework="")))
+    labels = sorted(ok["label"].unique())[:limit]
+    fig, axes = plt.subplots(len(labels), 1, figsize=(8, 2.6 * len(labels)), squeeze=False)
+    for ax, name in zip(axes[:, 0], labels, strict=True):
+        group = ok[ok["label"] == name].drop_duplicates(["framework", "repetition"])
+        loaded = {row: (np.load(r), np.load(e)) for row, r, e in
+                  zip(group.index, group["returns_file"], group["episode_ends_file"], strict=True)}
+        last = max((float(ends.max()) for _, ends in loaded.values() if len(ends)), default=1.0)
+        edges = np.linspace(0, last, bins + 1)  # the same step bins for every side and seed
+        for f_index, (framework, runs) in enumerate(sorted(group.groupby("framework"))):
+            curves = []
+            for row in runs.index:
+                returns, ends = loaded[row]
+                which = np.clip(np.searchsorted(edges, ends, side="left") - 1, 0, bins - 1)
+                sums, counts = np.bincount(which, returns, bins), np.bincount(which, minlength=bins)
+                curves.append(np.where(counts > 0, sums / np.maximum(counts, 1), np.nan))
+            if curves:
+                with warnings.catch_warnings():  # a bin where no seed ended an episode stays empty
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    values = np.nanmedian(np.array(curves), axis=0)
+                ax.plot(edges[1:], values, "-", color=series_colour(framework, f_index),
+                        label=f"{framework} ({len(curves)} seeds)")
+        ax.set_title(name, fontsize=8, loc="left")
+        ax.set_xlabel("environment step")
+        ax.set_ylabel("episode return")
+        ax.legend(fontsize=7)
+    fig.suptitle("Return curves (mean return per step bin, median over seeds)")
     fig.tight_layout()
     return fig
 

@@ -632,3 +632,43 @@ def size_sweep(table: pd.DataFrame, context: LoadReport, resamples: int = 1000, 
                          "repetitions": len(times), "slope": slope, "slope_ci_low": low, "slope_ci_high": high})
     frame = pd.DataFrame(rows)
     return frame.assign(label=param_labels(frame))
+
+
+# The RL figures per algorithm, environment, hyperparameters and framework (`reinforcement_learning`).
+REINFORCEMENT_LEARNING = {"throughput_train_samples_per_s": "steps/s", "throughput_update_samples_per_s": "updates/s",
+                          "metric_success_rate": "success rate", "metric_convergence_step": "convergence step",
+                          "metric_mean_length": "mean episode length", "peak_rss_mb": "peak RSS MiB"}
+
+
+def reinforcement_learning(table: pd.DataFrame) -> pd.DataFrame:
+    """Agent tasks: one row per algorithm, environment, hyperparameters and framework: the seeds, the
+    IQM of the final return over them with its bootstrap CI (the quality rule's figure), the median
+    of each figure in REINFORCEMENT_LEARNING (convergence step over the seeds that converged, with
+    how many did), and how a step's time splits into acting, environment and update (shares of
+    `train`), and the time per 10,000 steps and per update."""
+    if "metric_final_return" not in table:
+        return pd.DataFrame()
+    ok = table[(table["status"] == "ok") & table["metric_final_return"].notna()]
+    rows = []
+    for key, group in ok.groupby(["task", "algorithm", "dataset", "params", "framework"], dropna=False):
+        seeds = group.groupby("repetition")
+        final = seeds["metric_final_return"].median().to_numpy(float)
+        centre, low, high = iqm_ci(final)
+        row = dict(zip(["task", "algorithm", "dataset", "params", "framework"], key, strict=True))
+        row |= {"seeds": len(final), "final return IQM": centre, "IQM CI low": low, "IQM CI high": high}
+        for column, label in REINFORCEMENT_LEARNING.items():
+            if column in group:
+                row[label] = float(seeds[column].median().median()) if group[column].notna().any() else None
+        if "metric_convergence_step" in group:
+            row["converged seeds"] = int(seeds["metric_convergence_step"].median().notna().sum())
+        train = group["time_train"].median()
+        for phase in ("act", "env", "update"):
+            if f"time_{phase}" in group:
+                row[f"{phase} share"] = float(group[f"time_{phase}"].median() / train) if train else None
+        steps = group["throughput_train_samples_per_s"].median() if "throughput_train_samples_per_s" in group else None
+        row["s per 10k steps"] = 1e4 / steps if steps else None
+        updates = group["throughput_update_samples_per_s"].median() if "throughput_update_samples_per_s" in group \
+            else None
+        row["ms per update"] = 1e3 / updates if updates else None
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -61,6 +61,8 @@ def flatten(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     # what agreement compares: labels, an agent's actions, a rollout's returns
     predictions = artifacts.get("predictions") or artifacts.get("actions") or artifacts.get("returns")
     row["predictions"] = str(run_dir / predictions) if predictions else None
+    for name in ("returns", "episode_ends"):  # an agent's return curve (plots.return_curves)
+        row[f"{name}_file"] = str(run_dir / artifacts[name]) if name in artifacts and "actions" in artifacts else None
     row["series"] = record.get("series")  # training tasks: per-epoch seconds, loss, test accuracy
     row.update({f"throughput_{k}": v for k, v in (record.get("throughput") or {}).items()})
     reached = record.get("time_to_accuracy") or {}
@@ -150,7 +152,8 @@ def deep_learning(table: pd.DataFrame, gemm_peak_gflops: float | None = None) ->
     """Training tasks: one row per architecture, dataset, hyperparameters and framework, the median over
     measured repetitions of each figure in DEEP_LEARNING, inference latency per batch size (ms), and
     the achieved training GFLOP/s as a share of the machine's GEMM peak where the run measured it."""
-    ok = table[(table["status"] == "ok") & table.get("time_train", pd.Series(index=table.index)).notna()]
+    ok = table[(table["status"] == "ok") & table.get("time_train", pd.Series(index=table.index)).notna()
+               & (table["domain"] == "deep_learning")]
     if ok.empty:
         return pd.DataFrame()
     columns = [c for c in DEEP_LEARNING if c in ok and ok[c].notna().any()]
