@@ -294,7 +294,8 @@ def write_fixtures(out: Path, jobs: list[Job]) -> None:
         by_task.setdefault(job.task, []).append(job)
     for task, task_jobs in by_task.items():
         configs = [arg for job in task_jobs for arg in ("--config", str(out / "jobs" / f"{job.job_id}.yaml"))]
-        print(f"{task}: writing the shared initial weights and batch orders of {len(task_jobs)} network(s)",
+        print(f"{task}: writing the shared initial weights and batch orders (agents: random streams) of "
+              f"{len(task_jobs)} job(s)",
               file=sys.stderr)
         done = subprocess.run([sys.executable, str(ROOT / load_task_spec(task).python["script"]), "--fixtures",
                                *configs, "--out", os.devnull], capture_output=True, text=True)
