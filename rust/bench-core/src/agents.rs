@@ -301,7 +301,7 @@ fn train(
     let (mut act_s, mut env_s, mut update_s) = (0.0f64, 0.0f64, 0.0f64);
     let mut obs = starts.reset(env)?;
     let start = Instant::now();
-    for t in 0..steps {
+    for (t, taken_t) in taken.iter_mut().enumerate() {
         let t0 = Instant::now();
         let action = if streams.explore[t] < epsilon.value {
             streams.random_actions[t] as usize
@@ -311,7 +311,7 @@ fn train(
         let t1 = Instant::now();
         let (next_obs, reward, terminated, truncated) = env.step(action);
         replay.store(t % size, &obs, action, reward, &next_obs, terminated);
-        taken[t] = action as i64;
+        *taken_t = action as i64;
         episode_return += reward;
         episode_length += 1;
         if terminated || truncated {
