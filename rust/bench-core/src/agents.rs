@@ -15,14 +15,12 @@ use ndarray_npy::{read_npy, ReadNpyExt};
 use serde::Deserialize;
 
 use crate::config::Job;
-use crate::data;
-use crate::env;
 use crate::error::{BenchError, Result};
 use crate::exploration::MultiplicativeEpsilon;
-use crate::harness::{checked_job, in_job, process_timings, run_main, Args, Phases};
+use crate::harness::{in_job, run_main, Args, Phases};
 use crate::measure::{cpu_time_s, peak_rss_mb, reset_peak_rss, rss_mb, PhaseTimer};
 use crate::record::{Record, Resources, Solver};
-use crate::stepping::{load_rollouts, Rollouts};
+use crate::stepping::{open_job, Rollouts};
 
 /// A warm-up repetition stops after this many updates.
 pub const WARMUP_UPDATES: usize = 50;
@@ -360,36 +358,21 @@ fn train(
 }
 
 fn run(args: &Args, info: &AgentInfo, startup: Option<f64>) -> Result<()> {
-    let (job, version) = checked_job(args, info.frameworks, info.spec)?;
+    let Some(opened) = open_job::<AgentParams>(args, info.frameworks, info.spec, startup)? else {
+        return Ok(());
+    };
+    let (job, params, data) = (&opened.job, &opened.params, &opened.data);
     let in_job = in_job(&args.config);
-    let params: AgentParams = job.params().map_err(in_job)?;
-    let env = env::capture(info.frameworks);
-    let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
-    let process = args.process;
-    if let Some(reason) = crate::spec::unsupported_reason(info.spec, &job)? {
-        return Record::unsupported(&job, process, version, &digest, &env, reason).append_to(&args.out);
-    }
-    let mut load_timer = PhaseTimer::default();
-    let data = load_timer
-        .calls("load", 1, None, || Ok(()), |_| load_rollouts(&job.dataset, &job.datasets_dir))
-        .map_err(in_job)?;
-    check_params(&params, &job, &data).map_err(in_job)?;
+    check_params(params, job, data).map_err(in_job)?;
     if data.starts.is_none() || (info.make_env)(&data.environment).is_none() {
         return Err(in_job(BenchError::usage(format!(
             "dataset: {} ({}) has no Rust port here",
             job.dataset, data.environment
         ))));
     }
-    let process_timings = process_timings(startup, &load_timer);
-    let mut loops = BTreeMap::new();
-    for repetition in 0..job.n_records() {
-        let mut record = Record::new(&job, process, repetition, version, &digest, &env);
-        measure_repetition(&job, info, &data, &params, &mut record, &mut loops, repetition)
-            .map_err(in_job)?;
-        record.process_timings_s = process_timings.clone();
-        record.append_to(&args.out)?;
-    }
-    Ok(())
+    opened.each_repetition(args, |record, loops, repetition| {
+        measure_repetition(job, info, data, params, record, loops, repetition)
+    })
 }
 
 fn measure_repetition(

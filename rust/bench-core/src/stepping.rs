@@ -142,20 +142,67 @@ pub fn episodes(trace: &Trace, vector: bool) -> (Array1<f64>, Array1<f64>) {
     (Array1::from(returns), Array1::from(lengths))
 }
 
-fn run(args: &Args, info: &SteppingInfo, startup: Option<f64>) -> Result<()> {
-    let (job, version) = checked_job(args, info.frameworks, info.spec)?;
+/// A job of a protocol that steps an environment (env_steps, train_agent), opened: checked, its
+/// rollouts set verified and loaded (timed as `load`), or recorded `unsupported` (then None).
+pub(crate) struct EnvironmentJob<P> {
+    pub(crate) job: Job,
+    pub(crate) params: P,
+    pub(crate) data: Rollouts,
+    version: &'static str,
+    digest: String,
+    env: env::Env,
+    process_timings: BTreeMap<String, Option<f64>>,
+}
+
+pub(crate) fn open_job<P: serde::de::DeserializeOwned>(
+    args: &Args,
+    frameworks: &'static [(&'static str, &'static str)],
+    spec: &str,
+    startup: Option<f64>,
+) -> Result<Option<EnvironmentJob<P>>> {
+    let (job, version) = checked_job(args, frameworks, spec)?;
     let in_job = in_job(&args.config);
-    let params: StepParams = job.params().map_err(in_job)?;
-    let env = env::capture(info.frameworks);
+    let params: P = job.params().map_err(in_job)?;
+    let env = env::capture(frameworks);
     let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
-    let process = args.process;
-    if let Some(reason) = crate::spec::unsupported_reason(info.spec, &job)? {
-        return Record::unsupported(&job, process, version, &digest, &env, reason).append_to(&args.out);
+    if let Some(reason) = crate::spec::unsupported_reason(spec, &job)? {
+        Record::unsupported(&job, args.process, version, &digest, &env, reason).append_to(&args.out)?;
+        return Ok(None);
     }
     let mut load_timer = PhaseTimer::default();
     let data = load_timer
         .calls("load", 1, None, || Ok(()), |_| load_rollouts(&job.dataset, &job.datasets_dir))
         .map_err(in_job)?;
+    let process_timings = process_timings(startup, &load_timer);
+    Ok(Some(EnvironmentJob { job, params, data, version, digest, env, process_timings }))
+}
+
+impl<P> EnvironmentJob<P> {
+    /// The loop every repetition shares (warm-ups first): a record with the job's identity, filled
+    /// by `measure(record, loops, repetition)`, then appended.
+    pub(crate) fn each_repetition(
+        &self,
+        args: &Args,
+        mut measure: impl FnMut(&mut Record, &mut BTreeMap<String, u64>, u32) -> Result<()>,
+    ) -> Result<()> {
+        let mut loops = BTreeMap::new();
+        for repetition in 0..self.job.n_records() {
+            let mut record =
+                Record::new(&self.job, args.process, repetition, self.version, &self.digest, &self.env);
+            measure(&mut record, &mut loops, repetition).map_err(in_job(&args.config))?;
+            record.process_timings_s = self.process_timings.clone();
+            record.append_to(&args.out)?;
+        }
+        Ok(())
+    }
+}
+
+fn run(args: &Args, info: &SteppingInfo, startup: Option<f64>) -> Result<()> {
+    let Some(opened) = open_job::<StepParams>(args, info.frameworks, info.spec, startup)? else {
+        return Ok(());
+    };
+    let (job, params, data) = (&opened.job, &opened.params, &opened.data);
+    let in_job = in_job(&args.config);
     for (key, asked, limit, what) in [
         ("num_envs", params.num_envs, data.n_envs(), "copies"),
         ("steps", params.steps, data.steps(), "steps"),
@@ -167,16 +214,10 @@ fn run(args: &Args, info: &SteppingInfo, startup: Option<f64>) -> Result<()> {
             ))));
         }
     }
-    (info.start)(&data, params.num_envs).map_err(in_job)?; // what the set cannot give, before any work
-    let process_timings = process_timings(startup, &load_timer);
-    let mut loops = BTreeMap::new();
-    for repetition in 0..job.n_records() {
-        let mut record = Record::new(&job, process, repetition, version, &digest, &env);
-        measure_repetition(&job, info, &data, &params, &mut record, &mut loops, repetition)?;
-        record.process_timings_s = process_timings.clone();
-        record.append_to(&args.out)?;
-    }
-    Ok(())
+    (info.start)(data, params.num_envs).map_err(in_job)?; // what the set cannot give, before any work
+    opened.each_repetition(args, |record, loops, repetition| {
+        measure_repetition(job, info, data, params, record, loops, repetition)
+    })
 }
 
 fn measure_repetition(
