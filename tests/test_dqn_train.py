@@ -43,6 +43,9 @@ PARAMS = {"total_timesteps": STEPS, "buffer_size": 1000, "batch_size": 32, "lear
 PORTED = ["cartpole_random", "chain_random"]
 SETS = [*PORTED, "lunarlander_random"]
 ALGORITHMS = ["dqn", "ddqn", "dueling_dqn"]
+# dueling DQN explores on stable-baselines3's linear schedule (both sides compute it), the others on
+# the specification's multiplicative one
+OWN_PARAMS = {"dueling_dqn": {"exploration": "linear", "exploration_fraction": 0.3}}
 RUST = ["tch", "candle"]
 SEEDS = 2
 # Steps every twin must share with PyTorch (measured here: all 1,500 of a longer run, on every seed,
@@ -66,7 +69,8 @@ def train_run(tmp_path_factory: pytest.TempPathFactory, sets_dir: Path) -> Path:
     rust_binary("dqn")
     return run_matrix(tmp_path_factory.mktemp("dqn"), sets_dir, {
         "task": "dqn", "repetitions": SEEDS, "processes": 1, "warmup": 1, "datasets": PORTED,
-        "algorithms": {name: PARAMS | ({"datasets": SETS} if name == "dqn" else {}) for name in ALGORITHMS}})
+        "algorithms": {name: PARAMS | OWN_PARAMS.get(name, {}) | ({"datasets": SETS} if name == "dqn" else {})
+                       for name in ALGORITHMS}})
 
 
 def measured(run: Path) -> list[dict[str, Any]]:
@@ -246,6 +250,7 @@ def job_file(folder: Path, datasets: Path, language: str, framework: str, **para
     defaults = {"total_timesteps": 100, "learning_rate": 1e-3, "buffer_size": 50, "batch_size": 8, "gamma": 0.99,
                 "target_update_freq": 10, "learning_starts": 10, "train_freq": 1, "epsilon_start": 1.0,
                 "epsilon_end": 0.05, "epsilon_decay": 0.99, "decay_every": "step", "max_grad_norm": 10.0,
+                "exploration": "multiplicative", "exploration_fraction": 0.1,
                 "hidden_size": 8, "hidden_layers": 1}
     job = {"schema_version": 3, "job_id": "0123456789abcdef", "run": "bad", "task": "dqn", "domain": "rl",
            "language": language, "framework": framework, "algorithm": "dqn", "dataset": "cartpole_random",

@@ -22,7 +22,9 @@ One repetition (seed s = job seed + repetition):
      terminated) stored at replay row t mod buffer_size (a truncated episode's last transition is
      not terminal); on termination or truncation the episode's return, length and end step are
      noted and the environment reset to the next start; epsilon advances (after each step, or after
-     each episode, as `decay_every` says: the multiplicative schedule of mlbench.exploration);
+     each episode, as `decay_every` says: the multiplicative schedule of mlbench.exploration; with
+     `exploration: linear`, epsilon is instead stable-baselines3's linear schedule at step t, set
+     before the step acts);
    - `update`: with n = t + 1, when n > learning_starts and n % train_freq == 0, the rows of the next
      line of batches-s.npy gathered into a batch and one `update`; when n % target_update_freq == 0
      (counted in environment steps, as stable-baselines3 counts it), `sync_target`.
@@ -49,7 +51,7 @@ import numpy as np
 
 from mlbench.config import Job
 from mlbench.errors import UsageError
-from mlbench.exploration import MultiplicativeEpsilon
+from mlbench.exploration import MultiplicativeEpsilon, linear_epsilon
 from mlbench.rollouts import Rollouts
 
 Params = dict[str, Any]
@@ -89,8 +91,12 @@ class TrainAgent:
     actions, weights_path)` the agent, `describe(params)` the solver's name."""
 
     init: Callable[[Params, int, int, int], dict[str, np.ndarray]]
-    build: Callable[[Params, int, int, Path], Agent]
+    build: Callable[[Params, int, int, Path], Agent] | None
     describe: Callable[[Params], str]
+    # A library's own loop instead of step 2 (a library comparison): `learn(params, env, weights,
+    # steps, seed)` with an environment whose resets follow the set's starts; it times `build` and
+    # `train` itself and returns the same artifacts (losses where the library gives none: empty).
+    learn: Callable[[Params, Any, Path, int, int], AgentRun] | None = None
 
 
 def fixture_path(job: Job, name: str, seed: int) -> Path:
@@ -161,6 +167,12 @@ def write_fixtures(job: Job, algorithm: TrainAgent, observations: int, actions: 
     return written
 
 
+def schedule(params: Params) -> MultiplicativeEpsilon:
+    """The exploration rate's holder: the multiplicative schedule, or (`exploration: linear`) a value
+    the loop sets from stable-baselines3's linear schedule before each step."""
+    return MultiplicativeEpsilon(params["epsilon_start"], params["epsilon_end"], params["epsilon_decay"])
+
+
 class Replay:
     """The replay buffer: a ring of `size` rows, preallocated (rows = min(buffer_size, steps))."""
 
@@ -190,8 +202,9 @@ def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, s
     explore, random_actions, batches = streams["explore"], streams["random_actions"].tolist(), streams["batches"]
     size = min(params["buffer_size"], steps)
     replay = Replay(size, observations)
-    epsilon = MultiplicativeEpsilon(params["epsilon_start"], params["epsilon_end"], params["epsilon_decay"])
-    per_step = params["decay_every"] == "step"
+    epsilon = schedule(params)
+    linear = params["exploration"] == "linear"
+    per_step = params["decay_every"] == "step" and not linear
     starts, freq, sync_every = params["learning_starts"], params["train_freq"], params["target_update_freq"]
     taken = np.zeros(steps, dtype=np.int64)
     returns: list[float] = []
@@ -205,6 +218,9 @@ def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, s
     start = clock()
     for t in range(steps):
         t0 = clock()
+        if linear:
+            epsilon.value = linear_epsilon(params["epsilon_start"], params["epsilon_end"],
+                                           params["exploration_fraction"], t, params["total_timesteps"])
         action = random_actions[t] if explore[t] < epsilon.value else agent.greedy(obs)
         t1 = clock()
         next_obs, reward, terminated, truncated, _ = env.step(action)
@@ -223,7 +239,7 @@ def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, s
             ends.append(t + 1)
             episode_return, episode_length = 0.0, 0
             obs = reset(env)
-            if not per_step:
+            if not per_step and not linear:
                 epsilon.advance()
         else:
             obs = next_obs
@@ -266,7 +282,13 @@ def run_agent(job: Job, algorithm: TrainAgent, data: Rollouts, seed: int, phases
     observations, actions = int(env.observation_space.shape[0]), int(env.action_space.n)
     starts = Starts(data, seed % data.n_envs)
     weights = fixture_path(job, "init", seed)
-    agent = phases.run("build", lambda: None, lambda _: algorithm.build(params, observations, actions, weights))
+    if algorithm.learn is not None:
+        from mlbench.starts import StartsFrom
+
+        return algorithm.learn(params, StartsFrom(env, starts), weights, steps, seed)
+    build = algorithm.build
+    assert build is not None, "an agent without its own loop builds one for the protocol's"
+    agent = phases.run("build", lambda: None, lambda _: build(params, observations, actions, weights))
     outcome = train(agent, env, lambda e: starts.reset(e)[0], params, streams, steps, observations)
     outcome.timings_s = phases.timer.timings_s | outcome.timings_s
     return outcome

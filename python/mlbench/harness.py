@@ -515,7 +515,8 @@ def measure_agent(job: Job, algorithm: TrainAgent, data: Rollouts, process: int,
     steps, params = outcome.counts["train"], job.hyperparameters
     return {
         "timings_s": outcome.timings_s,
-        "inner_loops": phases.timer.loops | {"train": 1, "act": 1, "env": 1, "update": 1},
+        "inner_loops": phases.timer.loops | {phase: 1 for phase in outcome.timings_s if phase != "build"}
+                       | ({"build": 1} if "build" not in phases.timer.loops else {}),
         "page_faults": phases.timer.page_faults,
         "counts": outcome.counts,
         "throughput": throughput(outcome.counts, outcome.timings_s),

@@ -1,16 +1,19 @@
 """Episode starts from a rollouts set, for a gymnasium environment: each reset starts the next one.
 
-Shared by the protocols that step gymnasium environments (env_steps, train_agent); the Rust twin is
-`Starts` in rust/rl-envs. Copy i starts its k-th episode from start k of row i: gymnasium's own
-reset, then the set's start state written into `env.unwrapped.state` (CartPole, Acrobot, the
-synthetic chain), or a reset with the set's seed (LunarLander, whose Box2D bodies cannot be set from
-a state vector).
+Shared by the protocols that step gymnasium environments (env_steps, train_agent); the Rust twins
+are `Starts` in rust/rl-envs and in bench-core's agents.rs. `StartsFrom` wraps an environment so
+that resets someone else calls (a vector environment's, a library's) follow the set too.
+
+Copy i starts its k-th episode from start k of row i: gymnasium's own reset, then the set's start
+state written into `env.unwrapped.state` (CartPole, Acrobot, the synthetic chain), or a reset with
+the set's seed (LunarLander, whose Box2D bodies cannot be set from a state vector).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from mlbench.rollouts import Rollouts
@@ -41,3 +44,14 @@ class Starts:
         _, info = env.reset()
         env.unwrapped.state = self.states[k].copy()
         return self.observe(env.unwrapped), info
+
+
+class StartsFrom(gym.Wrapper):
+    """An environment whose resets (a vector's or a library's autoresets included) follow the set."""
+
+    def __init__(self, env: gym.Env, starts: Starts) -> None:
+        super().__init__(env)
+        self.starts = starts
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        return self.starts.reset(self.env)

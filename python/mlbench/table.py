@@ -29,7 +29,7 @@ def comparison_lines(comparisons: pd.DataFrame, phase: str | None = "headline") 
         return ["no comparison: no algorithm has ok records in both languages"]
     rows = chosen_phase(comparisons, phase)
     rows = rows.assign(label=stats.param_labels(rows))
-    header = (f"{'task':<11}{'algorithm':<17}{'dataset':<25}{'params':<27}{'rust':<10}{'phase':<8}{'procs':>6} "
+    header = (f"{'task':<12}{'algorithm':<17}{'dataset':<25}{'params':<27}{'rust':<10}{'phase':<8}{'procs':>6} "
               f"{'need':>5} {'py median s':>11} {'rs median s':>11} {'rs/py':>7} {'95% CI':>15} {'±m':>5} "
               f"{'p Holm':>8} {'quality py / rs':>30} {'agree':>6}  verdict")
     lines = [header, "-" * len(header)]
@@ -38,7 +38,7 @@ def comparison_lines(comparisons: pd.DataFrame, phase: str | None = "headline") 
         ci = f"[{number(r.ci_low)}, {number(r.ci_high)}]"
         procs = f"{r.processes_python}/{r.processes_rust}"
         lines.append(
-            f"{r.task:<11}{r.algorithm[:16]:<17}{r.dataset[:24]:<25}{r.label[:26]:<27}{r.rust_framework[:9]:<10}"
+            f"{r.task[:11]:<12}{r.algorithm[:16]:<17}{r.dataset[:24]:<25}{r.label[:26]:<27}{r.rust_framework[:9]:<10}"
             f"{r.phase[:7]:<8}{procs:>6} {number(r.processes_needed, '.0f'):>5} {number(r.median_python):>11} "
             f"{number(r.median_rust):>11} {number(r.ratio):>7} {ci:>15} {r.margin:>5.0%} {number(r.p_holm, '.2g'):>8} "
             f"{quality:>30} {number(r.agreement, '.3f'):>6}  {r.verdict}"

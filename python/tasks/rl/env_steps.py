@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a plain script, too
 
@@ -21,21 +20,10 @@ import numpy as np
 from mlbench import synthetic_env
 from mlbench.harness import run_task
 from mlbench.rollouts import Rollouts
-from mlbench.starts import Starts
+from mlbench.starts import Starts, StartsFrom
 from mlbench.stepping import EnvSteps, Trace
 
 synthetic_env.register()
-
-
-class StartsFrom(gym.Wrapper):
-    """A vector environment's copy: its resets (autoresets included) follow the rollouts set."""
-
-    def __init__(self, env: gym.Env, starts: Starts) -> None:
-        super().__init__(env)
-        self.starts = starts
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        return self.starts.reset(self.env)
 
 
 class Single:

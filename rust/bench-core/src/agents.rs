@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::config::Job;
 use crate::error::{BenchError, Result};
-use crate::exploration::MultiplicativeEpsilon;
+use crate::exploration::{linear_epsilon, MultiplicativeEpsilon};
 use crate::harness::{in_job, run_main, Args, Phases};
 use crate::measure::{cpu_time_s, peak_rss_mb, reset_peak_rss, rss_mb, PhaseTimer};
 use crate::record::{Record, Resources, Solver};
@@ -67,10 +67,12 @@ pub struct AgentParams {
     pub target_update_freq: usize,
     pub learning_starts: usize,
     pub train_freq: usize,
+    pub exploration: String,
     pub epsilon_start: f64,
     pub epsilon_end: f64,
     pub epsilon_decay: f64,
     pub decay_every: String,
+    pub exploration_fraction: f64,
     pub max_grad_norm: f64,
     pub hidden_size: i64,
     pub hidden_layers: usize,
@@ -94,8 +96,9 @@ pub struct AgentInfo {
     pub make_env: fn(&str) -> Option<Box<dyn Environment>>,
     /// The solver's name for a job.
     pub describe: fn(&Job) -> String,
-    /// The task spec (configs/tasks/<task>.yaml, `include_str!`).
-    pub spec: &'static str,
+    /// The specs of the tasks this program serves (configs/tasks/<task>.yaml, `include_str!`): a
+    /// job is checked against its task's.
+    pub specs: &'static [&'static str],
 }
 
 /// Entry point of an agent task: exit 2 with one line on bad input, 1 on a failed run.
@@ -290,7 +293,8 @@ fn train(
     let mut replay = Replay::new(size, observations);
     let mut epsilon =
         MultiplicativeEpsilon::new(params.epsilon_start, params.epsilon_end, params.epsilon_decay);
-    let per_step = params.decay_every == "step";
+    let linear = params.exploration == "linear";
+    let per_step = params.decay_every == "step" && !linear;
     let (starts_at, freq, sync_every) =
         (params.learning_starts, params.train_freq, params.target_update_freq);
     let mut taken = vec![0i64; steps];
@@ -301,6 +305,15 @@ fn train(
     let start = Instant::now();
     for (t, taken_t) in taken.iter_mut().enumerate() {
         let t0 = Instant::now();
+        if linear {
+            epsilon.value = linear_epsilon(
+                params.epsilon_start,
+                params.epsilon_end,
+                params.exploration_fraction,
+                t as u64,
+                params.total_timesteps as u64,
+            );
+        }
         let action = if streams.explore[t] < epsilon.value {
             streams.random_actions[t] as usize
         } else {
@@ -318,7 +331,7 @@ fn train(
             ends.push((t + 1) as f64);
             (episode_return, episode_length) = (0.0, 0);
             obs = starts.reset(env)?;
-            if !per_step {
+            if !per_step && !linear {
                 epsilon.advance();
             }
         } else {
@@ -358,7 +371,11 @@ fn train(
 }
 
 fn run(args: &Args, info: &AgentInfo, startup: Option<f64>) -> Result<()> {
-    let Some(opened) = open_job::<AgentParams>(args, info.frameworks, info.spec, startup)? else {
+    let spec = match crate::config::Job::load(&args.config) {
+        Ok(job) => crate::spec::spec_for(info.specs, &job),
+        Err(_) => info.specs[0], // open_job reports what is wrong with the job file
+    };
+    let Some(opened) = open_job::<AgentParams>(args, info.frameworks, spec, startup)? else {
         return Ok(());
     };
     let (job, params, data) = (&opened.job, &opened.params, &opened.data);
@@ -449,10 +466,12 @@ mod tests {
             target_update_freq: 10,
             learning_starts,
             train_freq,
+            exploration: "multiplicative".to_string(),
             epsilon_start: 1.0,
             epsilon_end: 0.05,
             epsilon_decay: 0.99,
             decay_every: "step".to_string(),
+            exploration_fraction: 0.1,
             max_grad_norm: 10.0,
             hidden_size: 8,
             hidden_layers: 1,

@@ -25,6 +25,21 @@ fn parameter_schema(params: &Map<String, Value>) -> Value {
     })
 }
 
+/// The spec among `specs` whose `task` is the job's (a program serving several tasks), else the
+/// first, which `check_task` then refuses with the task it runs.
+pub fn spec_for<'a>(specs: &[&'a str], job: &Job) -> &'a str {
+    specs
+        .iter()
+        .find(|text| {
+            serde_yaml_ng::from_str::<Value>(text)
+                .ok()
+                .and_then(|spec| spec.get("task").and_then(Value::as_str).map(|task| task == job.task))
+                .unwrap_or(false)
+        })
+        .copied()
+        .unwrap_or(specs[0])
+}
+
 /// Check that the job is for this program's task (the spec's `task`) and one of its datasets, as
 /// Python's loader refuses a task it does not know and a dataset the task does not list.
 pub fn check_task(spec_yaml: &str, job: &Job) -> Result<()> {

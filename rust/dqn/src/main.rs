@@ -244,13 +244,16 @@ fn update(command: &Command) -> Result<()> {
     Tensor::from_slice(&losses).write_npy(out.join("losses.npy")).map_err(learner::tch_error)
 }
 
-/// The `dqn` task's Rust side.
+/// The Rust side of the `dqn` task (against PyTorch) and of `dqn_library` (against stable-baselines3).
 const TASK: AgentInfo = AgentInfo {
     frameworks: &[("tch", env!("MLBENCH_VERSION_TCH")), ("candle", env!("MLBENCH_VERSION_CANDLE_CORE"))],
     build: agent::build,
     make_env: |name| rl_envs::make(name).map(|env| Box::new(env) as Box<dyn bench_core::agents::Environment>),
     describe: agent::describe,
-    spec: include_str!("../../../configs/tasks/dqn.yaml"),
+    specs: &[
+        include_str!("../../../configs/tasks/dqn.yaml"),
+        include_str!("../../../configs/tasks/dqn_library.yaml"),
+    ],
 };
 
 fn main() {
