@@ -50,3 +50,13 @@ def test_linear_schedules_are_identical(start: float, end: float, fraction: floa
     assert np.array_equal(rust, values)
     assert values[0] == start and values[-1] == end
     assert np.all(values[int(np.ceil(fraction * total)) + 1:] == end)
+
+
+@pytest.mark.parametrize(("start", "end", "fraction", "total"), [(1.0, 0.05, 0.1, 10_000), (1.0, 0.01, 0.5, 777)])
+def test_linear_schedule_is_stable_baselines3s(start: float, end: float, fraction: float, total: int) -> None:
+    """The linear schedule is the library's own: its get_linear_fn at the progress its DQN passes."""
+    utils = pytest.importorskip("stable_baselines3.common.utils", reason="the rl extra is not installed")
+    library = utils.get_linear_fn(start, end, fraction)
+    expected = np.asarray([library(1.0 - float(step) / float(total)) for step in range(total + 1)])
+    ours = np.asarray([exploration.linear_epsilon(start, end, fraction, step, total) for step in range(total + 1)])
+    assert np.array_equal(ours, expected)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import ROOT, load_run, run_matrix, rust_binary
+from conftest import ROOT, load_run, rust_binary
 from mlbench import agents, rollouts
 from mlbench import datasets as ds
 from mlbench.yamlio import dump_yaml
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "python" / "tasks" / "rl"))
 import dqn_library  # noqa: E402
 
 from tasks.rl import dqn  # noqa: E402
-from test_dqn_train import replay  # noqa: E402
+from test_dqn_train import quiet_run, replay  # noqa: E402
 
 STEPS = 1200
 PARAMS = {"total_timesteps": STEPS, "buffer_size": 1000, "batch_size": 32, "learning_starts": 200, "train_freq": 4,
@@ -51,7 +51,7 @@ def sets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def library_run(tmp_path_factory: pytest.TempPathFactory, sets_dir: Path) -> Path:
     rust_binary("dqn")
-    return run_matrix(tmp_path_factory.mktemp("dqn_library"), sets_dir, {
+    return quiet_run(tmp_path_factory.mktemp("dqn_library"), sets_dir, {
         "task": "dqn_library", "repetitions": SEEDS, "processes": 1, "warmup": 0, "datasets": SETS,
         "algorithms": {"dqn": PARAMS}})
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import ROOT, load_run, run_matrix, rust_binary
+from conftest import ROOT, load_run, mlbench, rust_binary, write_yaml
 from mlbench import agents, rollouts
 from mlbench import datasets as ds
 from mlbench.yamlio import dump_yaml
@@ -57,6 +57,15 @@ SHARED_PREFIX = 500
 LOSS_UPDATES, LOSS_RTOL = 400, 1e-4
 
 
+def quiet_run(folder: Path, datasets_dir: Path, matrix: dict[str, Any]) -> Path:
+    """Run a matrix with the host watch off: these tests judge quality and agreement, and a repetition
+    flagged disturbed by other work on the machine would leave its comparison out."""
+    result = mlbench("run", write_yaml(folder / "matrix.yaml", matrix), "--out", folder / "run", "--datasets-dir",
+                     datasets_dir, "--no-table", "--no-host-watch")
+    assert result.returncode == 0, result.stderr + result.stdout
+    return folder / "run"
+
+
 @pytest.fixture(scope="module")
 def sets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("rollouts")
@@ -67,7 +76,7 @@ def sets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def train_run(tmp_path_factory: pytest.TempPathFactory, sets_dir: Path) -> Path:
     rust_binary("dqn")
-    return run_matrix(tmp_path_factory.mktemp("dqn"), sets_dir, {
+    return quiet_run(tmp_path_factory.mktemp("dqn"), sets_dir, {
         "task": "dqn", "repetitions": SEEDS, "processes": 1, "warmup": 1, "datasets": PORTED,
         "algorithms": {name: PARAMS | OWN_PARAMS.get(name, {}) | ({"datasets": SETS} if name == "dqn" else {})
                        for name in ALGORITHMS}})

@@ -671,4 +671,7 @@ def reinforcement_learning(table: pd.DataFrame) -> pd.DataFrame:
             else None
         row["ms per update"] = 1e3 / updates if updates else None
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if not out.empty:  # only the hyperparameters that vary, as the comparison table shows them
+        out["params"] = param_labels(out)
+    return out
