@@ -167,12 +167,6 @@ def write_fixtures(job: Job, algorithm: TrainAgent, observations: int, actions: 
     return written
 
 
-def schedule(params: Params) -> MultiplicativeEpsilon:
-    """The exploration rate's holder: the multiplicative schedule, or (`exploration: linear`) a value
-    the loop sets from stable-baselines3's linear schedule before each step."""
-    return MultiplicativeEpsilon(params["epsilon_start"], params["epsilon_end"], params["epsilon_decay"])
-
-
 class Replay:
     """The replay buffer: a ring of `size` rows, preallocated (rows = min(buffer_size, steps))."""
 
@@ -202,7 +196,8 @@ def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, s
     explore, random_actions, batches = streams["explore"], streams["random_actions"].tolist(), streams["batches"]
     size = min(params["buffer_size"], steps)
     replay = Replay(size, observations)
-    epsilon = schedule(params)
+    # the multiplicative schedule, or (linear) a holder whose value is set before each step
+    epsilon = MultiplicativeEpsilon(params["epsilon_start"], params["epsilon_end"], params["epsilon_decay"])
     linear = params["exploration"] == "linear"
     per_step = params["decay_every"] == "step" and not linear
     starts, freq, sync_every = params["learning_starts"], params["train_freq"], params["target_update_freq"]
@@ -273,7 +268,6 @@ def run_agent(job: Job, algorithm: TrainAgent, data: Rollouts, seed: int, phases
 
     synthetic_env.register()
     params = job.hyperparameters
-    streams = {name: np.load(fixture_path(job, name, seed)) for name in STREAMS}
     steps = params["total_timesteps"]
     if warmup:
         updates = update_steps(params, steps)
@@ -286,6 +280,7 @@ def run_agent(job: Job, algorithm: TrainAgent, data: Rollouts, seed: int, phases
         from mlbench.starts import StartsFrom
 
         return algorithm.learn(params, StartsFrom(env, starts), weights, steps, seed)
+    streams = {name: np.load(fixture_path(job, name, seed)) for name in STREAMS}
     build = algorithm.build
     assert build is not None, "an agent without its own loop builds one for the protocol's"
     agent = phases.run("build", lambda: None, lambda _: build(params, observations, actions, weights))

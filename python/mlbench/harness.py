@@ -34,7 +34,7 @@ import numpy as np
 from mlbench import agents, envinfo, folds, gpu, records, stepping, training
 from mlbench import datasets as ds
 from mlbench.agents import TrainAgent
-from mlbench.config import Job, check_rollouts, load_job, load_task_spec
+from mlbench.config import Job, check_agent, check_rollouts, load_job, load_task_spec
 from mlbench.errors import UsageError, one_line
 from mlbench.measure import PhaseTimer, cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s
 from mlbench.rollouts import Rollouts
@@ -265,10 +265,7 @@ def training_checks(config: Path, job: Job, algorithm: TrainClassifier,
 
 def agent_checks(config: Path, job: Job, need_fixtures: bool = True) -> None:
     """An agent job's own checks (mlbench.agents.check_params, the fixtures) before anything runs."""
-    try:
-        agents.check_params(job.hyperparameters, job.dataset, ds.read_meta(job.dataset, Path(job.datasets_dir)))
-    except UsageError as exc:
-        raise UsageError(f"{config}: {exc}") from None
+    check_agent(str(config), job.dataset, job.hyperparameters, Path(job.datasets_dir))
     if not job.fixtures_dir:
         raise UsageError(f"{config}: fixtures_dir: an agent job needs the folder of its shared initial weights "
                          "and random streams")
@@ -515,8 +512,7 @@ def measure_agent(job: Job, algorithm: TrainAgent, data: Rollouts, process: int,
     steps, params = outcome.counts["train"], job.hyperparameters
     return {
         "timings_s": outcome.timings_s,
-        "inner_loops": phases.timer.loops | {phase: 1 for phase in outcome.timings_s if phase != "build"}
-                       | ({"build": 1} if "build" not in phases.timer.loops else {}),
+        "inner_loops": {phase: 1 for phase in outcome.timings_s} | phases.timer.loops,
         "page_faults": phases.timer.page_faults,
         "counts": outcome.counts,
         "throughput": throughput(outcome.counts, outcome.timings_s),

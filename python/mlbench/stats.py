@@ -652,7 +652,7 @@ def reinforcement_learning(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for key, group in ok.groupby(["task", "algorithm", "dataset", "params", "framework"], dropna=False):
         seeds = group.groupby("repetition")
-        final = seeds["metric_final_return"].median().to_numpy(float)
+        final = per_seed(group, "final_return")
         centre, low, high = iqm_ci(final)
         row = dict(zip(["task", "algorithm", "dataset", "params", "framework"], key, strict=True))
         row |= {"seeds": len(final), "final return IQM": centre, "IQM CI low": low, "IQM CI high": high}
