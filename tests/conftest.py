@@ -22,6 +22,30 @@ TEST_DATASETS = ["diabetes", "synthetic_linear", "synthetic_nonlinear", "synthet
                  "synthetic_blobs", "synthetic_moons"]
 
 
+# The rollouts sets of the RL tests: every environment (Acrobot's ported dynamics, LunarLander's
+# Python-only Box2D), prepared once per session.
+RL_SETS = ["cartpole_random", "acrobot_random", "chain_random", "lunarlander_random"]
+
+
+@pytest.fixture(scope="session")
+def rl_sets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
+    folder = tmp_path_factory.mktemp("rollouts")
+    ds.prepare(RL_SETS, folder, log=lambda _: None)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def narrow_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CartPole rollouts set of 500 steps and 2 copies, for the limits' bad-input cases."""
+    pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
+    from mlbench import rollouts
+
+    folder = tmp_path_factory.mktemp("narrow")
+    ds.write("cartpole_random", rollouts.random_rollouts("CartPole-v1", seed=5, steps=500, n_envs=2), folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def datasets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("datasets")

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, load_run, rust_binary
-from mlbench import agents, rollouts
+from mlbench import agents
 from mlbench import datasets as ds
 from mlbench.yamlio import dump_yaml
 from test_bad_input import assert_usage_error
@@ -42,10 +42,8 @@ SEEDS = 2
 
 
 @pytest.fixture(scope="module")
-def sets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("rollouts")
-    ds.prepare(SETS, folder, log=lambda _: None)
-    return folder
+def sets_dir(rl_sets_dir: Path) -> Path:
+    return rl_sets_dir
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +124,6 @@ def job_file(folder: Path, datasets: Path, **params: Any) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def narrow_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("narrow")
-    ds.write("cartpole_random", rollouts.random_rollouts("CartPole-v1", seed=5, steps=500, n_envs=2), folder)
-    return folder
 
 
 @pytest.mark.parametrize(("params", "message"), [

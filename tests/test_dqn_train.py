@@ -72,10 +72,8 @@ def quiet_run(folder: Path, datasets_dir: Path, matrix: dict[str, Any]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("rollouts")
-    ds.prepare(SETS, folder, log=lambda _: None)
-    return folder
+def sets_dir(rl_sets_dir: Path) -> Path:
+    return rl_sets_dir
 
 
 @pytest.fixture(scope="module")
@@ -243,11 +241,6 @@ MATRIX_CASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def narrow_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("narrow")
-    ds.write("cartpole_random", rollouts.random_rollouts("CartPole-v1", seed=5, steps=500, n_envs=2), folder)
-    return folder
 
 
 @pytest.mark.parametrize("case", list(MATRIX_CASES))

@@ -39,10 +39,8 @@ SETS = [*PORTED, "lunarlander_random"]
 
 
 @pytest.fixture(scope="module")
-def rollouts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("rollouts")
-    ds.prepare(SETS, folder, log=lambda _: None)
-    return folder
+def rollouts_dir(rl_sets_dir: Path) -> Path:
+    return rl_sets_dir
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,7 @@
-"""The `train_agent` protocol: an off-policy agent trained on an environment with epsilon-greedy
-acting and a replay buffer, for every side. Mirrors rust/bench-core/src/agents.rs.
+"""The `train_agent` protocol: an agent trained on an environment, for every side. Mirrors
+rust/bench-core/src/agents.rs. This module holds the off-policy loop (epsilon-greedy acting and a
+replay buffer: DQN) and what both loops share; the on-policy loop (an agent that samples its own
+policy and learns from finished episodes: REINFORCE) is mlbench.policy, chosen by `on_policy`.
 
 A task declares each agent as a `TrainAgent`: `init` draws the online network's initial weights
 (PyTorch, once per seed) and `build` makes a framework agent from that file; the agent answers
@@ -88,15 +90,17 @@ class Agent(Protocol):
 class TrainAgent:
     """How a framework makes its agent: `init(params, observations, actions, seed)` the initial
     weights (PyTorch names, float32; used by `--fixtures` only), `build(params, observations,
-    actions, weights_path)` the agent, `describe(params)` the solver's name."""
+    actions, weights_path)` the agent (an `Agent`, or with `on_policy` a mlbench.policy
+    `PolicyAgent`), `describe(params)` the solver's name."""
 
     init: Callable[[Params, int, int, int], dict[str, np.ndarray]]
-    build: Callable[[Params, int, int, Path], Agent] | None
+    build: Callable[[Params, int, int, Path], Any] | None
     describe: Callable[[Params], str]
     # A library's own loop instead of step 2 (a library comparison): `learn(params, env, weights,
     # steps, seed)` with an environment whose resets follow the set's starts; it times `build` and
     # `train` itself and returns the same artifacts (losses where the library gives none: empty).
     learn: Callable[[Params, Any, Path, int, int], AgentRun] | None = None
+    on_policy: bool = False  # the on-policy loop of mlbench.policy, and its streams
 
 
 def fixture_path(job: Job, name: str, seed: int) -> Path:
@@ -104,10 +108,17 @@ def fixture_path(job: Job, name: str, seed: int) -> Path:
     return Path(job.fixtures_dir) / f"{name}-{seed}.{suffix}"
 
 
-def fixture_files(job: Job) -> list[Path]:
+def streams_of(algorithm: TrainAgent) -> tuple[str, ...]:
+    """The random streams an agent's loop reads (the last one's presence says a seed's set is complete)."""
+    from mlbench import policy
+
+    return policy.STREAMS if algorithm.on_policy else STREAMS
+
+
+def fixture_files(job: Job, algorithm: TrainAgent) -> list[Path]:
     """Every file the job's repetitions read, in the order they are written."""
     return [fixture_path(job, name, job.seed + repetition) for repetition in range(job.n_records)
-            for name in ("init", *STREAMS)]
+            for name in ("init", *streams_of(algorithm))]
 
 
 def update_steps(params: Params, steps: int) -> np.ndarray:
@@ -121,10 +132,10 @@ def check_params(params: Params, dataset: str, data_meta: dict[str, Any]) -> Non
     if data_meta.get("layout") != "rollouts":
         raise UsageError(f"dataset: {dataset!r} is not an environment's rollouts set "
                          f"(layout {data_meta.get('layout', 'tabular')})")
-    if params["batch_size"] > params["buffer_size"]:
+    if "buffer_size" in params and params["batch_size"] > params["buffer_size"]:
         raise UsageError(f"hyperparameters.batch_size: {params['batch_size']} is above buffer_size "
                          f"{params['buffer_size']}")
-    if params["epsilon_end"] > params["epsilon_start"]:
+    if "epsilon_end" in params and params["epsilon_end"] > params["epsilon_start"]:
         raise UsageError(f"hyperparameters.epsilon_end: {params['epsilon_end']} is above epsilon_start "
                          f"{params['epsilon_start']}")
     if params["total_timesteps"] > data_meta["steps"]:  # the set's starts suffice for its own steps
@@ -150,21 +161,26 @@ def write_fixtures(job: Job, algorithm: TrainAgent, observations: int, actions: 
             save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(tmp))
             tmp.rename(weights)
             written.append(weights)
-        if fixture_path(job, "batches", seed).exists():
+        if fixture_path(job, streams_of(algorithm)[-1], seed).exists():
             continue
-        rng = np.random.default_rng(seed)
-        filled = np.minimum(update_steps(params, steps), params["buffer_size"])
-        streams = {"explore": rng.random(steps),
-                   "random_actions": rng.integers(0, actions, size=steps, dtype=np.int64),
-                   "batches": rng.integers(0, filled[:, None], size=(len(filled), params["batch_size"])
-                                           ).astype(np.int32)}
-        for name, values in streams.items():  # in STREAMS' order
+        for name, values in draw_streams(algorithm, params, seed, steps, actions).items():  # in their order
             path = fixture_path(job, name, seed)
             tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
             np.save(tmp, values)
             tmp.rename(path)
             written.append(path)
     return written
+
+
+def draw_streams(algorithm: TrainAgent, params: Params, seed: int, steps: int, actions: int) -> dict[str, np.ndarray]:
+    """A seed's random streams, in the order `streams_of` names them."""
+    rng = np.random.default_rng(seed)
+    if algorithm.on_policy:
+        return {"sample": rng.random(steps)}
+    filled = np.minimum(update_steps(params, steps), params["buffer_size"])
+    return {"explore": rng.random(steps),
+            "random_actions": rng.integers(0, actions, size=steps, dtype=np.int64),
+            "batches": rng.integers(0, filled[:, None], size=(len(filled), params["batch_size"])).astype(np.int32)}
 
 
 class Replay:
@@ -269,7 +285,7 @@ def run_agent(job: Job, algorithm: TrainAgent, data: Rollouts, seed: int, phases
     synthetic_env.register()
     params = job.hyperparameters
     steps = params["total_timesteps"]
-    if warmup:
+    if warmup and not algorithm.on_policy:
         updates = update_steps(params, steps)
         steps = int(updates[WARMUP_UPDATES - 1]) if len(updates) >= WARMUP_UPDATES else steps
     env = gym.make(data.environment)
@@ -280,11 +296,17 @@ def run_agent(job: Job, algorithm: TrainAgent, data: Rollouts, seed: int, phases
         from mlbench.starts import StartsFrom
 
         return algorithm.learn(params, StartsFrom(env, starts), weights, steps, seed)
-    streams = {name: np.load(fixture_path(job, name, seed)) for name in STREAMS}
+    streams = {name: np.load(fixture_path(job, name, seed)) for name in streams_of(algorithm)}
     build = algorithm.build
     assert build is not None, "an agent without its own loop builds one for the protocol's"
     agent = phases.run("build", lambda: None, lambda _: build(params, observations, actions, weights))
-    outcome = train(agent, env, lambda e: starts.reset(e)[0], params, streams, steps, observations)
+    if algorithm.on_policy:
+        from mlbench import policy
+
+        outcome = policy.train(agent, env, lambda e: starts.reset(e)[0], params, streams, steps,
+                               WARMUP_UPDATES if warmup else None)
+    else:
+        outcome = train(agent, env, lambda e: starts.reset(e)[0], params, streams, steps, observations)
     outcome.timings_s = phases.timer.timings_s | outcome.timings_s
     return outcome
 

@@ -156,7 +156,7 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
             check_rollouts(f"{args.config}: hyperparameters", job.dataset, job.hyperparameters,
                            Path(job.datasets_dir))
         if isinstance(algorithm, TrainAgent):
-            agent_checks(args.config, job, need_fixtures=not args.fixtures)
+            agent_checks(args.config, job, algorithm, need_fixtures=not args.fixtures)
         if setup is not None:
             framework_threads = setup(job)
     except UsageError as exc:
@@ -263,13 +263,13 @@ def training_checks(config: Path, job: Job, algorithm: TrainClassifier,
     return algorithm
 
 
-def agent_checks(config: Path, job: Job, need_fixtures: bool = True) -> None:
+def agent_checks(config: Path, job: Job, algorithm: TrainAgent, need_fixtures: bool = True) -> None:
     """An agent job's own checks (mlbench.agents.check_params, the fixtures) before anything runs."""
     check_agent(str(config), job.dataset, job.hyperparameters, Path(job.datasets_dir))
     if not job.fixtures_dir:
         raise UsageError(f"{config}: fixtures_dir: an agent job needs the folder of its shared initial weights "
                          "and random streams")
-    missing = [path for path in agents.fixture_files(job) if not path.is_file()] if need_fixtures else []
+    missing = [path for path in agents.fixture_files(job, algorithm) if not path.is_file()] if need_fixtures else []
     if missing:
         raise UsageError(f"{config}: fixtures_dir: {missing[0]} is missing (`mlbench run` writes it before any side "
                          "runs; by hand: run the Python task with --fixtures first)")

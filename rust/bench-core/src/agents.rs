@@ -131,10 +131,20 @@ fn check_params(params: &AgentParams, job: &Job, data: &Rollouts) -> Result<()> 
             params.epsilon_end, params.epsilon_start
         )));
     }
-    if params.total_timesteps > data.steps() {
+    check_fixtures(job, data, params.total_timesteps, &["init", "explore", "random_actions", "batches"])
+}
+
+/// What both loops check: the set's starts suffice for the run, and every fixture is there.
+pub(crate) fn check_fixtures(
+    job: &Job,
+    data: &Rollouts,
+    total_timesteps: usize,
+    names: &[&str],
+) -> Result<()> {
+    if total_timesteps > data.steps() {
         return Err(BenchError::usage(format!(
             "hyperparameters.total_timesteps: {} is above the {} steps whose episode starts rollouts set {} holds",
-            params.total_timesteps,
+            total_timesteps,
             data.steps(),
             job.dataset
         )));
@@ -145,7 +155,7 @@ fn check_params(params: &AgentParams, job: &Job, data: &Rollouts) -> Result<()> 
         ));
     }
     for repetition in 0..job.n_records() {
-        for name in ["init", "explore", "random_actions", "batches"] {
+        for &name in names {
             let path = fixture_path(job, name, job.seed + repetition as u64);
             if !path.is_file() {
                 return Err(BenchError::usage(format!(
@@ -159,7 +169,7 @@ fn check_params(params: &AgentParams, job: &Job, data: &Rollouts) -> Result<()> 
     Ok(())
 }
 
-fn npy<T: ReadNpyExt>(path: &Path) -> Result<T> {
+pub(crate) fn npy<T: ReadNpyExt>(path: &Path) -> Result<T> {
     read_npy(path).map_err(|e| {
         BenchError::usage(format!(
             "fixtures_dir: {}: cannot read .npy ({e}); `mlbench run` writes it before any side runs",
@@ -248,24 +258,58 @@ impl Replay {
 }
 
 /// What one repetition leaves: per-phase seconds, counts and the judged outputs.
-struct AgentRun {
-    timings_s: BTreeMap<String, f64>,
-    counts: BTreeMap<String, u64>,
-    returns: Vec<f64>,
-    lengths: Vec<f64>,
-    ends: Vec<f64>,
-    losses: Vec<f64>,
-    actions: Vec<i64>,
+pub(crate) struct AgentRun {
+    pub(crate) timings_s: BTreeMap<String, f64>,
+    pub(crate) counts: BTreeMap<String, u64>,
+    pub(crate) returns: Vec<f64>,
+    pub(crate) lengths: Vec<f64>,
+    pub(crate) ends: Vec<f64>,
+    pub(crate) losses: Vec<f64>,
+    pub(crate) actions: Vec<i64>,
+}
+
+/// The four phases' seconds and counts of a run of `steps` steps and `updates` updates.
+pub(crate) fn phase_maps(
+    total: f64,
+    (act_s, env_s, update_s): (f64, f64, f64),
+    steps: usize,
+    updates: usize,
+) -> (BTreeMap<String, f64>, BTreeMap<String, u64>) {
+    let timings_s = BTreeMap::from([
+        ("train".to_string(), total),
+        ("act".to_string(), act_s),
+        ("env".to_string(), env_s),
+        ("update".to_string(), update_s),
+    ]);
+    let counts = BTreeMap::from([
+        ("train".to_string(), steps as u64),
+        ("act".to_string(), steps as u64),
+        ("env".to_string(), steps as u64),
+        ("update".to_string(), updates as u64),
+    ]);
+    (timings_s, counts)
 }
 
 /// Episode starts: row k of one copy of the rollouts set for episode k.
-struct Starts<'a> {
+pub(crate) struct Starts<'a> {
     states: ndarray::ArrayView2<'a, f64>,
     episode: usize,
 }
 
-impl Starts<'_> {
-    fn reset(&mut self, env: &mut dyn Environment) -> Result<Vec<f32>> {
+impl<'a> Starts<'a> {
+    /// Seed `seed`'s copy of the set's starts (copy seed mod n_envs).
+    pub(crate) fn of_seed(data: &'a Rollouts, seed: u64) -> Self {
+        let all = data.starts.as_ref().expect("checked before the first repetition");
+        let copy = (seed % data.n_envs() as u64) as usize;
+        Starts { states: all.index_axis(ndarray::Axis(0), copy), episode: 0 }
+    }
+
+    /// The observation size: a reset of `env` to the first start (the episode counter untouched).
+    pub(crate) fn observations(&self, env: &mut dyn Environment) -> usize {
+        env.reset_to(&self.states.row(0).to_vec()).len()
+    }
+
+    pub(crate) fn reset(&mut self, env: &mut dyn Environment) -> Result<Vec<f32>> {
         let k = self.episode;
         self.episode += 1;
         if k >= self.states.nrows() {
@@ -354,20 +398,23 @@ fn train(
         env_s += (t2 - t1).as_secs_f64();
         update_s += (t3 - t2).as_secs_f64();
     }
-    let total = start.elapsed().as_secs_f64();
-    let timings_s = BTreeMap::from([
-        ("train".to_string(), total),
-        ("act".to_string(), act_s),
-        ("env".to_string(), env_s),
-        ("update".to_string(), update_s),
-    ]);
-    let counts = BTreeMap::from([
-        ("train".to_string(), steps as u64),
-        ("act".to_string(), steps as u64),
-        ("env".to_string(), steps as u64),
-        ("update".to_string(), k as u64),
-    ]);
+    let (timings_s, counts) = phase_maps(start.elapsed().as_secs_f64(), (act_s, env_s, update_s), steps, k);
     Ok(AgentRun { timings_s, counts, returns, lengths, ends, losses, actions: taken })
+}
+
+/// The set's environment has a Rust port here whose episodes start from injected states.
+pub(crate) fn check_port(
+    job: &Job,
+    data: &Rollouts,
+    make_env: fn(&str) -> Option<Box<dyn Environment>>,
+) -> Result<()> {
+    if data.starts.is_none() || make_env(&data.environment).is_none() {
+        return Err(BenchError::usage(format!(
+            "dataset: {} ({}) has no Rust port here",
+            job.dataset, data.environment
+        )));
+    }
+    Ok(())
 }
 
 fn run(args: &Args, info: &AgentInfo, startup: Option<f64>) -> Result<()> {
@@ -381,12 +428,7 @@ fn run(args: &Args, info: &AgentInfo, startup: Option<f64>) -> Result<()> {
     let (job, params, data) = (&opened.job, &opened.params, &opened.data);
     let in_job = in_job(&args.config);
     check_params(params, job, data).map_err(in_job)?;
-    if data.starts.is_none() || (info.make_env)(&data.environment).is_none() {
-        return Err(in_job(BenchError::usage(format!(
-            "dataset: {} ({}) has no Rust port here",
-            job.dataset, data.environment
-        ))));
-    }
+    check_port(job, data, info.make_env).map_err(in_job)?;
     opened.each_repetition(args, |record, loops, repetition| {
         measure_repetition(job, info, data, params, record, loops, repetition)
     })
@@ -417,22 +459,38 @@ fn measure_repetition(
         }
     }
     let mut env = (info.make_env)(&data.environment).expect("checked before the first repetition");
-    let all_starts = data.starts.as_ref().expect("checked before the first repetition");
-    let copy = (seed % data.n_envs() as u64) as usize;
-    let mut starts = Starts { states: all_starts.index_axis(ndarray::Axis(0), copy), episode: 0 };
-    let observations = env.reset_to(&starts.states.row(0).to_vec()).len();
+    let mut starts = Starts::of_seed(data, seed);
+    let observations = starts.observations(env.as_mut());
     let actions = env.n_actions();
     let weights = fixture_path(job, "init", seed);
     let mut agent =
         phases.run("build", || Ok(()), |_| (info.build)(job, params, observations, actions, &weights))?;
     let outcome = train(agent.as_mut(), env.as_mut(), &mut starts, params, &streams, steps, observations)?;
-    let cpu = cpu_time_s() - cpu_start;
+    let measured = Measured { cpu_s: cpu_time_s() - cpu_start, rss_start_mb: rss_start };
+    fill_record(job, record, phases.timer, outcome, (info.describe)(job), measured)
+}
+
+/// The process's resource readings of one repetition, taken by its start.
+pub(crate) struct Measured {
+    pub(crate) cpu_s: f64,
+    pub(crate) rss_start_mb: Option<f64>,
+}
+
+/// The record of one repetition of either loop: its artifacts, timings, counts, solver and resources.
+pub(crate) fn fill_record(
+    job: &Job,
+    record: &mut Record,
+    timer: PhaseTimer,
+    outcome: AgentRun,
+    solver: String,
+    measured: Measured,
+) -> Result<()> {
+    let steps = outcome.counts["train"];
     record.save_artifact(job, "returns", &Array1::from(outcome.returns))?;
     record.save_artifact(job, "lengths", &Array1::from(outcome.lengths))?;
     record.save_artifact(job, "episode_ends", &Array1::from(outcome.ends))?;
     record.save_artifact(job, "losses", &Array1::from(outcome.losses))?;
     record.save_artifact(job, "actions", &Array1::from(outcome.actions))?;
-    let timer = phases.timer;
     record.timings_s = timer.timings_s;
     record.timings_s.extend(outcome.timings_s);
     record.inner_loops = timer.loops;
@@ -443,12 +501,16 @@ fn measure_repetition(
     let updates = outcome.counts["update"];
     record.set_counts(outcome.counts);
     record.solver = Some(Solver {
-        name: (info.describe)(job),
+        name: solver,
         stopping_rule: format!("fixed: {steps} environment steps"),
         n_iter: Some(updates),
     });
-    record.resources =
-        Resources { peak_rss_mb: peak_rss_mb(), cpu_time_s: Some(cpu), rss_start_mb: rss_start, gpu: None };
+    record.resources = Resources {
+        peak_rss_mb: peak_rss_mb(),
+        cpu_time_s: Some(measured.cpu_s),
+        rss_start_mb: measured.rss_start_mb,
+        gpu: None,
+    };
     Ok(())
 }
 

@@ -12,6 +12,7 @@ pub mod exploration;
 pub mod gpu;
 pub mod harness;
 pub mod measure;
+pub mod policy;
 pub mod record;
 pub mod spec;
 pub mod stepping;

@@ -1,0 +1,136 @@
+"""The on-policy loop of the `train_agent` protocol: a policy-gradient agent (REINFORCE) acts by
+sampling its own policy and learns from each finished episode. Mirrors
+rust/bench-core/src/policy.rs. The off-policy loop (replay buffer, epsilon-greedy) is
+mlbench.agents, which also holds what both loops share: the fixtures' folder, the build phase, the
+episode starts, the artifacts and the judge's metrics.
+
+Written once per (job, seed) before any side runs (`--fixtures`): `init-SEED.safetensors` (the
+policy's initial weights, PyTorch's names) and `sample-SEED.npy` (float64, one uniform draw per
+step), so no side's random generator enters the run.
+
+One repetition (seed s), step 2 (`train`, timed as a whole and split into `act`, `env` and
+`update`), for step t = 0 .. T-1:
+- `act`: the agent's action probabilities for the observation (float32); the action is the first
+  whose cumulative probability (summed in float64, in action order) exceeds sample[t], or the last
+  action where rounding leaves none: inverse-CDF sampling from the shared draw;
+- `env`: one environment step; its observation, action and reward appended to the episode; on
+  termination or truncation the episode's return, length and end step are noted and the
+  environment reset to the next start;
+- `update`: when an episode ended at this step, its discounted returns G_k = r_k + gamma G_{k+1}
+  (float64, from its last step back; a truncated episode's are not bootstrapped), standardised to
+  (G - mean) / (std + 1e-8) (population std) with `normalize_returns`, become the per-step weights
+  w of one `update(observations, actions, weights)`: the loss -mean_k(log pi(a_k | s_k) w_k), one
+  optimizer step. The steps after the last finished episode give no update.
+
+A warm-up repetition stops after WARMUP_UPDATES updates. Counted work: `train`, `act` and `env`
+count environment steps, `update` counts updates (episodes).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+from mlbench.agents import AgentRun
+
+STREAMS = ("sample",)
+STANDARDISE_EPS = 1e-8
+
+
+class PolicyAgent(Protocol):
+    def probabilities(self, observation: np.ndarray) -> np.ndarray: ...
+
+    def update(self, observations: np.ndarray, actions: np.ndarray, weights: np.ndarray) -> float: ...
+
+
+def sample_action(probabilities: np.ndarray, draw: float) -> int:
+    """The first action whose cumulative probability (float64, in order) exceeds `draw`."""
+    total = 0.0
+    for action, p in enumerate(probabilities.tolist()):
+        total += p
+        if draw < total:
+            return action
+    return len(probabilities) - 1
+
+
+def step_weights(rewards: list[float], gamma: float, normalize: bool) -> np.ndarray:
+    """The discounted returns of an episode's steps, standardised if asked (float32 for the update)."""
+    returns = [0.0] * len(rewards)
+    running = 0.0
+    for k in range(len(rewards) - 1, -1, -1):
+        running = rewards[k] + gamma * running
+        returns[k] = running
+    if normalize:  # summed in step order, as the Rust twin sums (numpy's mean sums pairwise)
+        n = len(returns)
+        mean = 0.0
+        for g in returns:
+            mean += g
+        mean /= n
+        variance = 0.0
+        for g in returns:
+            variance += (g - mean) * (g - mean)
+        std = math.sqrt(variance / n)
+        returns = [(g - mean) / (std + STANDARDISE_EPS) for g in returns]
+    return np.asarray(returns, dtype=np.float32)
+
+
+def train(agent: PolicyAgent, env: Any, reset: Callable[[Any], Any], params: dict[str, Any],
+          streams: dict[str, np.ndarray], steps: int, max_updates: int | None = None) -> AgentRun:
+    """Step 2 of the on-policy loop (module docstring); stops early after `max_updates` updates."""
+    draws = streams["sample"].tolist()
+    gamma, normalize = params["gamma"], params["normalize_returns"]
+    taken: list[int] = []
+    returns: list[float] = []
+    lengths: list[int] = []
+    ends: list[int] = []
+    losses: list[float] = []
+    episode_obs: list[np.ndarray] = []
+    episode_actions: list[int] = []
+    episode_rewards: list[float] = []
+    episode_return = 0.0
+    act_s = env_s = update_s = 0.0
+    clock = time.perf_counter
+    obs = reset(env)
+    start = clock()
+    for t in range(steps):
+        t0 = clock()
+        action = sample_action(agent.probabilities(obs), draws[t])
+        t1 = clock()
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        episode_obs.append(obs)
+        episode_actions.append(action)
+        episode_rewards.append(float(reward))
+        episode_return += reward
+        taken.append(action)
+        ended = terminated or truncated
+        if ended:
+            returns.append(episode_return)
+            episode_return = 0.0
+            lengths.append(len(episode_rewards))
+            ends.append(t + 1)
+            obs = reset(env)
+        else:
+            obs = next_obs
+        t2 = clock()
+        if ended:
+            weights = step_weights(episode_rewards, gamma, normalize)
+            losses.append(agent.update(np.asarray(episode_obs, dtype=np.float32),
+                                       np.asarray(episode_actions, dtype=np.int64), weights))
+            episode_obs, episode_actions, episode_rewards = [], [], []
+        t3 = clock()
+        act_s += t1 - t0
+        env_s += t2 - t1
+        update_s += t3 - t2
+        if max_updates is not None and len(losses) >= max_updates:
+            steps = t + 1
+            break
+    total = clock() - start
+    artifacts = {"returns": np.asarray(returns, dtype=np.float64), "lengths": np.asarray(lengths, dtype=np.float64),
+                 "episode_ends": np.asarray(ends, dtype=np.float64), "losses": np.asarray(losses, dtype=np.float64),
+                 "actions": np.asarray(taken, dtype=np.int64)}
+    return AgentRun({"train": total, "act": act_s, "env": env_s, "update": update_s},
+                    {"train": steps, "act": steps, "env": steps, "update": len(losses)}, artifacts)

@@ -1,0 +1,116 @@
+//! REINFORCE's policy and update on candle, the second Rust twin of python/tasks/rl/reinforce.py
+//! (read its docstring): the same network under PyTorch's names (a VarMap loaded from the shared
+//! safetensors file), the same loss, Adam (candle's AdamW with no weight decay, which is Adam), and
+//! PyTorch's global-norm clipping written out as rust/dqn's candle learner writes it.
+use std::path::Path;
+
+use bench_core::error::{BenchError, Result};
+use candle_core::{DType, Device, Tensor, Var, D};
+use candle_nn::{Linear, Module, Optimizer, VarBuilder, VarMap};
+
+use crate::learner::LearnerParams;
+
+pub fn candle_error(e: candle_core::Error) -> BenchError {
+    BenchError::run(e.to_string())
+}
+
+/// The trunk (`trunk.0`, `trunk.2`, ... as nn.Sequential numbers them) and the `head`.
+pub struct PolicyNetwork {
+    trunk: Vec<Linear>,
+    head: Linear,
+}
+
+impl PolicyNetwork {
+    pub fn new(vb: &VarBuilder, observations: usize, actions: usize, params: &LearnerParams) -> Result<Self> {
+        let mut trunk = Vec::new();
+        let mut width = observations;
+        for (i, &size) in params.hidden.iter().enumerate() {
+            let size = size as usize;
+            trunk.push(candle_nn::linear(width, size, vb.pp("trunk").pp(2 * i)).map_err(candle_error)?);
+            width = size;
+        }
+        let head = candle_nn::linear(width, actions, vb.pp("head")).map_err(candle_error)?;
+        Ok(PolicyNetwork { trunk, head })
+    }
+
+    pub fn forward(&self, obs: &Tensor) -> candle_core::Result<Tensor> {
+        let mut features = obs.clone();
+        for layer in &self.trunk {
+            features = layer.forward(&features)?.relu()?;
+        }
+        self.head.forward(&features)
+    }
+}
+
+pub struct Learner {
+    vars: VarMap,
+    policy: PolicyNetwork,
+    optimizer: candle_nn::AdamW,
+    params: LearnerParams,
+}
+
+impl Learner {
+    /// The policy loaded from the shared initial weights, and its optimizer.
+    pub fn new(observations: usize, actions: usize, params: LearnerParams, weights: &Path) -> Result<Self> {
+        let mut vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
+        let policy = PolicyNetwork::new(&vb, observations, actions, &params)?;
+        vars.load(weights).map_err(|e| BenchError::usage(format!("{}: {e}", weights.display())))?;
+        let adam = candle_nn::ParamsAdamW {
+            lr: params.learning_rate,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        };
+        let optimizer = candle_nn::AdamW::new(vars.all_vars(), adam).map_err(candle_error)?;
+        Ok(Learner { vars, policy, optimizer, params })
+    }
+
+    pub fn probabilities(&self, observation: &[f32]) -> Result<Vec<f32>> {
+        (|| {
+            let obs = Tensor::from_slice(observation, (1, observation.len()), &Device::Cpu)?;
+            candle_nn::ops::softmax_last_dim(&self.policy.forward(&obs)?)?.squeeze(0)?.to_vec1::<f32>()
+        })()
+        .map_err(candle_error)
+    }
+
+    pub fn update(&mut self, obs: &Tensor, actions: &Tensor, weights: &Tensor) -> Result<f64> {
+        let loss = (|| {
+            let logits = self.policy.forward(obs)?;
+            let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?
+                .gather(&actions.unsqueeze(1)?, 1)?
+                .squeeze(1)?;
+            (log_probs * weights)?.mean_all()?.neg()
+        })()
+        .map_err(candle_error)?;
+        let mut grads = loss.backward().map_err(candle_error)?;
+        clip_grad_norm(&mut grads, &self.vars.all_vars(), self.params.max_grad_norm).map_err(candle_error)?;
+        self.optimizer.step(&grads).map_err(candle_error)?;
+        loss.to_scalar::<f32>().map(f64::from).map_err(candle_error)
+    }
+}
+
+/// torch.nn.utils.clip_grad_norm_: the global L2 norm of every gradient; all scaled by
+/// max / (norm + 1e-6) when that is below 1.
+fn clip_grad_norm(
+    grads: &mut candle_core::backprop::GradStore,
+    vars: &[Var],
+    max: f64,
+) -> candle_core::Result<()> {
+    let mut total = 0f64;
+    for var in vars {
+        if let Some(grad) = grads.get(var.as_tensor()) {
+            total += f64::from(grad.sqr()?.sum_all()?.to_scalar::<f32>()?);
+        }
+    }
+    let coefficient = max / (total.sqrt() + 1e-6);
+    if coefficient < 1.0 {
+        for var in vars {
+            if let Some(grad) = grads.remove(var.as_tensor()) {
+                grads.insert(var.as_tensor(), (grad * coefficient)?);
+            }
+        }
+    }
+    Ok(())
+}

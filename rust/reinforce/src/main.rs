@@ -1,0 +1,20 @@
+//! REINFORCE's Rust twins of python/tasks/rl/reinforce.py on tch and candle. `reinforce --config
+//! JOB.yaml --out RECORDS.jsonl` is the `reinforce` task's Rust side (the harness contract:
+//! bench-core's on-policy loop of the `train_agent` protocol, policy.rs).
+mod agent;
+mod candle_learner;
+mod learner;
+
+use bench_core::policy::PolicyInfo;
+
+const TASK: PolicyInfo = PolicyInfo {
+    frameworks: &[("tch", env!("MLBENCH_VERSION_TCH")), ("candle", env!("MLBENCH_VERSION_CANDLE_CORE"))],
+    build: agent::build,
+    make_env: |name| rl_envs::make(name).map(|env| Box::new(env) as Box<dyn bench_core::agents::Environment>),
+    describe: agent::describe,
+    spec: include_str!("../../../configs/tasks/reinforce.yaml"),
+};
+
+fn main() {
+    bench_core::policy::main_policy(TASK);
+}

@@ -1,0 +1,200 @@
+"""REINFORCE trained end to end under the on-policy loop of the `train_agent` protocol: PyTorch and
+its twins on tch and candle.
+
+Every side loads the same initial weights and samples its policy from the same uniform draws, and
+CartPole and the chain are stepped by gymnasium on one side and the step-exact ports on the other.
+So the sides take the same actions, step for step, until floating-point rounding first moves a
+cumulative probability across a draw; they must agree over a long prefix, and the losses of the
+episodes' updates in that prefix must agree closely. A twin that weights its log-probabilities by
+the raw returns where PyTorch standardises them leaves the prefix soon: the test can fail. The
+recorded episodes are replayed in plain gymnasium from the same starts (an independent reference
+for the bookkeeping). Bad jobs and matrices are refused with one line.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, load_run, rust_binary
+from mlbench import agents, policy
+from mlbench import datasets as ds
+from mlbench.yamlio import dump_yaml
+from test_bad_input import assert_bad_matrix, assert_usage_error
+
+pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
+pytest.importorskip("torch", reason="the dl extra (torch) is not installed")
+
+from test_dqn_train import outputs, quiet_run, replay, shared_prefix
+
+STEPS = 1000
+PARAMS = {"total_timesteps": STEPS, "learning_rate": 1e-2, "hidden_size": 32}
+PORTED = ["cartpole_random", "chain_random"]
+RUST = ["tch", "candle"]
+SEEDS = 2
+# Steps every twin must share with PyTorch, and the updates (episodes) whose losses must agree.
+SHARED_PREFIX = 800
+LOSS_UPDATES, LOSS_RTOL = 20, 1e-4
+
+
+@pytest.fixture(scope="module")
+def train_run(tmp_path_factory: pytest.TempPathFactory, rl_sets_dir: Path) -> Path:
+    rust_binary("reinforce")
+    return quiet_run(tmp_path_factory.mktemp("reinforce"), rl_sets_dir, {
+        "task": "reinforce", "repetitions": SEEDS, "processes": 1, "warmup": 1,
+        "datasets": [*PORTED, "lunarlander_random"],
+        # standardised returns, and the negative control's raw returns
+        "algorithms": {"reinforce": PARAMS | {"normalize_returns": [True, False]}}})
+
+
+def measured(run: Path) -> list[dict[str, Any]]:
+    return [r for r in load_run(run) if not r["warmup"] and r["status"] == "ok"]
+
+
+def side(run: Path, dataset: str, framework: str, seed: int, normalize: bool = True) -> dict[str, np.ndarray]:
+    for r in measured(run):
+        if (r["dataset"], r["framework"], r["seed"], r["hyperparameters"]["normalize_returns"]) == (
+                dataset, framework, seed, normalize):
+            return outputs(run, r)
+    raise AssertionError(f"no record of {framework} on {dataset}, seed {seed}")
+
+
+def test_every_job_ran_or_is_unsupported_with_a_reason(train_run: Path) -> None:
+    records = load_run(train_run)
+    for r in records:
+        if r["language"] == "rust" and r["dataset"] == "lunarlander_random":
+            assert r["status"] == "unsupported" and "Box2D" in r["error"]
+            continue
+        assert r["status"] == "ok", r["error"]
+        if r["warmup"]:  # stopped after its updates: every code path, not the whole run
+            assert r["counts"]["update"] <= agents.WARMUP_UPDATES
+            continue
+        assert r["counts"]["train"] == STEPS and r["counts"]["update"] == r["metrics"]["episodes"] >= 5
+        assert r["solver"]["name"].startswith("REINFORCE")
+        parts = sum(r["timings_s"][phase] for phase in ("act", "env", "update"))
+        assert parts <= r["timings_s"]["train"]
+
+
+@pytest.mark.parametrize("framework", RUST)
+def test_twins_take_pytorchs_actions_and_losses(train_run: Path, framework: str) -> None:
+    for dataset in PORTED:
+        for seed in range(42 + 1, 42 + 1 + SEEDS):
+            py, rs = side(train_run, dataset, "pytorch", seed), side(train_run, dataset, framework, seed)
+            prefix = shared_prefix(py["actions"], rs["actions"])
+            where = f"{framework} {dataset} seed {seed}"
+            assert prefix >= SHARED_PREFIX, f"{where}: actions differ from step {prefix}"
+            done = int(np.searchsorted(py["episode_ends"], prefix, side="right"))  # episodes inside the prefix
+            assert done >= 5, where
+            inside = min(done, LOSS_UPDATES)
+            np.testing.assert_allclose(rs["losses"][:inside], py["losses"][:inside], rtol=LOSS_RTOL, atol=1e-6,
+                                       err_msg=where)
+            assert np.array_equal(py["returns"][:done], rs["returns"][:done]), where
+
+
+def test_raw_returns_leave_the_prefix(train_run: Path) -> None:
+    """The negative control: standardised against raw returns from the same weights and draws take
+    the same first episode, then part after its update (the losses differ at once)."""
+    for framework in ["pytorch", *RUST]:
+        standard = side(train_run, "cartpole_random", framework, 43, normalize=True)
+        raw = side(train_run, "cartpole_random", framework, 43, normalize=False)
+        first = int(standard["episode_ends"][0])
+        assert np.array_equal(standard["actions"][:first], raw["actions"][:first])
+        assert shared_prefix(standard["actions"], raw["actions"]) < SHARED_PREFIX, framework
+        assert not np.isclose(standard["losses"][0], raw["losses"][0], rtol=LOSS_RTOL)
+
+
+def test_recorded_episodes_are_what_the_actions_give(train_run: Path, rl_sets_dir: Path) -> None:
+    for r in measured(train_run):
+        data = ds.load_rollouts(r["dataset"], rl_sets_dir)
+        got = outputs(train_run, r)
+        expected = replay(data, r["seed"] % data.n_envs, got["actions"])
+        for name, values in expected.items():
+            assert np.array_equal(got[name], values), f"{r['framework']} {r['dataset']} seed {r['seed']}: {name}"
+
+
+def test_the_comparison_uses_the_seeds_iqm(train_run: Path) -> None:
+    from mlbench import stats
+
+    table, loaded = stats.load([train_run])
+    comparisons = stats.compare(table, loaded, phase="train")
+    assert len(comparisons) == len(PORTED) * 2 * len(RUST)  # standardised and raw returns
+    assert not comparisons["quality_mismatch"].any()
+    assert (comparisons["agreement"] >= SHARED_PREFIX / STEPS).all()
+    rl = stats.reinforcement_learning(table)
+    assert set(rl["framework"]) == {"pytorch", *RUST}
+
+
+def test_sampling_and_weights_match_numpy() -> None:
+    """The loop's inverse-CDF draw and returns-to-go against numpy's own reading of them."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        p = rng.dirichlet(np.ones(4)).astype(np.float32)
+        u = float(rng.random())
+        expected = min(int(np.searchsorted(np.cumsum(p.astype(np.float64)), u, side="right")), 3)
+        assert policy.sample_action(p, u) == expected
+    rewards = rng.normal(size=50).tolist()
+    gamma = 0.9
+    discounts = gamma ** np.arange(50)
+    returns = np.array([np.sum(rewards[k:] * discounts[:50 - k]) for k in range(50)])
+    np.testing.assert_allclose(policy.step_weights(rewards, gamma, False), returns, rtol=1e-6)
+    standard = (returns - returns.mean()) / (returns.std() + policy.STANDARDISE_EPS)
+    np.testing.assert_allclose(policy.step_weights(rewards, gamma, True), standard, rtol=1e-5, atol=1e-6)
+
+
+GOOD: dict[str, Any] = {"task": "reinforce", "repetitions": 1, "processes": 1, "warmup": 0,
+                        "datasets": ["cartpole_random"], "algorithms": {"reinforce": {"total_timesteps": 100}}}
+MATRIX_CASES = {
+    "gamma 0": ({"gamma": 0}, "gamma: 0 is less than or equal to the minimum of 0"),
+    "a replay setting": ({"buffer_size": 100}, "buffer_size"),
+    "more steps than the set": ({"total_timesteps": 501}, "total_timesteps: 501 is above the 500 steps"),
+    "not a boolean": ({"normalize_returns": "yes"}, "normalize_returns"),
+}
+
+
+@pytest.mark.parametrize("case", list(MATRIX_CASES))
+def test_bad_reinforce_matrix(case: str, tmp_path: Path, narrow_dir: Path) -> None:
+    change, message = MATRIX_CASES[case]
+    matrix = GOOD | {"algorithms": {"reinforce": GOOD["algorithms"]["reinforce"] | change}}
+    assert_bad_matrix(matrix, message, tmp_path, narrow_dir)
+
+
+def job_file(folder: Path, datasets: Path, language: str, framework: str, **params: Any) -> Path:
+    defaults = {"total_timesteps": 100, "learning_rate": 1e-3, "gamma": 0.99, "normalize_returns": True,
+                "max_grad_norm": 10.0, "hidden_size": 8, "hidden_layers": 1}
+    job = {"schema_version": 3, "job_id": "0123456789abcdef", "run": "bad", "task": "reinforce", "domain": "rl",
+           "language": language, "framework": framework, "algorithm": "reinforce", "dataset": "cartpole_random",
+           "datasets_dir": str(datasets), "hyperparameters": defaults | params, "hardware_profile": "cpu",
+           "device": "cpu", "threads": 1, "precision": "float32", "repetitions": 1, "warmup": 0, "seed": 1,
+           "timeout_s": 60, "predictions_dir": str(folder / "predictions"), "min_sample_s": 0.0, "processes": 1,
+           "fixtures_dir": str(folder / "fixtures")}
+    path = folder / f"{framework}.yaml"
+    path.write_text(dump_yaml(job))
+    return path
+
+
+SIDES = {"pytorch": ("python", [sys.executable, str(ROOT / "python/tasks/rl/reinforce.py")]), "tch": ("rust", None),
+         "candle": ("rust", None)}
+PROGRAM_CASES = {
+    "gamma above 1": ({"gamma": 2.0}, "gamma"),
+    "more steps than the set": ({"total_timesteps": 501}, "total_timesteps: 501 is above the 500 steps"),
+    "no fixtures": ({}, "fixtures_dir"),
+}
+
+
+@pytest.mark.parametrize("framework", list(SIDES))
+@pytest.mark.parametrize("case", list(PROGRAM_CASES))
+def test_reinforce_program_refuses_bad_job(framework: str, case: str, tmp_path: Path, narrow_dir: Path) -> None:
+    params, message = PROGRAM_CASES[case]
+    language, command = SIDES[framework]
+    config = job_file(tmp_path, narrow_dir, language, framework, **params)
+    out = tmp_path / "records.jsonl"
+    program = command if command is not None else [str(rust_binary("reinforce"))]
+    result = subprocess.run([*program, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
+                            timeout=120)
+    assert_usage_error(result, str(config), message)
+    assert not out.exists() and not (tmp_path / "predictions").exists()
