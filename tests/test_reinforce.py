@@ -37,9 +37,12 @@ PARAMS = {"total_timesteps": STEPS, "learning_rate": 1e-2, "hidden_size": 32}
 PORTED = ["cartpole_random", "chain_random"]
 RUST = ["tch", "candle"]
 SEEDS = 2
-# Steps every twin must share with PyTorch, and the updates (episodes) whose losses must agree.
+# Steps every twin must share with PyTorch (measured: all 1,000, every seed, environment and side),
+# and the updates (episodes) whose losses must agree: within 1e-4 relative, or 1e-5 absolute, since
+# standardised weights sum to zero and a loss can sit near 0 (measured: raw-returns losses within
+# 3.3e-7 relative; standardised ones up to 1.3e-4 relative of a loss near zero).
 SHARED_PREFIX = 800
-LOSS_UPDATES, LOSS_RTOL = 20, 1e-4
+LOSS_UPDATES, LOSS_RTOL, LOSS_ATOL = 20, 1e-4, 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +94,7 @@ def test_twins_take_pytorchs_actions_and_losses(train_run: Path, framework: str)
             done = int(np.searchsorted(py["episode_ends"], prefix, side="right"))  # episodes inside the prefix
             assert done >= 5, where
             inside = min(done, LOSS_UPDATES)
-            np.testing.assert_allclose(rs["losses"][:inside], py["losses"][:inside], rtol=LOSS_RTOL, atol=1e-6,
+            np.testing.assert_allclose(rs["losses"][:inside], py["losses"][:inside], rtol=LOSS_RTOL, atol=LOSS_ATOL,
                                        err_msg=where)
             assert np.array_equal(py["returns"][:done], rs["returns"][:done]), where
 
