@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -150,7 +151,9 @@ def rollout_metrics(returns: np.ndarray, lengths: np.ndarray) -> dict[str, float
     }
 
 
-def evaluate_rollout(outputs: dict[str, np.ndarray]) -> dict[str, float | None]:
+def evaluate_rollout(outputs: dict[str, np.ndarray], meta: dict[str, Any]) -> dict[str, float | None]:
+    """A rollout's episodes (`meta`, the rollouts set's, is not needed: the same actions from the same
+    starts must give the same episodes on any environment)."""
     returns, lengths = outputs["returns"], outputs["lengths"]
     if returns.ndim != 1 or returns.shape != lengths.shape:
         raise EvaluationError(f"returns {returns.shape} and lengths {lengths.shape} are not one value per episode")
@@ -159,8 +162,9 @@ def evaluate_rollout(outputs: dict[str, np.ndarray]) -> dict[str, float | None]:
     return rollout_metrics(returns, lengths)
 
 
-def evaluate_agent(outputs: dict[str, np.ndarray], environment: str) -> dict[str, float | None]:
-    """A trained agent's episodes (mlbench.agents.metrics), after the checks every output gets."""
+def evaluate_agent(outputs: dict[str, np.ndarray], meta: dict[str, Any]) -> dict[str, float | None]:
+    """A trained agent's episodes (mlbench.agents.metrics) against the success threshold of the
+    rollouts set's environment (`meta`), after the checks every output gets."""
     from mlbench.agents import metrics
 
     returns, lengths, ends = outputs["returns"], outputs["lengths"], outputs["episode_ends"]
@@ -172,7 +176,7 @@ def evaluate_agent(outputs: dict[str, np.ndarray], environment: str) -> dict[str
                               "do not increase")
     if "losses" in outputs and not np.all(np.isfinite(outputs["losses"])):
         raise EvaluationError(f"{int(np.sum(~np.isfinite(outputs['losses'])))} update losses are NaN or infinite")
-    return metrics(outputs, environment)
+    return metrics(outputs, meta["environment"])
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,8 @@ class Kind:
     primary: str  # the metric that decides whether two sides reached the same quality
     higher_is_better: bool
     agreement: str  # how two sides' outputs are compared (stats.agreement)
+    # A kind judged from its outputs alone (target none): the metrics of (outputs, the dataset's meta).
+    from_outputs: Callable[[dict[str, np.ndarray], dict[str, Any]], dict[str, float | None]] | None = None
 
 
 KINDS: dict[str, Kind] = {
@@ -198,11 +204,11 @@ KINDS: dict[str, Kind] = {
                        "adjusted Rand index between the two labellings"),
     # Same actions from the same starts: any difference in the episodes is a different environment.
     "rollout": Kind(lambda case: {}, "none", ("returns", "lengths"), ("final_observations",), "mean_return", True,
-                    "share of episodes with the same return, in order"),
+                    "share of episodes with the same return, in order", evaluate_rollout),
     # A trained agent, one seed per repetition: its final return over seeds is a distribution, so two
     # sides are the same quality when the bootstrap CIs of their interquartile means overlap (stats).
     "agent": Kind(lambda case: {}, "none", ("returns", "lengths", "episode_ends"), ("losses", "actions"),
-                  "final_return", True, "share of steps with the same action, in order"),
+                  "final_return", True, "share of steps with the same action, in order", evaluate_agent),
 }
 
 

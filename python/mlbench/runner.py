@@ -20,7 +20,7 @@ from mlbench import datasets as ds
 from mlbench import doctor, envinfo, folds, noise, records
 from mlbench.config import Job, expand_matrix, load_hardware, load_matrix, load_task_spec, matrix_defaults
 from mlbench.errors import UsageError
-from mlbench.evaluate import KINDS, EvaluationError, Judged, evaluate, evaluate_agent, evaluate_folds, evaluate_rollout
+from mlbench.evaluate import KINDS, EvaluationError, Judged, evaluate, evaluate_folds
 from mlbench.executors import EXECUTORS, Executor, Launch, LocalExecutor, Outcome
 from mlbench.paths import DATASETS, ROOT, RUST_TARGET
 from mlbench.yamlio import dump_yaml
@@ -399,18 +399,17 @@ def judged(record: dict[str, Any], job: Job, split: ds.Split | None,
         return record
     try:
         kind = load_task_spec(job.task).kind_of(job.algorithm)
-        assert split is not None or KINDS[kind].target == "none"
+        assert split is not None or KINDS[kind].from_outputs is not None
         artifacts = record.get("artifacts") or {}
         missing = [name for name in KINDS[kind].outputs if name not in artifacts]
         if missing:
             raise EvaluationError(f"the record lists no {', '.join(missing)} artifact")
         loaded = {name: np.load(artifacts[name]) for name in KINDS[kind].outputs + KINDS[kind].optional
                   if name in artifacts}
-        if kind == "agent":  # a trained agent: its episodes against the environment's success threshold
-            environment = ds.read_meta(job.dataset, Path(job.datasets_dir))["environment"]
-            record["metrics"] = evaluate_agent(loaded, environment) | record["metrics"]
-        elif KINDS[kind].target == "none":  # a rollout: judged from its outputs alone
-            record["metrics"] = evaluate_rollout(loaded) | record["metrics"]
+        judge_outputs = KINDS[kind].from_outputs
+        if judge_outputs is not None:  # a rollout, a trained agent: judged from its outputs alone
+            record["metrics"] = judge_outputs(loaded, ds.read_meta(job.dataset, Path(job.datasets_dir))) | \
+                record["metrics"]
         elif job.cv_folds:  # out-of-fold outputs: each fold's held-out rows judged, then the mean
             if assigned is None:
                 assigned = folds.load(job.folds_file, len(split.y_train), job.cv_folds)

@@ -1,7 +1,7 @@
 """Episode starts from a rollouts set, for a gymnasium environment: each reset starts the next one.
 
 Shared by the protocols that step gymnasium environments (env_steps, train_agent); the Rust twins
-are `Starts` in rust/rl-envs and in bench-core's agents.rs. `StartsFrom` wraps an environment so
+are `Starts` in rust/bench-core/src/stepping.rs. `StartsFrom` wraps an environment so
 that resets someone else calls (a vector environment's, a library's) follow the set too.
 
 Copy i starts its k-th episode from start k of row i: gymnasium's own reset, then the set's start

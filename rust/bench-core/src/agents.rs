@@ -20,7 +20,7 @@ use crate::exploration::{linear_epsilon, MultiplicativeEpsilon};
 use crate::harness::{in_job, run_main, Args, Phases};
 use crate::measure::{cpu_time_s, peak_rss_mb, reset_peak_rss, rss_mb, PhaseTimer};
 use crate::record::{Record, Resources, Solver};
-use crate::stepping::{open_job, Rollouts};
+use crate::stepping::{open_job, Rollouts, Starts};
 
 /// A warm-up repetition stops after this many updates.
 pub const WARMUP_UPDATES: usize = 50;
@@ -290,39 +290,6 @@ pub(crate) fn phase_maps(
     (timings_s, counts)
 }
 
-/// Episode starts: row k of one copy of the rollouts set for episode k.
-pub(crate) struct Starts<'a> {
-    states: ndarray::ArrayView2<'a, f64>,
-    episode: usize,
-}
-
-impl<'a> Starts<'a> {
-    /// Seed `seed`'s copy of the set's starts (copy seed mod n_envs).
-    pub(crate) fn of_seed(data: &'a Rollouts, seed: u64) -> Self {
-        let all = data.starts.as_ref().expect("checked before the first repetition");
-        let copy = (seed % data.n_envs() as u64) as usize;
-        Starts { states: all.index_axis(ndarray::Axis(0), copy), episode: 0 }
-    }
-
-    /// The observation size: a reset of `env` to the first start (the episode counter untouched).
-    pub(crate) fn observations(&self, env: &mut dyn Environment) -> usize {
-        env.reset_to(&self.states.row(0).to_vec()).len()
-    }
-
-    pub(crate) fn reset(&mut self, env: &mut dyn Environment) -> Result<Vec<f32>> {
-        let k = self.episode;
-        self.episode += 1;
-        if k >= self.states.nrows() {
-            return Err(BenchError::run(format!(
-                "ran out of the rollouts set's {} starts",
-                self.states.nrows()
-            )));
-        }
-        let row = self.states.row(k).to_vec();
-        Ok(env.reset_to(&row))
-    }
-}
-
 /// Step 2 of the protocol (python/mlbench/agents.py `train`).
 fn train(
     agent: &mut dyn Agent,
@@ -345,7 +312,7 @@ fn train(
     let (mut returns, mut lengths, mut ends, mut losses) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut episode_return, mut episode_length, mut k) = (0.0f64, 0u64, 0usize);
     let (mut act_s, mut env_s, mut update_s) = (0.0f64, 0.0f64, 0.0f64);
-    let mut obs = starts.reset(env)?;
+    let mut obs = env.reset_to(starts.next_start()?);
     let start = Instant::now();
     for (t, taken_t) in taken.iter_mut().enumerate() {
         let t0 = Instant::now();
@@ -374,7 +341,7 @@ fn train(
             lengths.push(episode_length as f64);
             ends.push((t + 1) as f64);
             (episode_return, episode_length) = (0.0, 0);
-            obs = starts.reset(env)?;
+            obs = env.reset_to(starts.next_start()?);
             if !per_step && !linear {
                 epsilon.advance();
             }
@@ -418,11 +385,7 @@ pub(crate) fn check_port(
 }
 
 fn run(args: &Args, info: &AgentInfo, startup: Option<f64>) -> Result<()> {
-    let spec = match crate::config::Job::load(&args.config) {
-        Ok(job) => crate::spec::spec_for(info.specs, &job),
-        Err(_) => info.specs[0], // open_job reports what is wrong with the job file
-    };
-    let Some(opened) = open_job::<AgentParams>(args, info.frameworks, spec, startup)? else {
+    let Some(opened) = open_job::<AgentParams>(args, info.frameworks, info.specs, startup)? else {
         return Ok(());
     };
     let (job, params, data) = (&opened.job, &opened.params, &opened.data);
@@ -459,8 +422,8 @@ fn measure_repetition(
         }
     }
     let mut env = (info.make_env)(&data.environment).expect("checked before the first repetition");
-    let mut starts = Starts::of_seed(data, seed);
-    let observations = starts.observations(env.as_mut());
+    let mut starts = Starts::of_seed(data, seed)?;
+    let observations = env.reset_to(starts.first()).len();
     let actions = env.n_actions();
     let weights = fixture_path(job, "init", seed);
     let mut agent =

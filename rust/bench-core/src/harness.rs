@@ -146,12 +146,15 @@ pub(crate) fn in_job(config: &Path) -> impl Fn(BenchError) -> BenchError + Copy 
 
 /// Loads a job as every task program does: the job schema, this binary's version of the job's
 /// framework, the hyperparameters against the compiled-in task spec.
-pub(crate) fn checked_job(
+/// The job file, loaded once and checked against its task's spec among `specs` (a program may
+/// serve several tasks); the framework's version and that spec.
+pub(crate) fn checked_job<'s>(
     args: &Args,
     frameworks: &[(&'static str, &'static str)],
-    spec: &str,
-) -> Result<(Job, &'static str)> {
+    specs: &[&'s str],
+) -> Result<(Job, &'static str, &'s str)> {
     let job = Job::load(&args.config)?;
+    let spec = crate::spec::spec_for(specs, &job);
     let in_job = in_job(&args.config);
     let version =
         frameworks.iter().find(|(name, _)| *name == job.framework).map(|(_, version)| *version).ok_or_else(
@@ -159,7 +162,7 @@ pub(crate) fn checked_job(
         )?;
     crate::spec::check_task(spec, &job).map_err(in_job)?;
     crate::spec::check_hyperparameters(spec, &job).map_err(in_job)?;
-    Ok((job, version))
+    Ok((job, version, spec))
 }
 
 /// The once-per-process timings every record carries: start-up and the data load.
@@ -174,7 +177,7 @@ pub(crate) fn process_timings(
 }
 
 pub fn run_task(args: &Args, info: &TaskInfo, startup: Option<f64>) -> Result<()> {
-    let (job, version) = checked_job(args, info.frameworks, info.spec)?;
+    let (job, version, _) = checked_job(args, info.frameworks, &[info.spec])?;
     let in_job = in_job(&args.config);
     let env = env::capture(info.frameworks);
     let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;

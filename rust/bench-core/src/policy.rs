@@ -11,14 +11,14 @@ use serde::Deserialize;
 
 use crate::agents::{
     check_fixtures, check_port, fill_record, fixture_path, npy, phase_maps, AgentRun, Environment, Measured,
-    Starts, WARMUP_UPDATES,
+    WARMUP_UPDATES,
 };
 use crate::config::Job;
 use crate::error::Result;
 use crate::harness::{in_job, run_main, Args, Phases};
 use crate::measure::{cpu_time_s, reset_peak_rss, rss_mb, PhaseTimer};
 use crate::record::Record;
-use crate::stepping::{open_job, Rollouts};
+use crate::stepping::{open_job, Rollouts, Starts};
 
 /// Added to the returns' standard deviation before dividing by it (python/mlbench/policy.py).
 pub const STANDARDISE_EPS: f64 = 1e-8;
@@ -127,7 +127,7 @@ fn train(
     let (mut episode_obs, mut episode_actions, mut episode_rewards) = (Vec::new(), Vec::new(), Vec::new());
     let (mut act_s, mut env_s, mut update_s) = (0.0f64, 0.0f64, 0.0f64);
     let (mut done, mut episode_return) = (steps, 0.0f64);
-    let mut obs = starts.reset(env)?;
+    let mut obs = env.reset_to(starts.next_start()?);
     let observations = obs.len();
     let start = Instant::now();
     for t in 0..steps {
@@ -145,7 +145,7 @@ fn train(
             returns.push(std::mem::take(&mut episode_return));
             lengths.push(episode_rewards.len() as f64);
             ends.push((t + 1) as f64);
-            obs = starts.reset(env)?;
+            obs = env.reset_to(starts.next_start()?);
         } else {
             obs = next_obs;
         }
@@ -176,7 +176,7 @@ fn train(
 }
 
 fn run(args: &Args, info: &PolicyInfo, startup: Option<f64>) -> Result<()> {
-    let Some(opened) = open_job::<PolicyParams>(args, info.frameworks, info.spec, startup)? else {
+    let Some(opened) = open_job::<PolicyParams>(args, info.frameworks, &[info.spec], startup)? else {
         return Ok(());
     };
     let (job, params, data) = (&opened.job, &opened.params, &opened.data);
@@ -207,8 +207,8 @@ fn measure_repetition(
     let draws: Array1<f64> = npy(&fixture_path(job, "sample", seed))?;
     let max_updates = (repetition < job.warmup).then_some(WARMUP_UPDATES);
     let mut env = (info.make_env)(&data.environment).expect("checked before the first repetition");
-    let mut starts = Starts::of_seed(data, seed);
-    let observations = starts.observations(env.as_mut());
+    let mut starts = Starts::of_seed(data, seed)?;
+    let observations = env.reset_to(starts.first()).len();
     let actions = env.n_actions();
     let weights = fixture_path(job, "init", seed);
     let mut agent =

@@ -44,6 +44,58 @@ impl Rollouts {
     }
 }
 
+/// One copy's episode starts: each `next` gives the state the next episode starts from (start k of
+/// the copy's row for its k-th episode; python/mlbench/starts.py `Starts`). Owned, contiguous rows.
+pub struct Starts {
+    states: Array2<f64>,
+    copy: usize,
+    episode: usize,
+}
+
+impl Starts {
+    /// Copy `copy` of a set's starts (copies x episodes x state).
+    pub fn new(starts: &Array3<f64>, copy: usize) -> Self {
+        Starts {
+            states: starts.index_axis(ndarray::Axis(0), copy).as_standard_layout().to_owned(),
+            copy,
+            episode: 0,
+        }
+    }
+
+    /// Seed `seed`'s copy of a set whose starts are states (copy seed mod n_envs).
+    pub fn of_seed(data: &Rollouts, seed: u64) -> Result<Self> {
+        let starts = data.starts.as_ref().ok_or_else(|| {
+            BenchError::usage(format!("dataset: {} starts its episodes from reset seeds", data.environment))
+        })?;
+        Ok(Starts::new(starts, (seed % data.n_envs() as u64) as usize))
+    }
+
+    /// The first start, without counting an episode (an environment's sizes, before the clock).
+    pub fn first(&self) -> &[f64] {
+        self.row(0)
+    }
+
+    /// The next episode's start state.
+    pub fn next_start(&mut self) -> Result<&[f64]> {
+        let k = self.episode;
+        self.episode += 1;
+        if k >= self.states.nrows() {
+            return Err(BenchError::run(format!(
+                "copy {} ran out of the rollouts set's {} starts",
+                self.copy,
+                self.states.nrows()
+            )));
+        }
+        Ok(self.row(k))
+    }
+
+    fn row(&self, k: usize) -> &[f64] {
+        let width = self.states.ncols();
+        &self.states.as_slice().expect("an owned standard-layout array is contiguous")
+            [k * width..(k + 1) * width]
+    }
+}
+
 /// What one timed call leaves: per step and copy, the reward and whether an episode ended there
 /// (terminated or truncated), and each copy's observation after the last step.
 pub struct Trace {
@@ -157,10 +209,10 @@ pub(crate) struct EnvironmentJob<P> {
 pub(crate) fn open_job<P: serde::de::DeserializeOwned>(
     args: &Args,
     frameworks: &'static [(&'static str, &'static str)],
-    spec: &str,
+    specs: &[&str],
     startup: Option<f64>,
 ) -> Result<Option<EnvironmentJob<P>>> {
-    let (job, version) = checked_job(args, frameworks, spec)?;
+    let (job, version, spec) = checked_job(args, frameworks, specs)?;
     let in_job = in_job(&args.config);
     let params: P = job.params().map_err(in_job)?;
     let env = env::capture(frameworks);
@@ -198,7 +250,7 @@ impl<P> EnvironmentJob<P> {
 }
 
 fn run(args: &Args, info: &SteppingInfo, startup: Option<f64>) -> Result<()> {
-    let Some(opened) = open_job::<StepParams>(args, info.frameworks, info.spec, startup)? else {
+    let Some(opened) = open_job::<StepParams>(args, info.frameworks, &[info.spec], startup)? else {
         return Ok(());
     };
     let (job, params, data) = (&opened.job, &opened.params, &opened.data);

@@ -385,7 +385,7 @@ pub fn order_path(job: &Job, seed: u64) -> PathBuf {
 }
 
 fn run(args: &Args, info: &TrainingInfo, startup: Option<f64>) -> Result<()> {
-    let (job, version) = checked_job(args, info.frameworks, info.spec)?;
+    let (job, version, _) = checked_job(args, info.frameworks, &[info.spec])?;
     let in_job = in_job(&args.config);
     let params: TrainParams = job.params().map_err(in_job)?;
     if !PRECISIONS.contains(&job.precision.as_str()) {

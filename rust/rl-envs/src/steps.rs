@@ -4,36 +4,9 @@
 //! SyncVectorEnv does by default (that step's action is ignored, its reward is 0). Episodes start
 //! from the rollouts set's start states; actions are its columns, turned into indices untimed.
 use bench_core::error::{BenchError, Result};
-use bench_core::stepping::{Rollouts, Stepper, Trace};
-use ndarray::{Array2, Array3};
+use bench_core::stepping::{Rollouts, Starts, Stepper, Trace};
+use ndarray::Array2;
 use rl_envs::Env;
-
-/// Copy `copy`'s episode starts: each `reset` starts the next one.
-struct Starts {
-    states: Array2<f64>,
-    copy: usize,
-    episode: usize,
-}
-
-impl Starts {
-    fn new(starts: &Array3<f64>, copy: usize) -> Self {
-        Starts { states: starts.index_axis(ndarray::Axis(0), copy).to_owned(), copy, episode: 0 }
-    }
-
-    fn reset(&mut self, env: &mut dyn Env) -> Result<Vec<f32>> {
-        let k = self.episode;
-        self.episode += 1;
-        if k >= self.states.nrows() {
-            return Err(BenchError::run(format!(
-                "copy {} ran out of the rollouts set's {} starts",
-                self.copy,
-                self.states.nrows()
-            )));
-        }
-        let row = self.states.row(k);
-        Ok(env.reset_to(row.as_slice().expect("a row of an owned standard-layout array is contiguous")))
-    }
-}
 
 /// One copy of the environment, its episode starts and its actions (indices).
 struct Copy {
@@ -102,7 +75,7 @@ impl Stepper for Single {
             rewards[[t, 0]] = step.reward;
             if step.terminated || step.truncated {
                 ended[[t, 0]] = true;
-                observation = starts.reset(env.as_mut())?;
+                observation = env.reset_to(starts.next_start()?);
             } else {
                 observation = step.observation;
             }
@@ -129,7 +102,7 @@ impl Stepper for Vector {
             for (i, Copy { env, starts, actions }) in self.copies.iter_mut().enumerate() {
                 let observation = if self.resetting[i] {
                     self.resetting[i] = false;
-                    starts.reset(env.as_mut())?
+                    env.reset_to(starts.next_start()?)
                 } else {
                     let step = env.step(actions[t]);
                     rewards[[t, i]] = step.reward;
@@ -153,7 +126,7 @@ pub fn start(data: &Rollouts, num_envs: usize) -> Result<Box<dyn Stepper>> {
     let mut copies = copies(data, num_envs)?;
     let mut first = Vec::with_capacity(num_envs);
     for copy in &mut copies {
-        first.push(copy.starts.reset(copy.env.as_mut())?);
+        first.push(copy.env.reset_to(copy.starts.next_start()?));
     }
     if num_envs == 1 {
         let copy = copies.pop().expect("one copy");
