@@ -201,3 +201,19 @@ def test_reinforce_program_refuses_bad_job(framework: str, case: str, tmp_path: 
                             timeout=120)
     assert_usage_error(result, str(config), message)
     assert not out.exists() and not (tmp_path / "predictions").exists()
+
+
+def test_the_report_shows_performance_profiles(train_run: Path) -> None:
+    """One panel per cell (CartPole, the chain and LunarLander, each with standardised and raw
+    returns), one curve per side: the share of seeds above tau, falling to 0 past the best seed."""
+    from mlbench import plots, stats
+
+    table, _ = stats.load([train_run])
+    figure = plots.performance_profiles(table)
+    assert figure is not None and len(figure.axes) == (len(PORTED) + 1) * 2
+    for ax in figure.axes:
+        sides = {line.get_label().split(" ")[0] for line in ax.get_lines()}
+        assert sides == ({"pytorch"} if "lunarlander" in ax.get_title(loc="left") else {"pytorch", *RUST})
+        for line in ax.get_lines():
+            share = np.asarray(line.get_ydata())
+            assert 0 <= share[0] <= 1 and share[-1] == 0 and (np.diff(share) <= 0).all()

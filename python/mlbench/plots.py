@@ -174,6 +174,46 @@ def return_curves(table: pd.DataFrame, bins: int = 40, limit: int = 12) -> Figur
     return fig
 
 
+def performance_profiles(table: pd.DataFrame, points: int = 200, resamples: int = 1000,
+                         limit: int = 12) -> Figure | None:
+    """Agent tasks: each side's performance profile (rliable's score distribution): the share of its
+    seeds whose final return exceeds tau, against tau over the cell's range, with a 95% percentile
+    bootstrap band over the seeds; one panel per algorithm x environment x hyperparameter cell, the
+    first `limit`. A side whose curve lies above another's reached higher returns on more seeds."""
+    from mlbench.stats import per_seed
+
+    if "metric_final_return" not in table:
+        return None
+    ok = table[(table["status"] == "ok") & table["metric_final_return"].notna()]
+    if ok.empty:
+        return None
+    ok = ok.assign(label=labelled(ok.assign(rust_framework="")))
+    labels = sorted(ok["label"].unique())[:limit]
+    fig, axes = plt.subplots(len(labels), 1, figsize=(8, 2.6 * len(labels)), squeeze=False)
+    rng = np.random.default_rng(0)  # the bands' resamples: the same figure for the same run
+    for ax, name in zip(axes[:, 0], labels, strict=True):
+        group = ok[ok["label"] == name]
+        sides = {framework: per_seed(runs, "final_return") for framework, runs in sorted(group.groupby("framework"))}
+        everything = np.concatenate(list(sides.values()))
+        taus = np.linspace(everything.min(), everything.max(), points)
+        for f_index, (framework, scores) in enumerate(sides.items()):
+            colour = series_colour(framework, f_index)
+            share = (scores[:, None] > taus[None, :]).mean(axis=0)
+            draws = scores[rng.integers(0, len(scores), size=(resamples, len(scores)))]
+            shares = (draws[:, :, None] > taus[None, None, :]).mean(axis=1)
+            low, high = np.percentile(shares, [2.5, 97.5], axis=0)
+            ax.fill_between(taus, low, high, color=colour, alpha=0.15, linewidth=0)
+            ax.step(taus, share, where="post", color=colour, label=f"{framework} ({len(scores)} seeds)")
+        ax.set_title(name, fontsize=8, loc="left")
+        ax.set_xlabel("final return (tau)")
+        ax.set_ylabel("share of seeds > tau")
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=7)
+    fig.suptitle("Performance profiles (share of seeds whose final return exceeds tau; 95% bootstrap band)")
+    fig.tight_layout()
+    return fig
+
+
 def quality_vs_time(comparisons: pd.DataFrame, phase: str = "headline") -> Figure:
     """Per task: each comparison's median time against its quality, one marker per language."""
     rows = (comparisons[comparisons["phase"].isin(stats.HEADLINE_PHASES)] if phase == "headline"
