@@ -1,7 +1,8 @@
 """The `train_agent` protocol: an agent trained on an environment, for every side. Mirrors
 rust/bench-core/src/agents.rs. This module holds the off-policy loop (epsilon-greedy acting and a
 replay buffer: DQN) and what both loops share; the on-policy loop (an agent that samples its own
-policy and learns from finished episodes: REINFORCE) is mlbench.policy, chosen by `on_policy`.
+policy: REINFORCE from finished episodes, A2C from rollouts of n steps) is mlbench.policy, chosen by
+`loop`.
 
 A task declares each agent as a `TrainAgent`: `init` draws the online network's initial weights
 (PyTorch, once per seed) and `build` makes a framework agent from that file; the agent answers
@@ -90,8 +91,8 @@ class Agent(Protocol):
 class TrainAgent:
     """How a framework makes its agent: `init(params, observations, actions, seed)` the initial
     weights (PyTorch names, float32; used by `--fixtures` only), `build(params, observations,
-    actions, weights_path)` the agent (an `Agent`, or with `on_policy` a mlbench.policy
-    `PolicyAgent`), `describe(params)` the solver's name."""
+    actions, weights_path)` the agent (an `Agent`; for an on-policy `loop` a mlbench.policy
+    `PolicyAgent` or `ActorCritic`), `describe(params)` the solver's name."""
 
     init: Callable[[Params, int, int, int], dict[str, np.ndarray]]
     build: Callable[[Params, int, int, Path], Any] | None
@@ -100,7 +101,13 @@ class TrainAgent:
     # steps, seed)` with an environment whose resets follow the set's starts; it times `build` and
     # `train` itself and returns the same artifacts (losses where the library gives none: empty).
     learn: Callable[[Params, Any, Path, int, int], AgentRun] | None = None
-    on_policy: bool = False  # the on-policy loop of mlbench.policy, and its streams
+    # `replay` (this module's off-policy loop), or mlbench.policy's on-policy loops: `episodes`
+    # (an update per finished episode) or `rollouts` (an update per n steps, bootstrapped)
+    loop: str = "replay"
+
+    @property
+    def on_policy(self) -> bool:
+        return self.loop != "replay"
 
 
 def fixture_path(job: Job, name: str, seed: int) -> Path:
@@ -303,8 +310,9 @@ def run_agent(job: Job, algorithm: TrainAgent, data: Rollouts, seed: int, phases
     if algorithm.on_policy:
         from mlbench import policy
 
-        outcome = policy.train(agent, env, lambda e: starts.reset(e)[0], params, streams, steps,
-                               WARMUP_UPDATES if warmup else None)
+        on_policy_loop = policy.train if algorithm.loop == "episodes" else policy.train_rollouts
+        outcome = on_policy_loop(agent, env, lambda e: starts.reset(e)[0], params, streams, steps,
+                                 WARMUP_UPDATES if warmup else None)
     else:
         outcome = train(agent, env, lambda e: starts.reset(e)[0], params, streams, steps, observations)
     outcome.timings_s = phases.timer.timings_s | outcome.timings_s

@@ -1,15 +1,16 @@
-"""The on-policy loop of the `train_agent` protocol: a policy-gradient agent (REINFORCE) acts by
-sampling its own policy and learns from each finished episode. Mirrors
-rust/bench-core/src/policy.rs. The off-policy loop (replay buffer, epsilon-greedy) is
-mlbench.agents, which also holds what both loops share: the fixtures' folder, the build phase, the
-episode starts, the artifacts and the judge's metrics.
+"""The on-policy loops of the `train_agent` protocol: a policy-gradient agent acts by sampling its
+own policy, and learns from each finished episode (`episodes`: REINFORCE) or from each rollout of n
+steps, bootstrapped by its critic (`rollouts`: A2C). Mirrors rust/bench-core/src/policy.rs. The
+off-policy loop (replay buffer, epsilon-greedy) is mlbench.agents, which also holds what all loops
+share: the fixtures' folder, the build phase, the episode starts, the artifacts and the judge's
+metrics.
 
 Written once per (job, seed) before any side runs (`--fixtures`): `init-SEED.safetensors` (the
 policy's initial weights, PyTorch's names) and `sample-SEED.npy` (float64, one uniform draw per
 step), so no side's random generator enters the run.
 
-One repetition (seed s), step 2 (`train`, timed as a whole and split into `act`, `env` and
-`update`), for step t = 0 .. T-1:
+The `episodes` loop (REINFORCE): one repetition (seed s), step 2 (`train`, timed as a whole and
+split into `act`, `env` and `update`), for step t = 0 .. T-1:
 - `act`: the agent's action probabilities for the observation (float32); the action is the first
   whose cumulative probability (summed in float64, in action order) exceeds sample[t], or the last
   action where rounding leaves none: inverse-CDF sampling from the shared draw;
@@ -22,8 +23,22 @@ One repetition (seed s), step 2 (`train`, timed as a whole and split into `act`,
   w of one `update(observations, actions, weights)`: the loss -mean_k(log pi(a_k | s_k) w_k), one
   optimizer step. The steps after the last finished episode give no update.
 
+The `rollouts` loop (A2C, as stable-baselines3's A2C collects and learns with one environment):
+- `act`: the agent's probabilities and its critic's value V(s) (float32) for the observation; the
+  action drawn as above;
+- `env`: one step; observation, action, reward, value and whether the episode ended stored at row
+  t mod n_steps of the rollout; a truncated episode's last observation kept (its value is added to
+  the reward, discounted, at the update: the time limit is not a terminal state);
+- `update`: after every n_steps steps: the critic's values of the kept truncated observations and of
+  the observation after the rollout (the bootstrap; weights do not change inside a rollout, so these
+  are the values the acting network would give), then generalised advantage estimation in float64
+  (delta_k = r_k + gamma V_{k+1} (1 - done_k) - V_k, A_k = delta_k + gamma lambda (1 - done_k)
+  A_{k+1}, returns A + V) and one `update(observations, actions, returns, advantages)`: loss
+  -mean(A log pi(a|s)) + vf_coef mean((returns - V(s))^2) - ent_coef mean(entropy), one optimizer
+  step. The steps after the last full rollout give no update.
+
 A warm-up repetition stops after WARMUP_UPDATES updates. Counted work: `train`, `act` and `env`
-count environment steps, `update` counts updates (episodes).
+count environment steps, `update` counts updates (episodes or rollouts).
 """
 
 from __future__ import annotations
@@ -45,6 +60,15 @@ class PolicyAgent(Protocol):
     def probabilities(self, observation: np.ndarray) -> np.ndarray: ...
 
     def update(self, observations: np.ndarray, actions: np.ndarray, weights: np.ndarray) -> float: ...
+
+
+class ActorCritic(Protocol):
+    def act(self, observation: np.ndarray) -> tuple[np.ndarray, float]: ...  # probabilities, V(s)
+
+    def values(self, observations: np.ndarray) -> np.ndarray: ...  # V of each row (float32)
+
+    def update(self, observations: np.ndarray, actions: np.ndarray, returns: np.ndarray,
+               advantages: np.ndarray) -> float: ...
 
 
 def sample_action(probabilities: np.ndarray, draw: float) -> int:
@@ -121,6 +145,97 @@ def train(agent: PolicyAgent, env: Any, reset: Callable[[Any], Any], params: dic
             losses.append(agent.update(np.asarray(episode_obs, dtype=np.float32),
                                        np.asarray(episode_actions, dtype=np.int64), weights))
             episode_obs, episode_actions, episode_rewards = [], [], []
+        t3 = clock()
+        act_s += t1 - t0
+        env_s += t2 - t1
+        update_s += t3 - t2
+        if max_updates is not None and len(losses) >= max_updates:
+            steps = t + 1
+            break
+    total = clock() - start
+    artifacts = {"returns": np.asarray(returns, dtype=np.float64), "lengths": np.asarray(lengths, dtype=np.float64),
+                 "episode_ends": np.asarray(ends, dtype=np.float64), "losses": np.asarray(losses, dtype=np.float64),
+                 "actions": np.asarray(taken, dtype=np.int64)}
+    return AgentRun({"train": total, "act": act_s, "env": env_s, "update": update_s},
+                    {"train": steps, "act": steps, "env": steps, "update": len(losses)}, artifacts)
+
+
+def advantages(rewards: list[float], values: list[float], dones: list[bool], last_value: float, gamma: float,
+               gae_lambda: float) -> tuple[np.ndarray, np.ndarray]:
+    """Generalised advantage estimation over one rollout (float64, from its last step back): the
+    advantages and the returns (advantages + values), as float32 for the update."""
+    n = len(rewards)
+    adv = [0.0] * n
+    running = 0.0
+    for k in range(n - 1, -1, -1):
+        next_value = last_value if k == n - 1 else values[k + 1]
+        live = 0.0 if dones[k] else 1.0
+        delta = rewards[k] + gamma * next_value * live - values[k]
+        running = delta + gamma * gae_lambda * live * running
+        adv[k] = running
+    returns = [a + v for a, v in zip(adv, values, strict=True)]
+    return np.asarray(returns, dtype=np.float32), np.asarray(adv, dtype=np.float32)
+
+
+def train_rollouts(agent: ActorCritic, env: Any, reset: Callable[[Any], Any], params: dict[str, Any],
+                   streams: dict[str, np.ndarray], steps: int, max_updates: int | None = None) -> AgentRun:
+    """The `rollouts` loop (module docstring); stops early after `max_updates` updates."""
+    draws = streams["sample"].tolist()
+    gamma, gae_lambda, n_steps = params["gamma"], params["gae_lambda"], params["n_steps"]
+    taken: list[int] = []
+    returns: list[float] = []
+    lengths: list[int] = []
+    ends: list[int] = []
+    losses: list[float] = []
+    rollout_obs: list[np.ndarray] = []
+    rollout_actions: list[int] = []
+    rollout_rewards: list[float] = []
+    rollout_values: list[float] = []
+    rollout_dones: list[bool] = []
+    truncated_obs: dict[int, np.ndarray] = {}  # row -> the last observation of an episode cut by its time limit
+    episode_return, episode_length = 0.0, 0
+    act_s = env_s = update_s = 0.0
+    clock = time.perf_counter
+    obs = reset(env)
+    start = clock()
+    for t in range(steps):
+        t0 = clock()
+        probabilities, value = agent.act(obs)
+        action = sample_action(probabilities, draws[t])
+        t1 = clock()
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        ended = terminated or truncated
+        if truncated and not terminated:
+            truncated_obs[len(rollout_obs)] = next_obs
+        rollout_obs.append(obs)
+        rollout_actions.append(action)
+        rollout_rewards.append(float(reward))
+        rollout_values.append(float(value))
+        rollout_dones.append(ended)
+        taken.append(action)
+        episode_return += reward
+        episode_length += 1
+        if ended:
+            returns.append(episode_return)
+            lengths.append(episode_length)
+            ends.append(t + 1)
+            episode_return, episode_length = 0.0, 0
+            obs = reset(env)
+        else:
+            obs = next_obs
+        t2 = clock()
+        if (t + 1) % n_steps == 0:
+            if truncated_obs:
+                rows = sorted(truncated_obs)
+                cut = agent.values(np.asarray([truncated_obs[k] for k in rows], dtype=np.float32))
+                for k, v in zip(rows, cut.tolist(), strict=True):
+                    rollout_rewards[k] += gamma * v
+            last_value = float(agent.values(np.asarray([obs], dtype=np.float32))[0])
+            targets, adv = advantages(rollout_rewards, rollout_values, rollout_dones, last_value, gamma, gae_lambda)
+            losses.append(agent.update(np.asarray(rollout_obs, dtype=np.float32),
+                                       np.asarray(rollout_actions, dtype=np.int64), targets, adv))
+            rollout_obs, rollout_actions, rollout_rewards, rollout_values, rollout_dones = [], [], [], [], []
+            truncated_obs = {}
         t3 = clock()
         act_s += t1 - t0
         env_s += t2 - t1

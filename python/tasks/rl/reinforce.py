@@ -109,7 +109,7 @@ def build(params: dict[str, Any], observations: int, actions: int, weights: Path
 
 
 ALGORITHMS = {"reinforce": agents.TrainAgent(
-    init=init, build=build, on_policy=True,
+    init=init, build=build, loop="episodes",
     describe=lambda params: "REINFORCE (PyTorch, Adam, returns-to-go"
                             f"{', standardised' if params['normalize_returns'] else ''}, no baseline)")}
 

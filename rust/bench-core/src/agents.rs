@@ -258,7 +258,7 @@ impl Replay {
 }
 
 /// What one repetition leaves: per-phase seconds, counts and the judged outputs.
-pub(crate) struct AgentRun {
+pub struct AgentRun {
     pub(crate) timings_s: BTreeMap<String, f64>,
     pub(crate) counts: BTreeMap<String, u64>,
     pub(crate) returns: Vec<f64>,

@@ -1,12 +1,14 @@
-//! The on-policy loop of the `train_agent` protocol: a policy-gradient agent (REINFORCE) samples
-//! its own policy from the shared draws and learns from each finished episode. Mirrors
-//! python/mlbench/policy.py (read its docstring for the loop's steps and fixtures); what both loops
-//! share (starts, fixtures' checks, the record) is agents.rs.
+//! The on-policy loops of the `train_agent` protocol: a policy-gradient agent samples its own policy
+//! from the shared draws and learns from each finished episode (REINFORCE: `PolicyAgent`) or from
+//! each rollout of n steps, bootstrapped by its critic (A2C: `ActorCriticAgent`). Mirrors
+//! python/mlbench/policy.py (read its docstring for the loops' steps and fixtures); what every loop
+//! shares (starts, fixtures' checks, the record) is agents.rs.
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
 use ndarray::Array1;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::agents::{
@@ -60,14 +62,27 @@ impl PolicyParams {
     }
 }
 
-/// Builds a framework's agent: (job, parameters, observations, actions, initial weights).
-pub type BuildPolicy = fn(&Job, &PolicyParams, usize, usize, &Path) -> Result<Box<dyn PolicyAgent>>;
+/// An on-policy loop: its agent (a boxed framework agent), its hyperparameters and its training.
+pub trait OnPolicy {
+    type Params: DeserializeOwned;
+    fn total_timesteps(params: &Self::Params) -> usize;
+    /// Step 2 of the loop from the first episode's start; stops early after `max_updates` updates.
+    fn train(
+        &mut self,
+        env: &mut dyn Environment,
+        starts: &mut Starts,
+        params: &Self::Params,
+        draws: &Array1<f64>,
+        max_updates: Option<usize>,
+    ) -> Result<AgentRun>;
+}
 
 /// What a policy-gradient task tells the harness about itself.
-pub struct PolicyInfo {
+pub struct PolicyInfo<L: OnPolicy> {
     /// Version of each framework this binary can run, by the job's `framework` name.
     pub frameworks: &'static [(&'static str, &'static str)],
-    pub build: BuildPolicy,
+    /// The framework's agent: (job, parameters, observations, actions, initial weights).
+    pub build: fn(&Job, &L::Params, usize, usize, &Path) -> Result<L>,
     /// The environment of a gymnasium id, or None where this binary has no port of it.
     pub make_env: fn(&str) -> Option<Box<dyn Environment>>,
     /// The solver's name for a job.
@@ -77,7 +92,7 @@ pub struct PolicyInfo {
 }
 
 /// Entry point of a policy-gradient task: exit 2 with one line on bad input, 1 on a failed run.
-pub fn main_policy(info: PolicyInfo) -> ! {
+pub fn main_policy<L: OnPolicy>(info: PolicyInfo<L>) -> ! {
     run_main(|args, startup| run(args, &info, startup))
 }
 
@@ -112,16 +127,35 @@ pub fn step_weights(rewards: &[f64], gamma: f64, normalize: bool) -> Vec<f32> {
     returns.into_iter().map(|g| g as f32).collect()
 }
 
-/// The on-policy loop (python/mlbench/policy.py `train`); stops early after `max_updates` updates.
-fn train(
+impl OnPolicy for Box<dyn PolicyAgent> {
+    type Params = PolicyParams;
+
+    fn total_timesteps(params: &PolicyParams) -> usize {
+        params.total_timesteps
+    }
+
+    fn train(
+        &mut self,
+        env: &mut dyn Environment,
+        starts: &mut Starts,
+        params: &PolicyParams,
+        draws: &Array1<f64>,
+        max_updates: Option<usize>,
+    ) -> Result<AgentRun> {
+        train_episodes(self.as_mut(), env, starts, params, draws, max_updates)
+    }
+}
+
+/// The `episodes` loop (python/mlbench/policy.py `train`); stops early after `max_updates` updates.
+fn train_episodes(
     agent: &mut dyn PolicyAgent,
     env: &mut dyn Environment,
     starts: &mut Starts,
     params: &PolicyParams,
     draws: &Array1<f64>,
-    steps: usize,
     max_updates: Option<usize>,
 ) -> Result<AgentRun> {
+    let steps = params.total_timesteps;
     let mut taken = Vec::with_capacity(steps);
     let (mut returns, mut lengths, mut ends, mut losses) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut episode_obs, mut episode_actions, mut episode_rewards) = (Vec::new(), Vec::new(), Vec::new());
@@ -175,24 +209,206 @@ fn train(
     Ok(AgentRun { timings_s, counts, returns, lengths, ends, losses, actions: taken })
 }
 
-fn run(args: &Args, info: &PolicyInfo, startup: Option<f64>) -> Result<()> {
-    let Some(opened) = open_job::<PolicyParams>(args, info.frameworks, &[info.spec], startup)? else {
+/// One rollout as the actor-critic's update reads it, row-major.
+pub struct Rollout {
+    pub steps: usize,
+    pub observations: usize,
+    pub obs: Vec<f32>,
+    pub actions: Vec<i64>,
+    /// The critic's targets: advantages + values.
+    pub returns: Vec<f32>,
+    pub advantages: Vec<f32>,
+}
+
+/// A framework's actor-critic agent (A2C).
+pub trait ActorCriticAgent {
+    /// The policy's action probabilities and the critic's value for one observation.
+    fn act(&mut self, observation: &[f32]) -> Result<(Vec<f32>, f32)>;
+    /// The critic's values of `rows` observations (row-major).
+    fn values(&mut self, observations: &[f32], rows: usize) -> Result<Vec<f32>>;
+    /// One update on a rollout; the loss.
+    fn update(&mut self, rollout: &Rollout) -> Result<f64>;
+}
+
+/// The A2C job's hyperparameters (configs/tasks/a2c.yaml).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorCriticParams {
+    pub total_timesteps: usize,
+    pub learning_rate: f64,
+    pub n_steps: usize,
+    pub gamma: f64,
+    pub gae_lambda: f64,
+    pub ent_coef: f64,
+    pub vf_coef: f64,
+    pub max_grad_norm: f64,
+    pub rms_alpha: f64,
+    pub rms_eps: f64,
+    pub hidden_size: i64,
+    pub hidden_layers: usize,
+}
+
+impl ActorCriticParams {
+    pub fn hidden(&self) -> Vec<i64> {
+        vec![self.hidden_size; self.hidden_layers]
+    }
+}
+
+/// Generalised advantage estimation over one rollout in f64, from its last step back
+/// (python/mlbench/policy.py `advantages`): (returns, advantages) as f32.
+pub fn advantages(
+    rewards: &[f64],
+    values: &[f64],
+    dones: &[bool],
+    last_value: f64,
+    gamma: f64,
+    gae_lambda: f64,
+) -> (Vec<f32>, Vec<f32>) {
+    let n = rewards.len();
+    let mut adv = vec![0.0f64; n];
+    let mut running = 0.0f64;
+    for k in (0..n).rev() {
+        let next_value = if k == n - 1 { last_value } else { values[k + 1] };
+        let live = if dones[k] { 0.0 } else { 1.0 };
+        let delta = rewards[k] + gamma * next_value * live - values[k];
+        running = delta + gamma * gae_lambda * live * running;
+        adv[k] = running;
+    }
+    let returns = adv.iter().zip(values).map(|(a, v)| (a + v) as f32).collect();
+    (returns, adv.into_iter().map(|a| a as f32).collect())
+}
+
+impl OnPolicy for Box<dyn ActorCriticAgent> {
+    type Params = ActorCriticParams;
+
+    fn total_timesteps(params: &ActorCriticParams) -> usize {
+        params.total_timesteps
+    }
+
+    fn train(
+        &mut self,
+        env: &mut dyn Environment,
+        starts: &mut Starts,
+        params: &ActorCriticParams,
+        draws: &Array1<f64>,
+        max_updates: Option<usize>,
+    ) -> Result<AgentRun> {
+        train_rollouts(self.as_mut(), env, starts, params, draws, max_updates)
+    }
+}
+
+/// The `rollouts` loop (python/mlbench/policy.py `train_rollouts`).
+fn train_rollouts(
+    agent: &mut dyn ActorCriticAgent,
+    env: &mut dyn Environment,
+    starts: &mut Starts,
+    params: &ActorCriticParams,
+    draws: &Array1<f64>,
+    max_updates: Option<usize>,
+) -> Result<AgentRun> {
+    let steps = params.total_timesteps;
+    let mut taken = Vec::with_capacity(steps);
+    let (mut returns, mut lengths, mut ends, mut losses) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut rollout_obs, mut rollout_actions) = (Vec::new(), Vec::new());
+    let (mut rollout_rewards, mut rollout_values, mut rollout_dones) = (Vec::new(), Vec::new(), Vec::new());
+    // row -> the last observation of an episode cut by its time limit (in row order)
+    let mut truncated_obs: Vec<(usize, Vec<f32>)> = Vec::new();
+    let (mut episode_return, mut episode_length) = (0.0f64, 0u64);
+    let (mut act_s, mut env_s, mut update_s) = (0.0f64, 0.0f64, 0.0f64);
+    let mut done = steps;
+    let mut obs = env.reset_to(starts.next_start()?);
+    let observations = obs.len();
+    let start = Instant::now();
+    for t in 0..steps {
+        let t0 = Instant::now();
+        let (probabilities, value) = agent.act(&obs)?;
+        let action = sample_action(&probabilities, draws[t]);
+        let t1 = Instant::now();
+        let (next_obs, reward, terminated, truncated) = env.step(action);
+        let ended = terminated || truncated;
+        if truncated && !terminated {
+            truncated_obs.push((rollout_actions.len(), next_obs.clone()));
+        }
+        rollout_obs.extend_from_slice(&obs);
+        rollout_actions.push(action as i64);
+        rollout_rewards.push(reward);
+        rollout_values.push(f64::from(value));
+        rollout_dones.push(ended);
+        taken.push(action as i64);
+        episode_return += reward;
+        episode_length += 1;
+        if ended {
+            returns.push(std::mem::take(&mut episode_return));
+            lengths.push(std::mem::take(&mut episode_length) as f64);
+            ends.push((t + 1) as f64);
+            obs = env.reset_to(starts.next_start()?);
+        } else {
+            obs = next_obs;
+        }
+        let t2 = Instant::now();
+        if (t + 1) % params.n_steps == 0 {
+            if !truncated_obs.is_empty() {
+                let flat: Vec<f32> = truncated_obs.iter().flat_map(|(_, o)| o.iter().copied()).collect();
+                let cut = agent.values(&flat, truncated_obs.len())?;
+                for ((row, _), v) in truncated_obs.iter().zip(cut) {
+                    rollout_rewards[*row] += params.gamma * f64::from(v);
+                }
+                truncated_obs.clear();
+            }
+            let last_value = f64::from(agent.values(&obs, 1)?[0]);
+            let (targets, adv) = advantages(
+                &rollout_rewards,
+                &rollout_values,
+                &rollout_dones,
+                last_value,
+                params.gamma,
+                params.gae_lambda,
+            );
+            let rollout = Rollout {
+                steps: rollout_actions.len(),
+                observations,
+                obs: std::mem::take(&mut rollout_obs),
+                actions: std::mem::take(&mut rollout_actions),
+                returns: targets,
+                advantages: adv,
+            };
+            rollout_rewards.clear();
+            rollout_values.clear();
+            rollout_dones.clear();
+            losses.push(agent.update(&rollout)?);
+        }
+        let t3 = Instant::now();
+        act_s += (t1 - t0).as_secs_f64();
+        env_s += (t2 - t1).as_secs_f64();
+        update_s += (t3 - t2).as_secs_f64();
+        if max_updates.is_some_and(|max| losses.len() >= max) {
+            done = t + 1;
+            break;
+        }
+    }
+    let (timings_s, counts) =
+        phase_maps(start.elapsed().as_secs_f64(), (act_s, env_s, update_s), done, losses.len());
+    Ok(AgentRun { timings_s, counts, returns, lengths, ends, losses, actions: taken })
+}
+
+fn run<L: OnPolicy>(args: &Args, info: &PolicyInfo<L>, startup: Option<f64>) -> Result<()> {
+    let Some(opened) = open_job::<L::Params>(args, info.frameworks, &[info.spec], startup)? else {
         return Ok(());
     };
     let (job, params, data) = (&opened.job, &opened.params, &opened.data);
     let in_job = in_job(&args.config);
-    check_fixtures(job, data, params.total_timesteps, &["init", "sample"]).map_err(in_job)?;
+    check_fixtures(job, data, L::total_timesteps(params), &["init", "sample"]).map_err(in_job)?;
     check_port(job, data, info.make_env).map_err(in_job)?;
     opened.each_repetition(args, |record, loops, repetition| {
         measure_repetition(job, info, data, params, record, loops, repetition)
     })
 }
 
-fn measure_repetition(
+fn measure_repetition<L: OnPolicy>(
     job: &Job,
-    info: &PolicyInfo,
+    info: &PolicyInfo<L>,
     data: &Rollouts,
-    params: &PolicyParams,
+    params: &L::Params,
     record: &mut Record,
     loops: &mut BTreeMap<String, u64>,
     repetition: u32,
@@ -213,15 +429,7 @@ fn measure_repetition(
     let weights = fixture_path(job, "init", seed);
     let mut agent =
         phases.run("build", || Ok(()), |_| (info.build)(job, params, observations, actions, &weights))?;
-    let outcome = train(
-        agent.as_mut(),
-        env.as_mut(),
-        &mut starts,
-        params,
-        &draws,
-        params.total_timesteps,
-        max_updates,
-    )?;
+    let outcome = agent.train(env.as_mut(), &mut starts, params, &draws, max_updates)?;
     let measured = Measured { cpu_s: cpu_time_s() - cpu_start, rss_start_mb: rss_start };
     fill_record(job, record, phases.timer, outcome, (info.describe)(job), measured)
 }
@@ -237,6 +445,15 @@ mod tests {
         assert_eq!(sample_action(&[0.25, 0.5, 0.25], 0.74), 1);
         assert_eq!(sample_action(&[0.25, 0.5, 0.25], 0.75), 2);
         assert_eq!(sample_action(&[0.3, 0.3], 0.9), 1); // rounding leaves none: the last
+    }
+
+    #[test]
+    fn advantages_bootstrap_and_stop_at_episode_ends() {
+        // gamma 0.5, lambda 1: n-step returns; the episode ends after row 1, so row 1 sees no future
+        let (returns, adv) =
+            advantages(&[1.0, 1.0, 1.0], &[0.5, 0.5, 0.5], &[false, true, false], 2.0, 0.5, 1.0);
+        assert_eq!(returns, vec![1.5, 1.0, 2.0]);
+        assert_eq!(adv, vec![1.0, 0.5, 1.5]);
     }
 
     #[test]

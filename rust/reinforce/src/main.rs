@@ -5,9 +5,9 @@ mod agent;
 mod candle_learner;
 mod learner;
 
-use bench_core::policy::PolicyInfo;
+use bench_core::policy::{PolicyAgent, PolicyInfo};
 
-const TASK: PolicyInfo = PolicyInfo {
+const TASK: PolicyInfo<Box<dyn PolicyAgent>> = PolicyInfo {
     frameworks: &[("tch", env!("MLBENCH_VERSION_TCH")), ("candle", env!("MLBENCH_VERSION_CANDLE_CORE"))],
     build: agent::build,
     make_env: |name| rl_envs::make(name).map(|env| Box::new(env) as Box<dyn bench_core::agents::Environment>),

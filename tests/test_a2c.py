@@ -1,0 +1,168 @@
+"""A2C trained end to end under the `rollouts` loop of the `train_agent` protocol: PyTorch and its
+twins on tch and candle.
+
+The same weights and draws on every side, CartPole and Acrobot stepped by gymnasium and by the
+ports: the sides take the same actions until rounding first moves a cumulative probability across
+a draw, and the losses of the rollouts' updates inside that prefix agree closely. Acrobot's
+500-step limit cuts the untrained policy's episodes, so the truncation bootstrap (the critic's
+value of the cut episode's last observation, added to its last reward) is exercised. A twin given lambda 0.9 where PyTorch has 1.0 parts at
+once (the negative control). Episodes against a plain-gymnasium replay; bad input.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, load_run, rust_binary
+from mlbench import datasets as ds
+from mlbench import policy
+from mlbench.yamlio import dump_yaml
+from test_bad_input import assert_usage_error
+
+pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
+pytest.importorskip("torch", reason="the dl extra (torch) is not installed")
+
+from test_dqn_train import outputs, quiet_run, replay, shared_prefix
+
+STEPS = 1000
+PARAMS = {"total_timesteps": STEPS, "learning_rate": 7e-4, "n_steps": 5, "hidden_size": 32}
+PORTED = ["cartpole_random", "acrobot_random"]
+RUST = ["tch", "candle"]
+SEEDS = 2
+# Steps every twin must share with PyTorch (measured: all 1,000, every seed, environment and lambda).
+SHARED_PREFIX = 800
+# The updates whose losses must agree: the first 110 rollouts, past Acrobot's first truncation at
+# step 500 (update 100), whose bootstrap a twin that skipped it would miss by the value's size
+# (measured: within 1e-4 relative less 2.5e-6, the worst two within 1.3e-7 of it; the tolerance
+# adds 1e-5 absolute for policy losses near zero).
+LOSS_UPDATES, LOSS_RTOL, LOSS_ATOL = 110, 1e-4, 1e-5
+
+
+@pytest.fixture(scope="module")
+def train_run(tmp_path_factory: pytest.TempPathFactory, rl_sets_dir: Path) -> Path:
+    rust_binary("a2c")
+    return quiet_run(tmp_path_factory.mktemp("a2c"), rl_sets_dir, {
+        "task": "a2c", "repetitions": SEEDS, "processes": 1, "warmup": 1, "datasets": [*PORTED, "lunarlander_random"],
+        "algorithms": {"a2c": PARAMS | {"gae_lambda": [1.0, 0.9]}}})
+
+
+def side(run: Path, dataset: str, framework: str, seed: int, gae_lambda: float = 1.0) -> dict[str, np.ndarray]:
+    for r in load_run(run):
+        if r["status"] == "ok" and not r["warmup"] and (r["dataset"], r["framework"], r["seed"]) == (
+                dataset, framework, seed) and r["hyperparameters"]["gae_lambda"] == gae_lambda:
+            return outputs(run, r)
+    raise AssertionError(f"no record of {framework} on {dataset}, seed {seed}")
+
+
+def test_every_job_ran_or_is_unsupported_with_a_reason(train_run: Path) -> None:
+    for r in load_run(train_run):
+        if r["language"] == "rust" and r["dataset"] == "lunarlander_random":
+            assert r["status"] == "unsupported" and "Box2D" in r["error"]
+            continue
+        assert r["status"] == "ok", r["error"]
+        if not r["warmup"]:
+            assert r["counts"]["train"] == STEPS and r["counts"]["update"] == STEPS // PARAMS["n_steps"]
+            assert r["solver"]["name"].startswith("A2C")
+
+
+@pytest.mark.parametrize("framework", RUST)
+def test_twins_take_pytorchs_actions_and_losses(train_run: Path, framework: str) -> None:
+    truncated = 0
+    for dataset in PORTED:
+        for seed in range(42 + 1, 42 + 1 + SEEDS):
+            py, rs = side(train_run, dataset, "pytorch", seed), side(train_run, dataset, framework, seed)
+            prefix = shared_prefix(py["actions"], rs["actions"])
+            where = f"{framework} {dataset} seed {seed}"
+            assert prefix >= SHARED_PREFIX, f"{where}: actions differ from step {prefix}"
+            inside = min(prefix // PARAMS["n_steps"], LOSS_UPDATES)
+            np.testing.assert_allclose(rs["losses"][:inside], py["losses"][:inside], rtol=LOSS_RTOL, atol=LOSS_ATOL,
+                                       err_msg=where)
+            done = int(np.searchsorted(py["episode_ends"], prefix, side="right"))
+            assert np.array_equal(py["returns"][:done], rs["returns"][:done]), where
+            if dataset == "acrobot_random":
+                truncated += int(np.sum(py["lengths"][:done] == 500))
+    assert truncated > 0  # Acrobot's time limit cut episodes inside the shared prefix
+
+
+def test_a_different_lambda_leaves_the_prefix(train_run: Path) -> None:
+    for framework in ["pytorch", *RUST]:
+        one = side(train_run, "cartpole_random", framework, 43, gae_lambda=1.0)
+        other = side(train_run, "cartpole_random", framework, 43, gae_lambda=0.9)
+        assert np.array_equal(one["actions"][:PARAMS["n_steps"]], other["actions"][:PARAMS["n_steps"]])
+        assert shared_prefix(one["actions"], other["actions"]) < SHARED_PREFIX, framework
+        assert not np.isclose(one["losses"][0], other["losses"][0], rtol=LOSS_RTOL)
+
+
+def test_recorded_episodes_are_what_the_actions_give(train_run: Path, rl_sets_dir: Path) -> None:
+    for r in load_run(train_run):
+        if r["status"] != "ok" or r["warmup"]:
+            continue
+        data = ds.load_rollouts(r["dataset"], rl_sets_dir)
+        got = outputs(train_run, r)
+        expected = replay(data, r["seed"] % data.n_envs, got["actions"])
+        for name, values in expected.items():
+            assert np.array_equal(got[name], values), f"{r['framework']} {r['dataset']} seed {r['seed']}: {name}"
+
+
+def test_advantages_against_a_direct_sum() -> None:
+    """GAE with lambda 1 is the discounted sum of rewards to the rollout's end (or the episode's),
+    bootstrapped by the last value, minus the value."""
+    rng = np.random.default_rng(4)
+    rewards, values = rng.normal(size=8).tolist(), rng.normal(size=8).tolist()
+    dones = [False, False, True, False, False, False, False, False]
+    targets, adv = policy.advantages(rewards, values, dones, 0.7, 0.9, 1.0)
+    expected = []
+    for k in range(8):
+        total, discount, j = 0.0, 1.0, k
+        while True:
+            total += discount * rewards[j]
+            discount *= 0.9
+            if dones[j]:
+                break
+            if j == 7:
+                total += discount * 0.7
+                break
+            j += 1
+        expected.append(total)
+    np.testing.assert_allclose(targets, expected, rtol=1e-5)
+    np.testing.assert_allclose(adv, np.asarray(expected) - values, rtol=1e-5, atol=1e-6)
+
+
+SIDES = {"pytorch": ("python", [sys.executable, str(ROOT / "python/tasks/rl/a2c.py")]), "tch": ("rust", None),
+         "candle": ("rust", None)}
+PROGRAM_CASES = {
+    "no steps per rollout": ({"n_steps": 0}, "n_steps"),
+    "lambda above 1": ({"gae_lambda": 1.5}, "gae_lambda"),
+    "no fixtures": ({}, "fixtures_dir"),
+}
+
+
+@pytest.mark.parametrize("framework", list(SIDES))
+@pytest.mark.parametrize("case", list(PROGRAM_CASES))
+def test_a2c_program_refuses_bad_job(framework: str, case: str, tmp_path: Path, narrow_dir: Path) -> None:
+    params, message = PROGRAM_CASES[case]
+    language, command = SIDES[framework]
+    defaults = {"total_timesteps": 100, "learning_rate": 7e-4, "n_steps": 5, "gamma": 0.99, "gae_lambda": 1.0,
+                "ent_coef": 0.0, "vf_coef": 0.5, "max_grad_norm": 0.5, "rms_alpha": 0.99, "rms_eps": 1e-5,
+                "hidden_size": 8, "hidden_layers": 1}
+    job: dict[str, Any] = {
+        "schema_version": 3, "job_id": "0123456789abcdef", "run": "bad", "task": "a2c", "domain": "rl",
+        "language": language, "framework": framework, "algorithm": "a2c", "dataset": "cartpole_random",
+        "datasets_dir": str(narrow_dir), "hyperparameters": defaults | params, "hardware_profile": "cpu",
+        "device": "cpu", "threads": 1, "precision": "float32", "repetitions": 1, "warmup": 0, "seed": 1,
+        "timeout_s": 60, "predictions_dir": str(tmp_path / "predictions"), "min_sample_s": 0.0, "processes": 1,
+        "fixtures_dir": str(tmp_path / "fixtures")}
+    config = tmp_path / f"{framework}.yaml"
+    config.write_text(dump_yaml(job))
+    out = tmp_path / "records.jsonl"
+    program = command if command is not None else [str(rust_binary("a2c"))]
+    result = subprocess.run([*program, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
+                            timeout=120)
+    assert_usage_error(result, str(config), message)
+    assert not out.exists() and not (tmp_path / "predictions").exists()
