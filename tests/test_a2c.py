@@ -5,8 +5,9 @@ The same weights and draws on every side, CartPole and Acrobot stepped by gymnas
 ports: the sides take the same actions until rounding first moves a cumulative probability across
 a draw, and the losses of the rollouts' updates inside that prefix agree closely. Acrobot's
 500-step limit cuts the untrained policy's episodes, so the truncation bootstrap (the critic's
-value of the cut episode's last observation, added to its last reward) is exercised. A twin given lambda 0.9 where PyTorch has 1.0 parts at
-once (the negative control). Episodes against a plain-gymnasium replay; bad input.
+value of the cut episode's last observation, added to its last reward) is exercised. Lambda 0.9
+against 1.0 from the same weights and draws parts at once (the negative control). Episodes against
+a plain-gymnasium replay; bad input.
 """
 
 from __future__ import annotations

@@ -124,8 +124,6 @@ def job_file(folder: Path, datasets: Path, **params: Any) -> Path:
     return path
 
 
-
-
 @pytest.mark.parametrize(("params", "message"), [
     ({"exploration": "multiplicative"}, "exploration"),
     ({"batch_size": 64}, "batch_size: 64 is above buffer_size 50"),

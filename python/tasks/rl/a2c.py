@@ -126,7 +126,7 @@ class TorchAgent:
 
 def init(params: dict[str, Any], observations: int, actions: int, seed: int) -> dict[str, np.ndarray]:
     torch.manual_seed(seed)
-    net = ActorCritic(observations, actions, learner_params(params).hidden)
+    net = ActorCritic(observations, actions, (params["hidden_size"],) * params["hidden_layers"])
     return {k: v.detach().numpy() for k, v in net.state_dict().items()}
 
 

@@ -17,14 +17,12 @@ gives the episodes' returns and lengths, a wrapper records the actions. Its own 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a plain script, too
 
 import gymnasium as gym
-import numpy as np
 import stable_baselines3
 import torch
 
@@ -32,18 +30,7 @@ from mlbench import agents
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dqn  # the PyTorch twin's initial weights: the same network on every side
-
-
-class ActionRecorder(gym.Wrapper):
-    """Notes every action the library takes."""
-
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        self.actions: list[int] = []
-
-    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
-        self.actions.append(int(action))
-        return self.env.step(action)
+import library
 
 
 def shared_weights(weights: Path, layers: int) -> dict[str, torch.Tensor]:
@@ -61,35 +48,24 @@ def shared_weights(weights: Path, layers: int) -> dict[str, torch.Tensor]:
 
 def learn(params: dict[str, Any], env: gym.Env, weights: Path, steps: int, seed: int) -> agents.AgentRun:
     from stable_baselines3 import DQN
-    from stable_baselines3.common.monitor import Monitor
 
-    recorder = ActionRecorder(env)
-    monitored = Monitor(recorder)
-    start = time.perf_counter()
-    model = DQN("MlpPolicy", monitored, learning_rate=params["learning_rate"], buffer_size=params["buffer_size"],
-                learning_starts=params["learning_starts"], batch_size=params["batch_size"], gamma=params["gamma"],
-                train_freq=params["train_freq"], gradient_steps=1,
-                target_update_interval=params["target_update_freq"],
-                exploration_fraction=params["exploration_fraction"],
-                exploration_initial_eps=params["epsilon_start"], exploration_final_eps=params["epsilon_end"],
-                max_grad_norm=params["max_grad_norm"], seed=seed, device="cpu",
-                policy_kwargs={"net_arch": [params["hidden_size"]] * params["hidden_layers"],
-                               "optimizer_kwargs": {"eps": 1e-8}})
-    state = shared_weights(weights, params["hidden_layers"])
-    model.q_net.load_state_dict(state)
-    model.q_net_target.load_state_dict(state)
-    build = time.perf_counter() - start
-    start = time.perf_counter()
-    model.learn(total_timesteps=steps)
-    train = time.perf_counter() - start
-    lengths = np.asarray(monitored.get_episode_lengths(), dtype=np.float64)
-    ends = np.cumsum(lengths)
-    kept = ends <= steps  # the library may step past `steps` to finish its train_freq block
-    artifacts = {"returns": np.asarray(monitored.get_episode_rewards(), dtype=np.float64)[kept],
-                 "lengths": lengths[kept], "episode_ends": ends[kept], "losses": np.zeros(0),
-                 "actions": np.asarray(recorder.actions[:steps], dtype=np.int64)}
-    counts = {"train": steps, "update": int(model._n_updates)}
-    return agents.AgentRun({"build": build, "train": train}, counts, artifacts)
+    def make_model(monitored: Any) -> DQN:
+        return DQN("MlpPolicy", monitored, learning_rate=params["learning_rate"], buffer_size=params["buffer_size"],
+                   learning_starts=params["learning_starts"], batch_size=params["batch_size"], gamma=params["gamma"],
+                   train_freq=params["train_freq"], gradient_steps=1,
+                   target_update_interval=params["target_update_freq"],
+                   exploration_fraction=params["exploration_fraction"],
+                   exploration_initial_eps=params["epsilon_start"], exploration_final_eps=params["epsilon_end"],
+                   max_grad_norm=params["max_grad_norm"], seed=seed, device="cpu",
+                   policy_kwargs={"net_arch": [params["hidden_size"]] * params["hidden_layers"],
+                                  "optimizer_kwargs": {"eps": 1e-8}})
+
+    def load_weights(model: DQN) -> None:
+        state = shared_weights(weights, params["hidden_layers"])
+        model.q_net.load_state_dict(state)
+        model.q_net_target.load_state_dict(state)
+
+    return library.run(make_model, load_weights, env, steps)
 
 
 def describe(params: dict[str, Any]) -> str:

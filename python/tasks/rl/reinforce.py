@@ -98,7 +98,7 @@ class TorchAgent:
 
 def init(params: dict[str, Any], observations: int, actions: int, seed: int) -> dict[str, np.ndarray]:
     torch.manual_seed(seed)
-    net = PolicyNetwork(observations, actions, learner_params(params).hidden)
+    net = PolicyNetwork(observations, actions, (params["hidden_size"],) * params["hidden_layers"])
     return {k: v.detach().numpy() for k, v in net.state_dict().items()}
 
 

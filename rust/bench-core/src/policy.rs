@@ -87,8 +87,9 @@ pub struct PolicyInfo<L: OnPolicy> {
     pub make_env: fn(&str) -> Option<Box<dyn Environment>>,
     /// The solver's name for a job.
     pub describe: fn(&Job) -> String,
-    /// The task spec (configs/tasks/<task>.yaml, `include_str!`).
-    pub spec: &'static str,
+    /// The specs of the tasks this program serves (configs/tasks/<task>.yaml, `include_str!`): a
+    /// job is checked against its task's.
+    pub specs: &'static [&'static str],
 }
 
 /// Entry point of a policy-gradient task: exit 2 with one line on bad input, 1 on a failed run.
@@ -392,7 +393,7 @@ fn train_rollouts(
 }
 
 fn run<L: OnPolicy>(args: &Args, info: &PolicyInfo<L>, startup: Option<f64>) -> Result<()> {
-    let Some(opened) = open_job::<L::Params>(args, info.frameworks, &[info.spec], startup)? else {
+    let Some(opened) = open_job::<L::Params>(args, info.frameworks, info.specs, startup)? else {
         return Ok(());
     };
     let (job, params, data) = (&opened.job, &opened.params, &opened.data);

@@ -12,7 +12,7 @@ const TASK: PolicyInfo<Box<dyn PolicyAgent>> = PolicyInfo {
     build: agent::build,
     make_env: |name| rl_envs::make(name).map(|env| Box::new(env) as Box<dyn bench_core::agents::Environment>),
     describe: agent::describe,
-    spec: include_str!("../../../configs/tasks/reinforce.yaml"),
+    specs: &[include_str!("../../../configs/tasks/reinforce.yaml")],
 };
 
 fn main() {
