@@ -213,6 +213,46 @@ class AgentRun:
     artifacts: dict[str, np.ndarray]
 
 
+class EpisodeLog:
+    """What every loop of the protocol notes as it runs (the Rust twin is agents.rs `EpisodeLog`):
+    the action of each step, the completed episodes' returns, lengths and end steps, and the seconds
+    of the act, env and update phases, read at the same four points of every step."""
+
+    def __init__(self, steps: int) -> None:
+        self.taken = np.zeros(steps, dtype=np.int64)
+        self.returns: list[float] = []
+        self.lengths: list[int] = []
+        self.ends: list[int] = []
+        self.episode_return, self.episode_length = 0.0, 0
+        self.act_s = self.env_s = self.update_s = 0.0
+
+    def step(self, t: int, action: int, reward: float, ended: bool) -> None:
+        """Step t took `action` and earned `reward`; `ended`: its episode terminated or was truncated."""
+        self.taken[t] = action
+        self.episode_return += reward
+        self.episode_length += 1
+        if ended:
+            self.returns.append(self.episode_return)
+            self.lengths.append(self.episode_length)
+            self.ends.append(t + 1)
+            self.episode_return, self.episode_length = 0.0, 0
+
+    def clocks(self, t0: float, t1: float, t2: float, t3: float) -> None:
+        """One step's clock reads: act from t0 to t1, env to t2, update to t3."""
+        self.act_s += t1 - t0
+        self.env_s += t2 - t1
+        self.update_s += t3 - t2
+
+    def run(self, total_s: float, steps: int, losses: list[float]) -> AgentRun:
+        """The repetition's outcome after `steps` steps (fewer than planned where a warm-up stopped)."""
+        artifacts = {"returns": np.asarray(self.returns, dtype=np.float64),
+                     "lengths": np.asarray(self.lengths, dtype=np.float64),
+                     "episode_ends": np.asarray(self.ends, dtype=np.float64),
+                     "losses": np.asarray(losses, dtype=np.float64), "actions": self.taken[:steps]}
+        return AgentRun({"train": total_s, "act": self.act_s, "env": self.env_s, "update": self.update_s},
+                        {"train": steps, "act": steps, "env": steps, "update": len(losses)}, artifacts)
+
+
 def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, streams: dict[str, np.ndarray],
           steps: int, observations: int) -> AgentRun:
     """Step 2 of the protocol (module docstring): `steps` steps from the first episode's observation."""
@@ -224,13 +264,9 @@ def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, s
     linear = params["exploration"] == "linear"
     per_step = params["decay_every"] == "step" and not linear
     starts, freq, sync_every = params["learning_starts"], params["train_freq"], params["target_update_freq"]
-    taken = np.zeros(steps, dtype=np.int64)
-    returns: list[float] = []
-    lengths: list[int] = []
-    ends: list[int] = []
+    log = EpisodeLog(steps)
     losses: list[float] = []
-    episode_return, episode_length, k = 0.0, 0, 0
-    act_s = env_s = update_s = 0.0
+    k = 0
     clock = time.perf_counter
     obs = reset(env)
     start = clock()
@@ -248,14 +284,9 @@ def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, s
         replay.rewards[row] = reward
         replay.next_obs[row] = next_obs
         replay.dones[row] = float(terminated)
-        taken[t] = action
-        episode_return += reward
-        episode_length += 1
-        if terminated or truncated:
-            returns.append(episode_return)
-            lengths.append(episode_length)
-            ends.append(t + 1)
-            episode_return, episode_length = 0.0, 0
+        ended = terminated or truncated
+        log.step(t, action, reward, ended)
+        if ended:
             obs = reset(env)
             if not per_step and not linear:
                 epsilon.advance()
@@ -270,16 +301,8 @@ def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, s
             k += 1
         if n % sync_every == 0:
             agent.sync_target()
-        t3 = clock()
-        act_s += t1 - t0
-        env_s += t2 - t1
-        update_s += t3 - t2
-    total = clock() - start
-    artifacts = {"returns": np.asarray(returns, dtype=np.float64), "lengths": np.asarray(lengths, dtype=np.float64),
-                 "episode_ends": np.asarray(ends, dtype=np.float64), "losses": np.asarray(losses, dtype=np.float64),
-                 "actions": taken}
-    return AgentRun({"train": total, "act": act_s, "env": env_s, "update": update_s},
-                    {"train": steps, "act": steps, "env": steps, "update": k}, artifacts)
+        log.clocks(t0, t1, t2, clock())
+    return log.run(clock() - start, steps, losses)
 
 
 def run_agent(job: Job, algorithm: TrainAgent, data: Rollouts, seed: int, phases: Any, warmup: bool) -> AgentRun:

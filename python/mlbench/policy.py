@@ -50,7 +50,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mlbench.agents import AgentRun
+from mlbench.agents import AgentRun, EpisodeLog
 
 STREAMS = ("sample",)
 STANDARDISE_EPS = 1e-8
@@ -107,16 +107,11 @@ def train(agent: PolicyAgent, env: Any, reset: Callable[[Any], Any], params: dic
     """Step 2 of the on-policy loop (module docstring); stops early after `max_updates` updates."""
     draws = streams["sample"].tolist()
     gamma, normalize = params["gamma"], params["normalize_returns"]
-    taken: list[int] = []
-    returns: list[float] = []
-    lengths: list[int] = []
-    ends: list[int] = []
+    log = EpisodeLog(steps)
     losses: list[float] = []
     episode_obs: list[np.ndarray] = []
     episode_actions: list[int] = []
     episode_rewards: list[float] = []
-    episode_return = 0.0
-    act_s = env_s = update_s = 0.0
     clock = time.perf_counter
     obs = reset(env)
     start = clock()
@@ -128,36 +123,20 @@ def train(agent: PolicyAgent, env: Any, reset: Callable[[Any], Any], params: dic
         episode_obs.append(obs)
         episode_actions.append(action)
         episode_rewards.append(float(reward))
-        episode_return += reward
-        taken.append(action)
         ended = terminated or truncated
-        if ended:
-            returns.append(episode_return)
-            episode_return = 0.0
-            lengths.append(len(episode_rewards))
-            ends.append(t + 1)
-            obs = reset(env)
-        else:
-            obs = next_obs
+        log.step(t, action, reward, ended)
+        obs = reset(env) if ended else next_obs
         t2 = clock()
         if ended:
             weights = step_weights(episode_rewards, gamma, normalize)
             losses.append(agent.update(np.asarray(episode_obs, dtype=np.float32),
                                        np.asarray(episode_actions, dtype=np.int64), weights))
             episode_obs, episode_actions, episode_rewards = [], [], []
-        t3 = clock()
-        act_s += t1 - t0
-        env_s += t2 - t1
-        update_s += t3 - t2
+        log.clocks(t0, t1, t2, clock())
         if max_updates is not None and len(losses) >= max_updates:
             steps = t + 1
             break
-    total = clock() - start
-    artifacts = {"returns": np.asarray(returns, dtype=np.float64), "lengths": np.asarray(lengths, dtype=np.float64),
-                 "episode_ends": np.asarray(ends, dtype=np.float64), "losses": np.asarray(losses, dtype=np.float64),
-                 "actions": np.asarray(taken, dtype=np.int64)}
-    return AgentRun({"train": total, "act": act_s, "env": env_s, "update": update_s},
-                    {"train": steps, "act": steps, "env": steps, "update": len(losses)}, artifacts)
+    return log.run(clock() - start, steps, losses)
 
 
 def advantages(rewards: list[float], values: list[float], dones: list[bool], last_value: float, gamma: float,
@@ -182,19 +161,14 @@ def train_rollouts(agent: ActorCritic, env: Any, reset: Callable[[Any], Any], pa
     """The `rollouts` loop (module docstring); stops early after `max_updates` updates."""
     draws = streams["sample"].tolist()
     gamma, gae_lambda, n_steps = params["gamma"], params["gae_lambda"], params["n_steps"]
-    taken: list[int] = []
-    returns: list[float] = []
-    lengths: list[int] = []
-    ends: list[int] = []
+    log = EpisodeLog(steps)
     losses: list[float] = []
     rollout_obs: list[np.ndarray] = []
     rollout_actions: list[int] = []
     rollout_rewards: list[float] = []
     rollout_values: list[float] = []
     rollout_dones: list[bool] = []
-    truncated_obs: dict[int, np.ndarray] = {}  # row -> the last observation of an episode cut by its time limit
-    episode_return, episode_length = 0.0, 0
-    act_s = env_s = update_s = 0.0
+    truncated_obs: list[tuple[int, np.ndarray]] = []  # (row, the last observation of an episode cut by its limit)
     clock = time.perf_counter
     obs = reset(env)
     start = clock()
@@ -206,46 +180,28 @@ def train_rollouts(agent: ActorCritic, env: Any, reset: Callable[[Any], Any], pa
         next_obs, reward, terminated, truncated, _ = env.step(action)
         ended = terminated or truncated
         if truncated and not terminated:
-            truncated_obs[len(rollout_obs)] = next_obs
+            truncated_obs.append((len(rollout_obs), next_obs))
         rollout_obs.append(obs)
         rollout_actions.append(action)
         rollout_rewards.append(float(reward))
         rollout_values.append(float(value))
         rollout_dones.append(ended)
-        taken.append(action)
-        episode_return += reward
-        episode_length += 1
-        if ended:
-            returns.append(episode_return)
-            lengths.append(episode_length)
-            ends.append(t + 1)
-            episode_return, episode_length = 0.0, 0
-            obs = reset(env)
-        else:
-            obs = next_obs
+        log.step(t, action, reward, ended)
+        obs = reset(env) if ended else next_obs
         t2 = clock()
         if (t + 1) % n_steps == 0:
             if truncated_obs:
-                rows = sorted(truncated_obs)
-                cut = agent.values(np.asarray([truncated_obs[k] for k in rows], dtype=np.float32))
-                for k, v in zip(rows, cut.tolist(), strict=True):
-                    rollout_rewards[k] += gamma * v
+                cut = agent.values(np.asarray([o for _, o in truncated_obs], dtype=np.float32))
+                for (row, _), v in zip(truncated_obs, cut.tolist(), strict=True):
+                    rollout_rewards[row] += gamma * v
             last_value = float(agent.values(np.asarray([obs], dtype=np.float32))[0])
             targets, adv = advantages(rollout_rewards, rollout_values, rollout_dones, last_value, gamma, gae_lambda)
             losses.append(agent.update(np.asarray(rollout_obs, dtype=np.float32),
                                        np.asarray(rollout_actions, dtype=np.int64), targets, adv))
             rollout_obs, rollout_actions, rollout_rewards, rollout_values, rollout_dones = [], [], [], [], []
-            truncated_obs = {}
-        t3 = clock()
-        act_s += t1 - t0
-        env_s += t2 - t1
-        update_s += t3 - t2
+            truncated_obs = []
+        log.clocks(t0, t1, t2, clock())
         if max_updates is not None and len(losses) >= max_updates:
             steps = t + 1
             break
-    total = clock() - start
-    artifacts = {"returns": np.asarray(returns, dtype=np.float64), "lengths": np.asarray(lengths, dtype=np.float64),
-                 "episode_ends": np.asarray(ends, dtype=np.float64), "losses": np.asarray(losses, dtype=np.float64),
-                 "actions": np.asarray(taken, dtype=np.int64)}
-    return AgentRun({"train": total, "act": act_s, "env": env_s, "update": update_s},
-                    {"train": steps, "act": steps, "env": steps, "update": len(losses)}, artifacts)
+    return log.run(clock() - start, steps, losses)

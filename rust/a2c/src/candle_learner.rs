@@ -2,18 +2,17 @@
 //! its docstring): the same networks under PyTorch's names (a VarMap loaded from the shared
 //! safetensors file) and the same loss. candle has neither RMSprop nor gradient clipping, so both
 //! are written out as PyTorch defines them: square_avg = alpha square_avg + (1 - alpha) g^2, then
-//! p -= lr g / (sqrt(square_avg) + eps); clipping as rust/dqn's candle learner clips.
+//! p -= lr g / (sqrt(square_avg) + eps); clipping from rust/candle-util.
 use std::path::Path;
 
 use bench_core::error::{BenchError, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{Linear, Module, VarBuilder, VarMap};
 
-use crate::learner::LearnerParams;
+pub use candle_util::candle_error;
+use candle_util::clip_grad_norm;
 
-pub fn candle_error(e: candle_core::Error) -> BenchError {
-    BenchError::run(e.to_string())
-}
+use crate::learner::LearnerParams;
 
 /// A tanh MLP (`NAME.0`, `NAME.2`, ...) and its head `NAME_head`.
 struct Mlp {
@@ -134,28 +133,4 @@ impl Learner {
         self.optimizer.step(&grads).map_err(candle_error)?;
         loss.to_scalar::<f32>().map(f64::from).map_err(candle_error)
     }
-}
-
-/// torch.nn.utils.clip_grad_norm_: the global L2 norm of every gradient; all scaled by
-/// max / (norm + 1e-6) when that is below 1.
-fn clip_grad_norm(
-    grads: &mut candle_core::backprop::GradStore,
-    vars: &[Var],
-    max: f64,
-) -> candle_core::Result<()> {
-    let mut total = 0f64;
-    for var in vars {
-        if let Some(grad) = grads.get(var.as_tensor()) {
-            total += f64::from(grad.sqr()?.sum_all()?.to_scalar::<f32>()?);
-        }
-    }
-    let coefficient = max / (total.sqrt() + 1e-6);
-    if coefficient < 1.0 {
-        for var in vars {
-            if let Some(grad) = grads.remove(var.as_tensor()) {
-                grads.insert(var.as_tensor(), (grad * coefficient)?);
-            }
-        }
-    }
-    Ok(())
 }

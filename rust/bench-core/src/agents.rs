@@ -268,26 +268,80 @@ pub struct AgentRun {
     pub(crate) actions: Vec<i64>,
 }
 
-/// The four phases' seconds and counts of a run of `steps` steps and `updates` updates.
-pub(crate) fn phase_maps(
-    total: f64,
-    (act_s, env_s, update_s): (f64, f64, f64),
-    steps: usize,
-    updates: usize,
-) -> (BTreeMap<String, f64>, BTreeMap<String, u64>) {
-    let timings_s = BTreeMap::from([
-        ("train".to_string(), total),
-        ("act".to_string(), act_s),
-        ("env".to_string(), env_s),
-        ("update".to_string(), update_s),
-    ]);
-    let counts = BTreeMap::from([
-        ("train".to_string(), steps as u64),
-        ("act".to_string(), steps as u64),
-        ("env".to_string(), steps as u64),
-        ("update".to_string(), updates as u64),
-    ]);
-    (timings_s, counts)
+/// What every loop of the protocol notes as it runs (python/mlbench/agents.py `EpisodeLog`): the
+/// action of each step, the completed episodes' returns, lengths and end steps, and the seconds of
+/// the act, env and update phases, read at the same four points of every step.
+pub(crate) struct EpisodeLog {
+    taken: Vec<i64>,
+    returns: Vec<f64>,
+    lengths: Vec<f64>,
+    ends: Vec<f64>,
+    episode_return: f64,
+    episode_length: u64,
+    act_s: f64,
+    env_s: f64,
+    update_s: f64,
+}
+
+impl EpisodeLog {
+    pub(crate) fn new(steps: usize) -> Self {
+        EpisodeLog {
+            taken: vec![0; steps],
+            returns: Vec::new(),
+            lengths: Vec::new(),
+            ends: Vec::new(),
+            episode_return: 0.0,
+            episode_length: 0,
+            act_s: 0.0,
+            env_s: 0.0,
+            update_s: 0.0,
+        }
+    }
+
+    /// Step t took `action` and earned `reward`; `ended`: its episode terminated or was truncated.
+    pub(crate) fn step(&mut self, t: usize, action: usize, reward: f64, ended: bool) {
+        self.taken[t] = action as i64;
+        self.episode_return += reward;
+        self.episode_length += 1;
+        if ended {
+            self.returns.push(std::mem::take(&mut self.episode_return));
+            self.lengths.push(std::mem::take(&mut self.episode_length) as f64);
+            self.ends.push((t + 1) as f64);
+        }
+    }
+
+    /// One step's clock reads: act from t0 to t1, env to t2, update to t3.
+    pub(crate) fn clocks(&mut self, t0: Instant, t1: Instant, t2: Instant, t3: Instant) {
+        self.act_s += (t1 - t0).as_secs_f64();
+        self.env_s += (t2 - t1).as_secs_f64();
+        self.update_s += (t3 - t2).as_secs_f64();
+    }
+
+    /// The repetition's outcome after `steps` steps (fewer than planned where a warm-up stopped).
+    pub(crate) fn run(mut self, total_s: f64, steps: usize, losses: Vec<f64>) -> AgentRun {
+        self.taken.truncate(steps);
+        let timings_s = BTreeMap::from([
+            ("train".to_string(), total_s),
+            ("act".to_string(), self.act_s),
+            ("env".to_string(), self.env_s),
+            ("update".to_string(), self.update_s),
+        ]);
+        let counts = BTreeMap::from([
+            ("train".to_string(), steps as u64),
+            ("act".to_string(), steps as u64),
+            ("env".to_string(), steps as u64),
+            ("update".to_string(), losses.len() as u64),
+        ]);
+        AgentRun {
+            timings_s,
+            counts,
+            returns: self.returns,
+            lengths: self.lengths,
+            ends: self.ends,
+            losses,
+            actions: self.taken,
+        }
+    }
 }
 
 /// Step 2 of the protocol (python/mlbench/agents.py `train`).
@@ -308,13 +362,11 @@ fn train(
     let per_step = params.decay_every == "step" && !linear;
     let (starts_at, freq, sync_every) =
         (params.learning_starts, params.train_freq, params.target_update_freq);
-    let mut taken = vec![0i64; steps];
-    let (mut returns, mut lengths, mut ends, mut losses) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut episode_return, mut episode_length, mut k) = (0.0f64, 0u64, 0usize);
-    let (mut act_s, mut env_s, mut update_s) = (0.0f64, 0.0f64, 0.0f64);
+    let mut log = EpisodeLog::new(steps);
+    let (mut losses, mut k) = (Vec::new(), 0usize);
     let mut obs = env.reset_to(starts.next_start()?);
     let start = Instant::now();
-    for (t, taken_t) in taken.iter_mut().enumerate() {
+    for t in 0..steps {
         let t0 = Instant::now();
         if linear {
             epsilon.value = linear_epsilon(
@@ -333,14 +385,9 @@ fn train(
         let t1 = Instant::now();
         let (next_obs, reward, terminated, truncated) = env.step(action);
         replay.store(t % size, &obs, action, reward, &next_obs, terminated);
-        *taken_t = action as i64;
-        episode_return += reward;
-        episode_length += 1;
-        if terminated || truncated {
-            returns.push(episode_return);
-            lengths.push(episode_length as f64);
-            ends.push((t + 1) as f64);
-            (episode_return, episode_length) = (0.0, 0);
+        let ended = terminated || truncated;
+        log.step(t, action, reward, ended);
+        if ended {
             obs = env.reset_to(starts.next_start()?);
             if !per_step && !linear {
                 epsilon.advance();
@@ -360,13 +407,9 @@ fn train(
         if n % sync_every == 0 {
             agent.sync_target()?;
         }
-        let t3 = Instant::now();
-        act_s += (t1 - t0).as_secs_f64();
-        env_s += (t2 - t1).as_secs_f64();
-        update_s += (t3 - t2).as_secs_f64();
+        log.clocks(t0, t1, t2, Instant::now());
     }
-    let (timings_s, counts) = phase_maps(start.elapsed().as_secs_f64(), (act_s, env_s, update_s), steps, k);
-    Ok(AgentRun { timings_s, counts, returns, lengths, ends, losses, actions: taken })
+    Ok(log.run(start.elapsed().as_secs_f64(), steps, losses))
 }
 
 /// The set's environment has a Rust port here whose episodes start from injected states.

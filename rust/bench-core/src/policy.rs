@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::agents::{
-    check_fixtures, check_port, fill_record, fixture_path, npy, phase_maps, AgentRun, Environment, Measured,
+    check_fixtures, check_port, fill_record, fixture_path, npy, AgentRun, Environment, EpisodeLog, Measured,
     WARMUP_UPDATES,
 };
 use crate::config::Job;
@@ -157,11 +157,10 @@ fn train_episodes(
     max_updates: Option<usize>,
 ) -> Result<AgentRun> {
     let steps = params.total_timesteps;
-    let mut taken = Vec::with_capacity(steps);
-    let (mut returns, mut lengths, mut ends, mut losses) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut log = EpisodeLog::new(steps);
+    let mut losses = Vec::new();
     let (mut episode_obs, mut episode_actions, mut episode_rewards) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut act_s, mut env_s, mut update_s) = (0.0f64, 0.0f64, 0.0f64);
-    let (mut done, mut episode_return) = (steps, 0.0f64);
+    let mut done = steps;
     let mut obs = env.reset_to(starts.next_start()?);
     let observations = obs.len();
     let start = Instant::now();
@@ -173,17 +172,9 @@ fn train_episodes(
         episode_obs.extend_from_slice(&obs);
         episode_actions.push(action as i64);
         episode_rewards.push(reward);
-        episode_return += reward;
-        taken.push(action as i64);
         let ended = terminated || truncated;
-        if ended {
-            returns.push(std::mem::take(&mut episode_return));
-            lengths.push(episode_rewards.len() as f64);
-            ends.push((t + 1) as f64);
-            obs = env.reset_to(starts.next_start()?);
-        } else {
-            obs = next_obs;
-        }
+        log.step(t, action, reward, ended);
+        obs = if ended { env.reset_to(starts.next_start()?) } else { next_obs };
         let t2 = Instant::now();
         if ended {
             let episode = Episode {
@@ -196,18 +187,13 @@ fn train_episodes(
             episode_rewards.clear();
             losses.push(agent.update(&episode)?);
         }
-        let t3 = Instant::now();
-        act_s += (t1 - t0).as_secs_f64();
-        env_s += (t2 - t1).as_secs_f64();
-        update_s += (t3 - t2).as_secs_f64();
+        log.clocks(t0, t1, t2, Instant::now());
         if max_updates.is_some_and(|max| losses.len() >= max) {
             done = t + 1;
             break;
         }
     }
-    let (timings_s, counts) =
-        phase_maps(start.elapsed().as_secs_f64(), (act_s, env_s, update_s), done, losses.len());
-    Ok(AgentRun { timings_s, counts, returns, lengths, ends, losses, actions: taken })
+    Ok(log.run(start.elapsed().as_secs_f64(), done, losses))
 }
 
 /// One rollout as the actor-critic's update reads it, row-major.
@@ -308,14 +294,12 @@ fn train_rollouts(
     max_updates: Option<usize>,
 ) -> Result<AgentRun> {
     let steps = params.total_timesteps;
-    let mut taken = Vec::with_capacity(steps);
-    let (mut returns, mut lengths, mut ends, mut losses) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut log = EpisodeLog::new(steps);
+    let mut losses = Vec::new();
     let (mut rollout_obs, mut rollout_actions) = (Vec::new(), Vec::new());
     let (mut rollout_rewards, mut rollout_values, mut rollout_dones) = (Vec::new(), Vec::new(), Vec::new());
     // row -> the last observation of an episode cut by its time limit (in row order)
     let mut truncated_obs: Vec<(usize, Vec<f32>)> = Vec::new();
-    let (mut episode_return, mut episode_length) = (0.0f64, 0u64);
-    let (mut act_s, mut env_s, mut update_s) = (0.0f64, 0.0f64, 0.0f64);
     let mut done = steps;
     let mut obs = env.reset_to(starts.next_start()?);
     let observations = obs.len();
@@ -335,17 +319,8 @@ fn train_rollouts(
         rollout_rewards.push(reward);
         rollout_values.push(f64::from(value));
         rollout_dones.push(ended);
-        taken.push(action as i64);
-        episode_return += reward;
-        episode_length += 1;
-        if ended {
-            returns.push(std::mem::take(&mut episode_return));
-            lengths.push(std::mem::take(&mut episode_length) as f64);
-            ends.push((t + 1) as f64);
-            obs = env.reset_to(starts.next_start()?);
-        } else {
-            obs = next_obs;
-        }
+        log.step(t, action, reward, ended);
+        obs = if ended { env.reset_to(starts.next_start()?) } else { next_obs };
         let t2 = Instant::now();
         if (t + 1) % params.n_steps == 0 {
             if !truncated_obs.is_empty() {
@@ -378,18 +353,13 @@ fn train_rollouts(
             rollout_dones.clear();
             losses.push(agent.update(&rollout)?);
         }
-        let t3 = Instant::now();
-        act_s += (t1 - t0).as_secs_f64();
-        env_s += (t2 - t1).as_secs_f64();
-        update_s += (t3 - t2).as_secs_f64();
+        log.clocks(t0, t1, t2, Instant::now());
         if max_updates.is_some_and(|max| losses.len() >= max) {
             done = t + 1;
             break;
         }
     }
-    let (timings_s, counts) =
-        phase_maps(start.elapsed().as_secs_f64(), (act_s, env_s, update_s), done, losses.len());
-    Ok(AgentRun { timings_s, counts, returns, lengths, ends, losses, actions: taken })
+    Ok(log.run(start.elapsed().as_secs_f64(), done, losses))
 }
 
 fn run<L: OnPolicy>(args: &Args, info: &PolicyInfo<L>, startup: Option<f64>) -> Result<()> {

@@ -1,13 +1,16 @@
 //! DQN's learner on candle, the second Rust twin of python/tasks/rl/dqn.py (read its docstring):
 //! the same network under PyTorch's names (a VarMap loaded from the shared safetensors file), the
 //! same TD target and Huber loss, Adam (candle's AdamW with no weight decay, which is Adam), and
-//! PyTorch's global-norm clipping written out (candle has none): coefficient max / (norm + 1e-6),
+//! PyTorch's global-norm clipping, which candle lacks (rust/candle-util): coefficient max / (norm + 1e-6),
 //! applied when below 1. The tch twin is learner.rs; the two keep the same names and steps.
 use std::path::Path;
 
 use bench_core::error::{BenchError, Result};
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, Optimizer, VarBuilder, VarMap};
+
+pub use candle_util::candle_error;
+use candle_util::clip_grad_norm;
 
 use crate::learner::LearnerParams;
 
@@ -18,10 +21,6 @@ pub struct Batch {
     pub rewards: Tensor,
     pub next_obs: Tensor,
     pub dones: Tensor,
-}
-
-pub fn candle_error(e: candle_core::Error) -> BenchError {
-    BenchError::run(e.to_string())
 }
 
 /// The trunk (`trunk.0`, `trunk.2`, ... as nn.Sequential numbers them) and a `head`, or a `value`
@@ -172,28 +171,4 @@ fn huber(diff: &Tensor) -> candle_core::Result<Tensor> {
     let quadratic = (diff.sqr()? * 0.5)?;
     let linear = (&abs - 0.5)?;
     abs.lt(1.0)?.where_cond(&quadratic, &linear)?.mean_all()
-}
-
-/// torch.nn.utils.clip_grad_norm_: the global L2 norm of every gradient; all scaled by
-/// max / (norm + 1e-6) when that is below 1.
-fn clip_grad_norm(
-    grads: &mut candle_core::backprop::GradStore,
-    vars: &[Var],
-    max: f64,
-) -> candle_core::Result<()> {
-    let mut total = 0f64;
-    for var in vars {
-        if let Some(grad) = grads.get(var.as_tensor()) {
-            total += f64::from(grad.sqr()?.sum_all()?.to_scalar::<f32>()?);
-        }
-    }
-    let coefficient = max / (total.sqrt() + 1e-6);
-    if coefficient < 1.0 {
-        for var in vars {
-            if let Some(grad) = grads.remove(var.as_tensor()) {
-                grads.insert(var.as_tensor(), (grad * coefficient)?);
-            }
-        }
-    }
-    Ok(())
 }

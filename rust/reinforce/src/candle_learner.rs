@@ -1,18 +1,17 @@
 //! REINFORCE's policy and update on candle, the second Rust twin of python/tasks/rl/reinforce.py
 //! (read its docstring): the same network under PyTorch's names (a VarMap loaded from the shared
 //! safetensors file), the same loss, Adam (candle's AdamW with no weight decay, which is Adam), and
-//! PyTorch's global-norm clipping written out as rust/dqn's candle learner writes it.
+//! PyTorch's global-norm clipping from rust/candle-util, as rust/dqn's candle learner clips.
 use std::path::Path;
 
 use bench_core::error::{BenchError, Result};
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Linear, Module, Optimizer, VarBuilder, VarMap};
 
-use crate::learner::LearnerParams;
+pub use candle_util::candle_error;
+use candle_util::clip_grad_norm;
 
-pub fn candle_error(e: candle_core::Error) -> BenchError {
-    BenchError::run(e.to_string())
-}
+use crate::learner::LearnerParams;
 
 /// The trunk (`trunk.0`, `trunk.2`, ... as nn.Sequential numbers them) and the `head`.
 pub struct PolicyNetwork {
@@ -89,28 +88,4 @@ impl Learner {
         self.optimizer.step(&grads).map_err(candle_error)?;
         loss.to_scalar::<f32>().map(f64::from).map_err(candle_error)
     }
-}
-
-/// torch.nn.utils.clip_grad_norm_: the global L2 norm of every gradient; all scaled by
-/// max / (norm + 1e-6) when that is below 1.
-fn clip_grad_norm(
-    grads: &mut candle_core::backprop::GradStore,
-    vars: &[Var],
-    max: f64,
-) -> candle_core::Result<()> {
-    let mut total = 0f64;
-    for var in vars {
-        if let Some(grad) = grads.get(var.as_tensor()) {
-            total += f64::from(grad.sqr()?.sum_all()?.to_scalar::<f32>()?);
-        }
-    }
-    let coefficient = max / (total.sqrt() + 1e-6);
-    if coefficient < 1.0 {
-        for var in vars {
-            if let Some(grad) = grads.remove(var.as_tensor()) {
-                grads.insert(var.as_tensor(), (grad * coefficient)?);
-            }
-        }
-    }
-    Ok(())
 }

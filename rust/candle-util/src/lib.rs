@@ -1,0 +1,29 @@
+//! What the candle arms of the RL twins (rust/dqn, rust/reinforce, rust/a2c) need and candle lacks:
+//! PyTorch's global gradient-norm clipping, and candle's errors as the harness's.
+use bench_core::error::BenchError;
+use candle_core::backprop::GradStore;
+use candle_core::Var;
+
+pub fn candle_error(e: candle_core::Error) -> BenchError {
+    BenchError::run(e.to_string())
+}
+
+/// torch.nn.utils.clip_grad_norm_: the global L2 norm of every gradient; all scaled by
+/// max / (norm + 1e-6) when that is below 1.
+pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max: f64) -> candle_core::Result<()> {
+    let mut total = 0f64;
+    for var in vars {
+        if let Some(grad) = grads.get(var.as_tensor()) {
+            total += f64::from(grad.sqr()?.sum_all()?.to_scalar::<f32>()?);
+        }
+    }
+    let coefficient = max / (total.sqrt() + 1e-6);
+    if coefficient < 1.0 {
+        for var in vars {
+            if let Some(grad) = grads.remove(var.as_tensor()) {
+                grads.insert(var.as_tensor(), (grad * coefficient)?);
+            }
+        }
+    }
+    Ok(())
+}
