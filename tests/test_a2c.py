@@ -12,19 +12,15 @@ a plain-gymnasium replay; bad input.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, load_run, rust_binary
+from conftest import load_run, rust_binary
 from mlbench import datasets as ds
 from mlbench import policy
-from mlbench.yamlio import dump_yaml
-from test_bad_input import assert_usage_error
+from rl_jobs import agent_job, assert_refused, program
 
 pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
 pytest.importorskip("torch", reason="the dl extra (torch) is not installed")
@@ -135,8 +131,6 @@ def test_advantages_against_a_direct_sum() -> None:
     np.testing.assert_allclose(adv, np.asarray(expected) - values, rtol=1e-5, atol=1e-6)
 
 
-SIDES = {"pytorch": ("python", [sys.executable, str(ROOT / "python/tasks/rl/a2c.py")]), "tch": ("rust", None),
-         "candle": ("rust", None)}
 PROGRAM_CASES = {
     "no steps per rollout": ({"n_steps": 0}, "n_steps"),
     "lambda above 1": ({"gae_lambda": 1.5}, "gae_lambda"),
@@ -144,26 +138,9 @@ PROGRAM_CASES = {
 }
 
 
-@pytest.mark.parametrize("framework", list(SIDES))
+@pytest.mark.parametrize("framework", ["pytorch", *RUST])
 @pytest.mark.parametrize("case", list(PROGRAM_CASES))
 def test_a2c_program_refuses_bad_job(framework: str, case: str, tmp_path: Path, narrow_dir: Path) -> None:
     params, message = PROGRAM_CASES[case]
-    language, command = SIDES[framework]
-    defaults = {"total_timesteps": 100, "learning_rate": 7e-4, "n_steps": 5, "gamma": 0.99, "gae_lambda": 1.0,
-                "ent_coef": 0.0, "vf_coef": 0.5, "max_grad_norm": 0.5, "rms_alpha": 0.99, "rms_eps": 1e-5,
-                "hidden_size": 8, "hidden_layers": 1}
-    job: dict[str, Any] = {
-        "schema_version": 3, "job_id": "0123456789abcdef", "run": "bad", "task": "a2c", "domain": "rl",
-        "language": language, "framework": framework, "algorithm": "a2c", "dataset": "cartpole_random",
-        "datasets_dir": str(narrow_dir), "hyperparameters": defaults | params, "hardware_profile": "cpu",
-        "device": "cpu", "threads": 1, "precision": "float32", "repetitions": 1, "warmup": 0, "seed": 1,
-        "timeout_s": 60, "predictions_dir": str(tmp_path / "predictions"), "min_sample_s": 0.0, "processes": 1,
-        "fixtures_dir": str(tmp_path / "fixtures")}
-    config = tmp_path / f"{framework}.yaml"
-    config.write_text(dump_yaml(job))
-    out = tmp_path / "records.jsonl"
-    program = command if command is not None else [str(rust_binary("a2c"))]
-    result = subprocess.run([*program, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
-                            timeout=120)
-    assert_usage_error(result, str(config), message)
-    assert not out.exists() and not (tmp_path / "predictions").exists()
+    config = agent_job(tmp_path, narrow_dir, "a2c", "a2c", framework, **params)
+    assert_refused(program("a2c", framework), config, message)

@@ -9,7 +9,6 @@ unsupported with a reason; the comparison is judged by the IQM; bad input is ref
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,7 @@ import pytest
 
 from conftest import ROOT, load_run, rust_binary
 from mlbench import datasets as ds
-from mlbench.yamlio import dump_yaml
-from test_bad_input import assert_usage_error
+from rl_jobs import agent_job, assert_refused, program
 
 gym = pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
 torch = pytest.importorskip("torch", reason="the dl extra (torch) is not installed")
@@ -105,19 +103,5 @@ def test_the_comparison_judges_by_the_iqm(library_run: Path) -> None:
 @pytest.mark.parametrize(("params", "message"), [({"n_steps": 0}, "n_steps"), ({}, "fixtures_dir")])
 def test_library_program_refuses_bad_job(params: dict[str, Any], message: str, tmp_path: Path,
                                          narrow_dir: Path) -> None:
-    defaults = {"total_timesteps": 100, "learning_rate": 7e-4, "n_steps": 5, "gamma": 0.99, "gae_lambda": 1.0,
-                "ent_coef": 0.0, "vf_coef": 0.5, "max_grad_norm": 0.5, "rms_alpha": 0.99, "rms_eps": 1e-5,
-                "hidden_size": 8, "hidden_layers": 1}
-    job = {"schema_version": 3, "job_id": "0123456789abcdef", "run": "bad", "task": "a2c_library", "domain": "rl",
-           "language": "python", "framework": "stable-baselines3", "algorithm": "a2c", "dataset": "cartpole_random",
-           "datasets_dir": str(narrow_dir), "hyperparameters": defaults | params, "hardware_profile": "cpu",
-           "device": "cpu", "threads": 1, "precision": "float32", "repetitions": 1, "warmup": 0, "seed": 1,
-           "timeout_s": 60, "predictions_dir": str(tmp_path / "predictions"), "min_sample_s": 0.0, "processes": 1,
-           "fixtures_dir": str(tmp_path / "fixtures")}
-    config = tmp_path / "job.yaml"
-    config.write_text(dump_yaml(job))
-    out = tmp_path / "records.jsonl"
-    result = subprocess.run([sys.executable, str(ROOT / "python/tasks/rl/a2c_library.py"), "--config", str(config),
-                             "--out", str(out)], capture_output=True, text=True, timeout=120)
-    assert_usage_error(result, str(config), message)
-    assert not out.exists() and not (tmp_path / "predictions").exists()
+    config = agent_job(tmp_path, narrow_dir, "a2c_library", "a2c", "stable-baselines3", **params)
+    assert_refused(program("a2c_library", "stable-baselines3"), config, message)

@@ -13,19 +13,17 @@ for the bookkeeping). Bad jobs and matrices are refused with one line.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, load_run, rust_binary
+from conftest import load_run, rust_binary
 from mlbench import agents, policy
 from mlbench import datasets as ds
-from mlbench.yamlio import dump_yaml
-from test_bad_input import assert_bad_matrix, assert_usage_error
+from rl_jobs import agent_job, assert_refused, program
+from test_bad_input import assert_bad_matrix
 
 pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
 pytest.importorskip("torch", reason="the dl extra (torch) is not installed")
@@ -166,22 +164,6 @@ def test_bad_reinforce_matrix(case: str, tmp_path: Path, narrow_dir: Path) -> No
     assert_bad_matrix(matrix, message, tmp_path, narrow_dir)
 
 
-def job_file(folder: Path, datasets: Path, language: str, framework: str, **params: Any) -> Path:
-    defaults = {"total_timesteps": 100, "learning_rate": 1e-3, "gamma": 0.99, "normalize_returns": True,
-                "max_grad_norm": 10.0, "hidden_size": 8, "hidden_layers": 1}
-    job = {"schema_version": 3, "job_id": "0123456789abcdef", "run": "bad", "task": "reinforce", "domain": "rl",
-           "language": language, "framework": framework, "algorithm": "reinforce", "dataset": "cartpole_random",
-           "datasets_dir": str(datasets), "hyperparameters": defaults | params, "hardware_profile": "cpu",
-           "device": "cpu", "threads": 1, "precision": "float32", "repetitions": 1, "warmup": 0, "seed": 1,
-           "timeout_s": 60, "predictions_dir": str(folder / "predictions"), "min_sample_s": 0.0, "processes": 1,
-           "fixtures_dir": str(folder / "fixtures")}
-    path = folder / f"{framework}.yaml"
-    path.write_text(dump_yaml(job))
-    return path
-
-
-SIDES = {"pytorch": ("python", [sys.executable, str(ROOT / "python/tasks/rl/reinforce.py")]), "tch": ("rust", None),
-         "candle": ("rust", None)}
 PROGRAM_CASES = {
     "gamma above 1": ({"gamma": 2.0}, "gamma"),
     "more steps than the set": ({"total_timesteps": 501}, "total_timesteps: 501 is above the 500 steps"),
@@ -189,18 +171,12 @@ PROGRAM_CASES = {
 }
 
 
-@pytest.mark.parametrize("framework", list(SIDES))
+@pytest.mark.parametrize("framework", ["pytorch", *RUST])
 @pytest.mark.parametrize("case", list(PROGRAM_CASES))
 def test_reinforce_program_refuses_bad_job(framework: str, case: str, tmp_path: Path, narrow_dir: Path) -> None:
     params, message = PROGRAM_CASES[case]
-    language, command = SIDES[framework]
-    config = job_file(tmp_path, narrow_dir, language, framework, **params)
-    out = tmp_path / "records.jsonl"
-    program = command if command is not None else [str(rust_binary("reinforce"))]
-    result = subprocess.run([*program, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
-                            timeout=120)
-    assert_usage_error(result, str(config), message)
-    assert not out.exists() and not (tmp_path / "predictions").exists()
+    config = agent_job(tmp_path, narrow_dir, "reinforce", "reinforce", framework, **params)
+    assert_refused(program("reinforce", framework), config, message)
 
 
 def test_the_report_shows_performance_profiles(train_run: Path) -> None:

@@ -102,7 +102,8 @@ class TrainAgent:
     # `train` itself and returns the same artifacts (losses where the library gives none: empty).
     learn: Callable[[Params, Any, Path, int, int], AgentRun] | None = None
     # `replay` (this module's off-policy loop), or mlbench.policy's on-policy loops: `episodes`
-    # (an update per finished episode) or `rollouts` (an update per n steps, bootstrapped)
+    # (an update per finished episode), `rollouts` (an update per n steps, bootstrapped) or
+    # `minibatches` (rollouts whose update passes over shuffled minibatches, the shuffles shared)
     loop: str = "replay"
 
     @property
@@ -119,7 +120,7 @@ def streams_of(algorithm: TrainAgent) -> tuple[str, ...]:
     """The random streams an agent's loop reads (the last one's presence says a seed's set is complete)."""
     from mlbench import policy
 
-    return policy.STREAMS if algorithm.on_policy else STREAMS
+    return policy.STREAMS[algorithm.loop] if algorithm.on_policy else STREAMS
 
 
 def fixture_files(job: Job, algorithm: TrainAgent) -> list[Path]:
@@ -139,6 +140,9 @@ def check_params(params: Params, dataset: str, data_meta: dict[str, Any]) -> Non
     if data_meta.get("layout") != "rollouts":
         raise UsageError(f"dataset: {dataset!r} is not an environment's rollouts set "
                          f"(layout {data_meta.get('layout', 'tabular')})")
+    if "n_epochs" in params and params["batch_size"] > params["n_steps"]:
+        raise UsageError(f"hyperparameters.batch_size: {params['batch_size']} is above n_steps {params['n_steps']} "
+                         "(a minibatch is drawn from one rollout)")
     if "buffer_size" in params and params["batch_size"] > params["buffer_size"]:
         raise UsageError(f"hyperparameters.batch_size: {params['batch_size']} is above buffer_size "
                          f"{params['buffer_size']}")
@@ -183,7 +187,9 @@ def draw_streams(algorithm: TrainAgent, params: Params, seed: int, steps: int, a
     """A seed's random streams, in the order `streams_of` names them."""
     rng = np.random.default_rng(seed)
     if algorithm.on_policy:
-        return {"sample": rng.random(steps)}
+        from mlbench import policy
+
+        return policy.draw(algorithm.loop, params, rng, steps)
     filled = np.minimum(update_steps(params, steps), params["buffer_size"])
     return {"explore": rng.random(steps),
             "random_actions": rng.integers(0, actions, size=steps, dtype=np.int64),

@@ -9,6 +9,11 @@ Written once per (job, seed) before any side runs (`--fixtures`): `init-SEED.saf
 policy's initial weights, PyTorch's names) and `sample-SEED.npy` (float64, one uniform draw per
 step), so no side's random generator enters the run.
 
+The `minibatches` loop (PPO) is the `rollouts` loop whose update passes over the rollout n_epochs
+times in shuffled minibatches: the shuffles are a third fixture, `order-SEED.npy` (int32, updates x
+n_epochs x n_steps: one permutation of the rollout's rows per epoch), drawn after `sample` from the
+same generator, and handed to each update with its rollout.
+
 The `episodes` loop (REINFORCE): one repetition (seed s), step 2 (`train`, timed as a whole and
 split into `act`, `env` and `update`), for step t = 0 .. T-1:
 - `act`: the agent's action probabilities for the observation (float32); the action is the first
@@ -33,9 +38,10 @@ The `rollouts` loop (A2C, as stable-baselines3's A2C collects and learns with on
   the observation after the rollout (the bootstrap; weights do not change inside a rollout, so these
   are the values the acting network would give), then generalised advantage estimation in float64
   (delta_k = r_k + gamma V_{k+1} (1 - done_k) - V_k, A_k = delta_k + gamma lambda (1 - done_k)
-  A_{k+1}, returns A + V) and one `update(observations, actions, returns, advantages)`: loss
-  -mean(A log pi(a|s)) + vf_coef mean((returns - V(s))^2) - ent_coef mean(entropy), one optimizer
-  step. The steps after the last full rollout give no update.
+  A_{k+1}, returns A + V) and one `update(Rollout)`: for A2C the loss -mean(A log pi(a|s)) +
+  vf_coef mean((returns - V(s))^2) - ent_coef mean(entropy), one optimizer step; for PPO the
+  clipped objective over the rollout's minibatches (python/tasks/rl/ppo.py). The steps after the
+  last full rollout give no update.
 
 A warm-up repetition stops after WARMUP_UPDATES updates. Counted work: `train`, `act` and `env`
 count environment steps, `update` counts updates (episodes or rollouts).
@@ -46,14 +52,38 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from mlbench.agents import AgentRun, EpisodeLog
 
-STREAMS = ("sample",)
+# The random streams each on-policy loop reads, in the order they are drawn from the seed's generator
+# (the last one's presence says a seed's set is complete).
+STREAMS = {"episodes": ("sample",), "rollouts": ("sample",), "minibatches": ("sample", "order")}
 STANDARDISE_EPS = 1e-8
+
+
+@dataclass
+class Rollout:
+    """One rollout as the actor-critic's update reads it (numpy; an agent moves it into its framework)."""
+
+    obs: np.ndarray  # n x observations, float32
+    actions: np.ndarray  # n, int64
+    returns: np.ndarray  # n, float32: the critic's targets, advantages + values
+    advantages: np.ndarray  # n, float32
+    order: np.ndarray | None = None  # n_epochs x n, int32: the minibatches' shuffles (the minibatches loop)
+
+
+def draw(loop: str, params: dict[str, Any], rng: np.random.Generator, steps: int) -> dict[str, np.ndarray]:
+    """A seed's streams for an on-policy loop, in the order STREAMS names them."""
+    streams = {"sample": rng.random(steps)}
+    if loop == "minibatches":
+        n_steps, epochs = params["n_steps"], params["n_epochs"]
+        rows = np.tile(np.arange(n_steps, dtype=np.int32), (steps // n_steps * epochs, 1))
+        streams["order"] = rng.permuted(rows, axis=1).reshape(steps // n_steps, epochs, n_steps)
+    return streams
 
 
 class PolicyAgent(Protocol):
@@ -67,8 +97,7 @@ class ActorCritic(Protocol):
 
     def values(self, observations: np.ndarray) -> np.ndarray: ...  # V of each row (float32)
 
-    def update(self, observations: np.ndarray, actions: np.ndarray, returns: np.ndarray,
-               advantages: np.ndarray) -> float: ...
+    def update(self, rollout: Rollout) -> float: ...
 
 
 def sample_action(probabilities: np.ndarray, draw: float) -> int:
@@ -158,8 +187,9 @@ def advantages(rewards: list[float], values: list[float], dones: list[bool], las
 
 def train_rollouts(agent: ActorCritic, env: Any, reset: Callable[[Any], Any], params: dict[str, Any],
                    streams: dict[str, np.ndarray], steps: int, max_updates: int | None = None) -> AgentRun:
-    """The `rollouts` loop (module docstring); stops early after `max_updates` updates."""
-    draws = streams["sample"].tolist()
+    """The `rollouts` and `minibatches` loops (module docstring); stops early after `max_updates`
+    updates."""
+    draws, order = streams["sample"].tolist(), streams.get("order")
     gamma, gae_lambda, n_steps = params["gamma"], params["gae_lambda"], params["n_steps"]
     log = EpisodeLog(steps)
     losses: list[float] = []
@@ -196,8 +226,9 @@ def train_rollouts(agent: ActorCritic, env: Any, reset: Callable[[Any], Any], pa
                     rollout_rewards[row] += gamma * v
             last_value = float(agent.values(np.asarray([obs], dtype=np.float32))[0])
             targets, adv = advantages(rollout_rewards, rollout_values, rollout_dones, last_value, gamma, gae_lambda)
-            losses.append(agent.update(np.asarray(rollout_obs, dtype=np.float32),
-                                       np.asarray(rollout_actions, dtype=np.int64), targets, adv))
+            rollout = Rollout(np.asarray(rollout_obs, dtype=np.float32), np.asarray(rollout_actions, dtype=np.int64),
+                              targets, adv, None if order is None else order[len(losses)])
+            losses.append(agent.update(rollout))
             rollout_obs, rollout_actions, rollout_rewards, rollout_values, rollout_dones = [], [], [], [], []
             truncated_obs = []
         log.clocks(t0, t1, t2, clock())

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlbench import agents
+from mlbench import agents, policy
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,23 @@ class ActorCritic(nn.Module):
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.actor_head(self.actor(obs)), self.critic_head(self.critic(obs)).squeeze(1)  # logits, V
 
+    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """log pi(a|s), the policy's entropy and V(s) of each row (the updates' shared first half)."""
+        logits, values = self(obs)
+        log_all = torch.log_softmax(logits, dim=1)
+        log_probs = log_all.gather(1, actions.unsqueeze(1)).squeeze(1)
+        entropy = -(torch.softmax(logits, dim=1) * log_all).sum(dim=1)
+        return log_probs, entropy, values
+
+    def act(self, observation: np.ndarray) -> tuple[np.ndarray, float]:
+        with torch.no_grad():
+            logits, value = self(torch.from_numpy(observation).unsqueeze(0))
+            return torch.softmax(logits, dim=1).squeeze(0).numpy(), float(value.item())
+
+    def values(self, observations: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.critic_head(self.critic(torch.from_numpy(observations))).squeeze(1).numpy()
+
 
 class Learner:
     """The actor-critic (from the shared initial weights, PyTorch's names) and its optimizer."""
@@ -74,21 +91,9 @@ class Learner:
         self.optimizer = torch.optim.RMSprop(self.net.parameters(), lr=params.learning_rate, alpha=params.rms_alpha,
                                              eps=params.rms_eps)
 
-    def act(self, observation: np.ndarray) -> tuple[np.ndarray, float]:
-        with torch.no_grad():
-            logits, value = self.net(torch.from_numpy(observation).unsqueeze(0))
-            return torch.softmax(logits, dim=1).squeeze(0).numpy(), float(value.item())
-
-    def values(self, observations: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return self.net.critic_head(self.net.critic(torch.from_numpy(observations))).squeeze(1).numpy()
-
     def update(self, obs: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor,
                advantages: torch.Tensor) -> float:
-        logits, values = self.net(obs)
-        log_all = torch.log_softmax(logits, dim=1)
-        log_probs = log_all.gather(1, actions.unsqueeze(1)).squeeze(1)
-        entropy = -(torch.softmax(logits, dim=1) * log_all).sum(dim=1)
+        log_probs, entropy, values = self.net.evaluate(obs, actions)
         policy_loss = -(advantages * log_probs).mean()
         value_loss = nn.functional.mse_loss(returns, values)
         loss = policy_loss + self.params.vf_coef * value_loss - self.params.ent_coef * entropy.mean()
@@ -107,21 +112,24 @@ def learner_params(params: dict[str, Any]) -> LearnerParams:
 
 
 class TorchAgent:
-    """The protocol's agent (mlbench.policy.ActorCritic) on the learner: numpy in, PyTorch tensors."""
+    """The protocol's agent (mlbench.policy.ActorCritic) on a learner (this file's, or PPO's): numpy
+    in, PyTorch tensors."""
 
-    def __init__(self, learner: Learner) -> None:
+    def __init__(self, learner: Any) -> None:
         self.learner = learner
 
     def act(self, observation: np.ndarray) -> tuple[np.ndarray, float]:
-        return self.learner.act(observation)
+        return self.learner.net.act(observation)
 
     def values(self, observations: np.ndarray) -> np.ndarray:
-        return self.learner.values(observations)
+        return self.learner.net.values(observations)
 
-    def update(self, observations: np.ndarray, actions: np.ndarray, returns: np.ndarray,
-               advantages: np.ndarray) -> float:
-        return self.learner.update(torch.from_numpy(observations), torch.from_numpy(actions),
-                                   torch.from_numpy(returns), torch.from_numpy(advantages))
+    def update(self, rollout: policy.Rollout) -> float:
+        tensors = [torch.from_numpy(rollout.obs), torch.from_numpy(rollout.actions), torch.from_numpy(rollout.returns),
+                   torch.from_numpy(rollout.advantages)]
+        if rollout.order is not None:  # the minibatches' shuffles, as row indices
+            tensors.append(torch.from_numpy(rollout.order.astype(np.int64)))
+        return self.learner.update(*tensors)
 
 
 def init(params: dict[str, Any], observations: int, actions: int, seed: int) -> dict[str, np.ndarray]:

@@ -45,6 +45,14 @@ def shared_weights(weights: Path) -> dict[str, torch.Tensor]:
     return renamed
 
 
+def load_shared(model: Any, weights: Path) -> None:
+    """The shared file loaded into a stable-baselines3 actor-critic policy (A2C's or PPO's)."""
+    missing, unexpected = model.policy.load_state_dict(shared_weights(weights), strict=False)
+    if unexpected or any(not name.startswith("log_std") for name in missing):
+        raise ValueError(f"the shared weights do not fit stable-baselines3's {type(model).__name__} policy: "
+                         f"missing {missing}, unexpected {unexpected}")
+
+
 def learn(params: dict[str, Any], env: gym.Env, weights: Path, steps: int, seed: int) -> agents.AgentRun:
     from stable_baselines3 import A2C
 
@@ -59,13 +67,7 @@ def learn(params: dict[str, Any], env: gym.Env, weights: Path, steps: int, seed:
                                   "optimizer_kwargs": {"alpha": params["rms_alpha"], "eps": params["rms_eps"],
                                                        "weight_decay": 0}})
 
-    def load_weights(model: A2C) -> None:
-        missing, unexpected = model.policy.load_state_dict(shared_weights(weights), strict=False)
-        if unexpected or any(not name.startswith("log_std") for name in missing):
-            raise ValueError(f"the shared weights do not fit stable-baselines3's A2C policy: missing {missing}, "
-                             f"unexpected {unexpected}")
-
-    return library.run(make_model, load_weights, env, steps)
+    return library.run(make_model, lambda model: load_shared(model, weights), env, steps)
 
 
 def describe(params: dict[str, Any]) -> str:

@@ -43,8 +43,10 @@ def artifacts(recorder: ActionRecorder, monitored: Any, steps: int) -> dict[str,
             "actions": np.asarray(recorder.actions[:steps], dtype=np.int64)}
 
 
-def run(make_model: Any, load_weights: Any, env: gym.Env, steps: int) -> agents.AgentRun:
-    """A library's own loop timed as `build` (the model, the shared weights loaded) and `train`."""
+def run(make_model: Any, load_weights: Any, env: gym.Env, steps: int,
+        updates: Any = lambda model: model._n_updates) -> agents.AgentRun:
+    """A library's own loop timed as `build` (the model, the shared weights loaded) and `train`;
+    `updates(model)` counts the updates as the twins count theirs."""
     import time
 
     recorder, monitored = recorded(env)
@@ -55,5 +57,5 @@ def run(make_model: Any, load_weights: Any, env: gym.Env, steps: int) -> agents.
     start = time.perf_counter()
     model.learn(total_timesteps=steps)
     train = time.perf_counter() - start
-    counts = {"train": steps, "update": int(model._n_updates)}
+    counts = {"train": steps, "update": int(updates(model))}
     return agents.AgentRun({"build": build, "train": train}, counts, artifacts(recorder, monitored, steps))

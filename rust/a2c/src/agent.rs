@@ -1,14 +1,14 @@
-//! The `rollouts` loop's agents (bench-core's policy.rs) on the two learners: the protocol's rollout
-//! (row-major vectors) becomes tch or candle tensors, as PyTorch's agent turns numpy rows into torch
-//! tensors (python/tasks/rl/a2c.py `TorchAgent`).
+//! A2C's learners as the protocol's agents (rust/actor-critic's agent.rs turns the rollout into
+//! tch or candle tensors).
 use std::path::Path;
 
+use actor_critic::agent::{self, CandleLearner, CandleRollout, TchLearner, TchRollout};
+use actor_critic::{candle_net, tch_net};
 use bench_core::config::Job;
-use bench_core::error::{BenchError, Result};
-use bench_core::policy::{ActorCriticAgent, ActorCriticParams, Rollout};
-use tch::Tensor;
+use bench_core::error::Result;
+use bench_core::policy::{ActorCriticAgent, ActorCriticParams};
 
-use crate::candle_learner::{self, candle_error};
+use crate::candle_learner;
 use crate::learner::{Learner, LearnerParams};
 
 fn learner_params(params: &ActorCriticParams) -> LearnerParams {
@@ -23,52 +23,23 @@ fn learner_params(params: &ActorCriticParams) -> LearnerParams {
     }
 }
 
-struct TchAgent(Learner);
-
-impl ActorCriticAgent for TchAgent {
-    fn act(&mut self, observation: &[f32]) -> Result<(Vec<f32>, f32)> {
-        self.0.act(observation)
+impl TchLearner for Learner {
+    fn net(&self) -> &tch_net::ActorCritic {
+        &self.net
     }
 
-    fn values(&mut self, observations: &[f32], rows: usize) -> Result<Vec<f32>> {
-        self.0.values(observations, rows)
-    }
-
-    fn update(&mut self, rollout: &Rollout) -> Result<f64> {
-        let (n, d) = (rollout.steps as i64, rollout.observations as i64);
-        Ok(self.0.update(
-            &Tensor::from_slice(&rollout.obs).view([n, d]),
-            &Tensor::from_slice(&rollout.actions),
-            &Tensor::from_slice(&rollout.returns),
-            &Tensor::from_slice(&rollout.advantages),
-        ))
+    fn update(&mut self, rollout: &TchRollout) -> Result<f64> {
+        Ok(Learner::update(self, &rollout.obs, &rollout.actions, &rollout.returns, &rollout.advantages))
     }
 }
 
-struct CandleAgent(candle_learner::Learner);
-
-impl ActorCriticAgent for CandleAgent {
-    fn act(&mut self, observation: &[f32]) -> Result<(Vec<f32>, f32)> {
-        self.0.act(observation)
+impl CandleLearner for candle_learner::Learner {
+    fn net(&self) -> &candle_net::ActorCritic {
+        &self.net
     }
 
-    fn values(&mut self, observations: &[f32], rows: usize) -> Result<Vec<f32>> {
-        self.0.values(observations, rows)
-    }
-
-    fn update(&mut self, rollout: &Rollout) -> Result<f64> {
-        use candle_core::{Device, Tensor};
-        let (n, d) = (rollout.steps, rollout.observations);
-        let (obs, actions, returns, advantages) = (|| {
-            Ok::<_, candle_core::Error>((
-                Tensor::from_slice(&rollout.obs, (n, d), &Device::Cpu)?,
-                Tensor::from_slice(&rollout.actions, n, &Device::Cpu)?,
-                Tensor::from_slice(&rollout.returns, n, &Device::Cpu)?,
-                Tensor::from_slice(&rollout.advantages, n, &Device::Cpu)?,
-            ))
-        })()
-        .map_err(candle_error)?;
-        self.0.update(&obs, &actions, &returns, &advantages)
+    fn update(&mut self, rollout: &CandleRollout) -> Result<f64> {
+        candle_learner::Learner::update(self, &rollout.obs, &rollout.actions, &rollout.returns, &rollout.advantages)
     }
 }
 
@@ -80,27 +51,11 @@ pub fn build(
     actions: usize,
     weights: &Path,
 ) -> Result<Box<dyn ActorCriticAgent>> {
-    let learner = learner_params(params);
-    let fixtures = |err: BenchError| match err {
-        BenchError::Usage(message) => BenchError::usage(format!("fixtures_dir: {message}")),
-        other => other,
-    };
-    match job.framework.as_str() {
-        "tch" => {
-            tch::set_num_threads(job.threads as i32);
-            let learner =
-                Learner::new(observations as i64, actions as i64, learner, weights).map_err(fixtures)?;
-            Ok(Box::new(TchAgent(learner)))
-        }
-        "candle" => {
-            // candle's CPU kernels size their pools from RAYON_NUM_THREADS; a task started by hand obeys too.
-            std::env::set_var("RAYON_NUM_THREADS", job.threads.to_string());
-            let learner =
-                candle_learner::Learner::new(observations, actions, learner, weights).map_err(fixtures)?;
-            Ok(Box::new(CandleAgent(learner)))
-        }
-        other => Err(BenchError::usage(format!("framework: {other:?} is not in this binary"))),
-    }
+    agent::build(
+        job,
+        || Learner::new(observations as i64, actions as i64, learner_params(params), weights),
+        || candle_learner::Learner::new(observations, actions, learner_params(params), weights),
+    )
 }
 
 /// The solver's name (the record's `solver.name`).

@@ -1,13 +1,14 @@
 //! The on-policy loops of the `train_agent` protocol: a policy-gradient agent samples its own policy
 //! from the shared draws and learns from each finished episode (REINFORCE: `PolicyAgent`) or from
-//! each rollout of n steps, bootstrapped by its critic (A2C: `ActorCriticAgent`). Mirrors
+//! each rollout of n steps, bootstrapped by its critic (A2C: `ActorCriticAgent`; PPO: the same
+//! agent under the `minibatches` loop, `Ppo`, whose rollouts carry the shared shuffles). Mirrors
 //! python/mlbench/policy.py (read its docstring for the loops' steps and fixtures); what every loop
 //! shares (starts, fixtures' checks, the record) is agents.rs.
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use ndarray::Array1;
+use ndarray::{Array1, Array3};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -16,7 +17,7 @@ use crate::agents::{
     WARMUP_UPDATES,
 };
 use crate::config::Job;
-use crate::error::Result;
+use crate::error::{BenchError, Result};
 use crate::harness::{in_job, run_main, Args, Phases};
 use crate::measure::{cpu_time_s, reset_peak_rss, rss_mb, PhaseTimer};
 use crate::record::Record;
@@ -62,17 +63,30 @@ impl PolicyParams {
     }
 }
 
+/// A repetition's random streams (python/mlbench/policy.py `STREAMS`): one uniform draw per step
+/// and, for the `minibatches` loop, the shuffles (updates x n_epochs x n_steps).
+pub struct Streams {
+    pub sample: Array1<f64>,
+    pub order: Option<Array3<i32>>,
+}
+
 /// An on-policy loop: its agent (a boxed framework agent), its hyperparameters and its training.
 pub trait OnPolicy {
     type Params: DeserializeOwned;
+    /// The fixtures' random streams the loop reads, in the order Python draws them.
+    const STREAMS: &'static [&'static str] = &["sample"];
     fn total_timesteps(params: &Self::Params) -> usize;
+    /// What the parameter schema cannot see (python/mlbench/agents.py `check_params`).
+    fn check(_params: &Self::Params) -> Result<()> {
+        Ok(())
+    }
     /// Step 2 of the loop from the first episode's start; stops early after `max_updates` updates.
     fn train(
         &mut self,
         env: &mut dyn Environment,
         starts: &mut Starts,
         params: &Self::Params,
-        draws: &Array1<f64>,
+        streams: &Streams,
         max_updates: Option<usize>,
     ) -> Result<AgentRun>;
 }
@@ -140,10 +154,10 @@ impl OnPolicy for Box<dyn PolicyAgent> {
         env: &mut dyn Environment,
         starts: &mut Starts,
         params: &PolicyParams,
-        draws: &Array1<f64>,
+        streams: &Streams,
         max_updates: Option<usize>,
     ) -> Result<AgentRun> {
-        train_episodes(self.as_mut(), env, starts, params, draws, max_updates)
+        train_episodes(self.as_mut(), env, starts, params, &streams.sample, max_updates)
     }
 }
 
@@ -205,9 +219,11 @@ pub struct Rollout {
     /// The critic's targets: advantages + values.
     pub returns: Vec<f32>,
     pub advantages: Vec<f32>,
+    /// The minibatches' shuffles, n_epochs x steps row-major (the `minibatches` loop; else empty).
+    pub order: Vec<i32>,
 }
 
-/// A framework's actor-critic agent (A2C).
+/// A framework's actor-critic agent (A2C, PPO).
 pub trait ActorCriticAgent {
     /// The policy's action probabilities and the critic's value for one observation.
     fn act(&mut self, observation: &[f32]) -> Result<(Vec<f32>, f32)>;
@@ -239,6 +255,41 @@ impl ActorCriticParams {
     pub fn hidden(&self) -> Vec<i64> {
         vec![self.hidden_size; self.hidden_layers]
     }
+}
+
+/// The PPO job's hyperparameters (configs/tasks/ppo.yaml).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PpoParams {
+    pub total_timesteps: usize,
+    pub learning_rate: f64,
+    pub n_steps: usize,
+    pub batch_size: usize,
+    pub n_epochs: usize,
+    pub gamma: f64,
+    pub gae_lambda: f64,
+    pub clip_range: f64,
+    pub normalize_advantage: bool,
+    pub ent_coef: f64,
+    pub vf_coef: f64,
+    pub max_grad_norm: f64,
+    pub adam_eps: f64,
+    pub hidden_size: i64,
+    pub hidden_layers: usize,
+}
+
+impl PpoParams {
+    pub fn hidden(&self) -> Vec<i64> {
+        vec![self.hidden_size; self.hidden_layers]
+    }
+}
+
+/// What the rollouts loop reads of an actor-critic job's hyperparameters.
+struct RolloutShape {
+    total_timesteps: usize,
+    n_steps: usize,
+    gamma: f64,
+    gae_lambda: f64,
 }
 
 /// Generalised advantage estimation over one rollout in f64, from its last step back
@@ -277,22 +328,68 @@ impl OnPolicy for Box<dyn ActorCriticAgent> {
         env: &mut dyn Environment,
         starts: &mut Starts,
         params: &ActorCriticParams,
-        draws: &Array1<f64>,
+        streams: &Streams,
         max_updates: Option<usize>,
     ) -> Result<AgentRun> {
-        train_rollouts(self.as_mut(), env, starts, params, draws, max_updates)
+        let shape = RolloutShape {
+            total_timesteps: params.total_timesteps,
+            n_steps: params.n_steps,
+            gamma: params.gamma,
+            gae_lambda: params.gae_lambda,
+        };
+        train_rollouts(self.as_mut(), env, starts, &shape, streams, max_updates)
     }
 }
 
-/// The `rollouts` loop (python/mlbench/policy.py `train_rollouts`).
+/// An actor-critic agent under the `minibatches` loop (PPO): each rollout carries its shuffles.
+pub struct Ppo(pub Box<dyn ActorCriticAgent>);
+
+impl OnPolicy for Ppo {
+    type Params = PpoParams;
+    const STREAMS: &'static [&'static str] = &["sample", "order"];
+
+    fn total_timesteps(params: &PpoParams) -> usize {
+        params.total_timesteps
+    }
+
+    fn check(params: &PpoParams) -> Result<()> {
+        if params.batch_size > params.n_steps {
+            return Err(BenchError::usage(format!(
+                "hyperparameters.batch_size: {} is above n_steps {} (a minibatch is drawn from one rollout)",
+                params.batch_size, params.n_steps
+            )));
+        }
+        Ok(())
+    }
+
+    fn train(
+        &mut self,
+        env: &mut dyn Environment,
+        starts: &mut Starts,
+        params: &PpoParams,
+        streams: &Streams,
+        max_updates: Option<usize>,
+    ) -> Result<AgentRun> {
+        let shape = RolloutShape {
+            total_timesteps: params.total_timesteps,
+            n_steps: params.n_steps,
+            gamma: params.gamma,
+            gae_lambda: params.gae_lambda,
+        };
+        train_rollouts(self.0.as_mut(), env, starts, &shape, streams, max_updates)
+    }
+}
+
+/// The `rollouts` and `minibatches` loops (python/mlbench/policy.py `train_rollouts`).
 fn train_rollouts(
     agent: &mut dyn ActorCriticAgent,
     env: &mut dyn Environment,
     starts: &mut Starts,
-    params: &ActorCriticParams,
-    draws: &Array1<f64>,
+    params: &RolloutShape,
+    streams: &Streams,
     max_updates: Option<usize>,
 ) -> Result<AgentRun> {
+    let draws = &streams.sample;
     let steps = params.total_timesteps;
     let mut log = EpisodeLog::new(steps);
     let mut losses = Vec::new();
@@ -347,6 +444,11 @@ fn train_rollouts(
                 actions: std::mem::take(&mut rollout_actions),
                 returns: targets,
                 advantages: adv,
+                order: streams
+                    .order
+                    .as_ref()
+                    .map(|order| order.index_axis(ndarray::Axis(0), losses.len()).iter().copied().collect())
+                    .unwrap_or_default(),
             };
             rollout_rewards.clear();
             rollout_values.clear();
@@ -368,7 +470,9 @@ fn run<L: OnPolicy>(args: &Args, info: &PolicyInfo<L>, startup: Option<f64>) -> 
     };
     let (job, params, data) = (&opened.job, &opened.params, &opened.data);
     let in_job = in_job(&args.config);
-    check_fixtures(job, data, L::total_timesteps(params), &["init", "sample"]).map_err(in_job)?;
+    L::check(params).map_err(in_job)?;
+    let names: Vec<&str> = std::iter::once("init").chain(L::STREAMS.iter().copied()).collect();
+    check_fixtures(job, data, L::total_timesteps(params), &names).map_err(in_job)?;
     check_port(job, data, info.make_env).map_err(in_job)?;
     opened.each_repetition(args, |record, loops, repetition| {
         measure_repetition(job, info, data, params, record, loops, repetition)
@@ -391,7 +495,10 @@ fn measure_repetition<L: OnPolicy>(
     let mut phases =
         Phases { timer: PhaseTimer::default(), loops, calibrate_to_s: calibrate.then_some(job.min_sample_s) };
     let seed = record.seed;
-    let draws: Array1<f64> = npy(&fixture_path(job, "sample", seed))?;
+    let streams = Streams {
+        sample: npy(&fixture_path(job, "sample", seed))?,
+        order: if L::STREAMS.contains(&"order") { Some(npy(&fixture_path(job, "order", seed))?) } else { None },
+    };
     let max_updates = (repetition < job.warmup).then_some(WARMUP_UPDATES);
     let mut env = (info.make_env)(&data.environment).expect("checked before the first repetition");
     let mut starts = Starts::of_seed(data, seed)?;
@@ -400,7 +507,7 @@ fn measure_repetition<L: OnPolicy>(
     let weights = fixture_path(job, "init", seed);
     let mut agent =
         phases.run("build", || Ok(()), |_| (info.build)(job, params, observations, actions, &weights))?;
-    let outcome = agent.train(env.as_mut(), &mut starts, params, &draws, max_updates)?;
+    let outcome = agent.train(env.as_mut(), &mut starts, params, &streams, max_updates)?;
     let measured = Measured { cpu_s: cpu_time_s() - cpu_start, rss_start_mb: rss_start };
     fill_record(job, record, phases.timer, outcome, (info.describe)(job), measured)
 }
