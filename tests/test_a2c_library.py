@@ -16,9 +16,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import ROOT, load_run, rust_binary
-from mlbench import datasets as ds
-from rl_jobs import agent_job, assert_refused, program
+from conftest import ROOT, rust_binary
+from rl_checks import (
+    agent_job,
+    assert_episodes_replay,
+    assert_judged_by_iqm,
+    assert_ran_or_unsupported,
+    assert_refused,
+    measured,
+    outputs,
+    program,
+    quiet_run,
+)
 
 gym = pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
 torch = pytest.importorskip("torch", reason="the dl extra (torch) is not installed")
@@ -28,12 +37,12 @@ sys.path.insert(0, str(ROOT / "python" / "tasks" / "rl"))
 import a2c_library  # noqa: E402
 
 from tasks.rl import a2c  # noqa: E402
-from test_dqn_train import quiet_run, replay  # noqa: E402
 
 STEPS = 1000
 PARAMS = {"total_timesteps": STEPS, "n_steps": 5}
 SETS = ["cartpole_random", "acrobot_random", "lunarlander_random"]
 SEEDS = 2
+UPDATES = STEPS // PARAMS["n_steps"]
 
 
 @pytest.fixture(scope="module")
@@ -67,37 +76,18 @@ def test_the_library_networks_compute_the_twins(tmp_path: Path) -> None:
 
 
 def test_every_job_ran_or_is_unsupported(library_run: Path) -> None:
-    records = load_run(library_run)
-    for r in records:
-        if r["language"] == "rust" and r["dataset"] == "lunarlander_random":
-            assert r["status"] == "unsupported" and "Box2D" in r["error"]
-            continue
-        assert r["status"] == "ok", r["error"]
-        assert r["counts"]["train"] == STEPS and r["counts"]["update"] == STEPS // PARAMS["n_steps"]
-        assert r["metrics"]["episodes"] >= 1
-    python = [r for r in records if r["language"] == "python"]
+    python = [r for r in assert_ran_or_unsupported(library_run, STEPS, UPDATES) if r["language"] == "python"]
     assert len(python) == len(SETS) * SEEDS and all("stable-baselines3" in r["solver"]["name"] for r in python)
 
 
 def test_library_episodes_start_from_the_set(library_run: Path, rl_sets_dir: Path) -> None:
-    for r in load_run(library_run):
-        if r["language"] != "python" or r["dataset"] == "lunarlander_random":
-            continue
-        data = ds.load_rollouts(r["dataset"], rl_sets_dir)
-        got = {name: np.load(library_run / path) for name, path in r["artifacts"].items()}
-        assert len(got["actions"]) == STEPS
-        expected = replay(data, r["seed"] % data.n_envs, got["actions"])
-        for name, values in expected.items():
-            assert np.array_equal(got[name], values), f"{r['dataset']} seed {r['seed']}: {name}"
+    python = [r for r in measured(library_run) if r["language"] == "python"]
+    assert all(len(outputs(library_run, r)["actions"]) == STEPS for r in python)
+    assert_episodes_replay(library_run, rl_sets_dir, python)
 
 
 def test_the_comparison_judges_by_the_iqm(library_run: Path) -> None:
-    from mlbench import stats
-
-    table, loaded = stats.load([library_run])
-    comparisons = stats.compare(table, loaded, phase="train")
-    assert len(comparisons) == 2 * 2  # CartPole and Acrobot x tch and candle
-    assert comparisons["quality_ci_python"].notna().all()
+    assert_judged_by_iqm(library_run, 2 * 2)  # CartPole and Acrobot x tch and candle
 
 
 @pytest.mark.parametrize(("params", "message"), [({"n_steps": 0}, "n_steps"), ({}, "fixtures_dir")])

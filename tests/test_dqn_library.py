@@ -10,7 +10,6 @@ schedule; LunarLander runs in the library only. Bad jobs are refused with one li
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import ROOT, load_run, rust_binary
+from conftest import ROOT, rust_binary
 from mlbench import agents
-from mlbench import datasets as ds
-from mlbench.yamlio import dump_yaml
-from test_bad_input import assert_usage_error
+from rl_checks import (
+    agent_job,
+    assert_episodes_replay,
+    assert_judged_by_iqm,
+    assert_ran_or_unsupported,
+    assert_refused,
+    measured,
+    outputs,
+    program,
+    quiet_run,
+)
 
 gym = pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
 torch = pytest.importorskip("torch", reason="the dl extra (torch) is not installed")
@@ -32,13 +39,13 @@ sys.path.insert(0, str(ROOT / "python" / "tasks" / "rl"))
 import dqn_library  # noqa: E402
 
 from tasks.rl import dqn  # noqa: E402
-from test_dqn_train import quiet_run, replay  # noqa: E402
 
 STEPS = 1200
 PARAMS = {"total_timesteps": STEPS, "buffer_size": 1000, "batch_size": 32, "learning_starts": 200, "train_freq": 4,
           "target_update_freq": 100, "exploration_fraction": 0.3}
 SETS = ["cartpole_random", "chain_random", "lunarlander_random"]
 SEEDS = 2
+UPDATES = len(agents.update_steps(PARAMS, STEPS))
 
 
 @pytest.fixture(scope="module")
@@ -74,66 +81,28 @@ def test_the_library_network_computes_the_twins(tmp_path: Path) -> None:
 
 
 def test_every_job_ran_or_is_unsupported(library_run: Path) -> None:
-    records = load_run(library_run)
-    for r in records:
-        if r["language"] == "rust" and r["dataset"] == "lunarlander_random":
-            assert r["status"] == "unsupported" and "Box2D" in r["error"]
-            continue
-        assert r["status"] == "ok", r["error"]
-        assert r["counts"]["train"] == STEPS
-        assert r["counts"]["update"] == len(agents.update_steps(PARAMS, STEPS))
-        assert r["metrics"]["final_return"] is not None
+    records = assert_ran_or_unsupported(library_run, STEPS, UPDATES)
+    assert all(r["metrics"]["final_return"] is not None for r in records)
     python = [r for r in records if r["language"] == "python"]
     assert len(python) == len(SETS) * SEEDS and all("stable-baselines3" in r["solver"]["name"] for r in python)
 
 
 def test_library_episodes_start_from_the_set(library_run: Path, sets_dir: Path) -> None:
-    for r in load_run(library_run):
-        if r["language"] != "python" or r["dataset"] == "lunarlander_random":
-            continue
-        data = ds.load_rollouts(r["dataset"], sets_dir)
-        got = {name: np.load(library_run / path) for name, path in r["artifacts"].items()}
-        assert len(got["actions"]) == STEPS
-        expected = replay(data, r["seed"] % data.n_envs, got["actions"])
-        for name, values in expected.items():
-            assert np.array_equal(got[name], values), f"{r['dataset']} seed {r['seed']}: {name}"
+    python = [r for r in measured(library_run) if r["language"] == "python"]
+    assert all(len(outputs(library_run, r)["actions"]) == STEPS for r in python)
+    assert_episodes_replay(library_run, sets_dir, python)
 
 
 def test_the_comparison_judges_by_the_iqm(library_run: Path) -> None:
-    from mlbench import stats
-
-    table, loaded = stats.load([library_run])
-    comparisons = stats.compare(table, loaded, phase="train")
-    assert len(comparisons) == 2 * 2  # CartPole and the chain x tch and candle
-    assert comparisons["quality_ci_python"].notna().all()
-
-
-def job_file(folder: Path, datasets: Path, **params: Any) -> Path:
-    defaults = {"total_timesteps": 100, "learning_rate": 1e-3, "buffer_size": 50, "batch_size": 8, "gamma": 0.99,
-                "target_update_freq": 10, "learning_starts": 10, "train_freq": 1, "exploration": "linear",
-                "epsilon_start": 1.0, "epsilon_end": 0.05, "epsilon_decay": 0.99, "decay_every": "step",
-                "exploration_fraction": 0.1, "max_grad_norm": 10.0, "hidden_size": 8, "hidden_layers": 1}
-    job = {"schema_version": 3, "job_id": "0123456789abcdef", "run": "bad", "task": "dqn_library", "domain": "rl",
-           "language": "python", "framework": "stable-baselines3", "algorithm": "dqn", "dataset": "cartpole_random",
-           "datasets_dir": str(datasets), "hyperparameters": defaults | params, "hardware_profile": "cpu",
-           "device": "cpu", "threads": 1, "precision": "float32", "repetitions": 1, "warmup": 0, "seed": 1,
-           "timeout_s": 60, "predictions_dir": str(folder / "predictions"), "min_sample_s": 0.0, "processes": 1,
-           "fixtures_dir": str(folder / "fixtures")}
-    path = folder / "job.yaml"
-    path.write_text(dump_yaml(job))
-    return path
+    assert_judged_by_iqm(library_run, 2 * 2)  # CartPole and the chain x tch and candle
 
 
 @pytest.mark.parametrize(("params", "message"), [
     ({"exploration": "multiplicative"}, "exploration"),
-    ({"batch_size": 64}, "batch_size: 64 is above buffer_size 50"),
+    ({"buffer_size": 50, "batch_size": 64}, "batch_size: 64 is above buffer_size 50"),
     ({}, "fixtures_dir"),
 ])
 def test_library_program_refuses_bad_job(params: dict[str, Any], message: str, tmp_path: Path,
                                          narrow_dir: Path) -> None:
-    config = job_file(tmp_path, narrow_dir, **params)
-    out = tmp_path / "records.jsonl"
-    result = subprocess.run([sys.executable, str(ROOT / "python/tasks/rl/dqn_library.py"), "--config", str(config),
-                             "--out", str(out)], capture_output=True, text=True, timeout=120)
-    assert_usage_error(result, str(config), message)
-    assert not out.exists() and not (tmp_path / "predictions").exists()
+    config = agent_job(tmp_path, narrow_dir, "dqn_library", "dqn", "stable-baselines3", **params)
+    assert_refused(program("dqn_library", "stable-baselines3"), config, message)

@@ -16,19 +16,25 @@ in PyTorch only (no Rust Box2D: `unsupported`). Bad jobs and matrices are refuse
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, load_run, mlbench, rust_binary, write_yaml
-from mlbench import agents, rollouts
-from mlbench import datasets as ds
-from mlbench.yamlio import dump_yaml
-from test_bad_input import assert_bad_matrix, assert_usage_error
+from conftest import load_run, rust_binary
+from mlbench import agents
+from rl_checks import (
+    agent_job,
+    assert_episodes_replay,
+    assert_refused,
+    measured,
+    outputs,
+    program,
+    quiet_run,
+    shared_prefix,
+)
+from test_bad_input import assert_bad_matrix
 
 gym = pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
 pytest.importorskip("torch", reason="the dl extra (torch) is not installed")
@@ -62,15 +68,6 @@ SHARED_PREFIX = 500
 LOSS_UPDATES, LOSS_RTOL = 50, 1e-4
 
 
-def quiet_run(folder: Path, datasets_dir: Path, matrix: dict[str, Any]) -> Path:
-    """Run a matrix with the host watch off: these tests judge quality and agreement, and a repetition
-    flagged disturbed by other work on the machine would leave its comparison out."""
-    result = mlbench("run", write_yaml(folder / "matrix.yaml", matrix), "--out", folder / "run", "--datasets-dir",
-                     datasets_dir, "--no-table", "--no-host-watch")
-    assert result.returncode == 0, result.stderr + result.stdout
-    return folder / "run"
-
-
 @pytest.fixture(scope="module")
 def sets_dir(rl_sets_dir: Path) -> Path:
     return rl_sets_dir
@@ -85,21 +82,8 @@ def train_run(tmp_path_factory: pytest.TempPathFactory, sets_dir: Path) -> Path:
                        for name in ALGORITHMS}})
 
 
-def measured(run: Path) -> list[dict[str, Any]]:
-    return [r for r in load_run(run) if not r["warmup"] and r["status"] == "ok"]
-
-
-def outputs(run: Path, record: dict[str, Any]) -> dict[str, np.ndarray]:
-    return {name: np.load(run / path) for name, path in record["artifacts"].items()}
-
-
 def by_side(run: Path) -> dict[tuple[str, str, str, int], dict[str, Any]]:
     return {(r["algorithm"], r["dataset"], r["framework"], r["seed"]): r for r in measured(run)}
-
-
-def shared_prefix(a: np.ndarray, b: np.ndarray) -> int:
-    differ = np.flatnonzero(a != b)
-    return int(differ[0]) if len(differ) else len(a)
 
 
 def test_every_job_ran_or_is_unsupported_with_a_reason(train_run: Path) -> None:
@@ -151,35 +135,8 @@ def test_double_targets_leave_the_prefix(train_run: Path) -> None:
         assert shared_prefix(py["actions"], rs["actions"]) < SHARED_PREFIX, dataset
 
 
-def replay(data: rollouts.Rollouts, copy: int, actions: np.ndarray) -> dict[str, np.ndarray]:
-    """The episodes `actions` give in plain gymnasium from the set's starts of `copy`."""
-    from mlbench.starts import Starts
-
-    env, starts = gym.make(data.environment), Starts(data, copy)
-    starts.reset(env)
-    returns, lengths, ends, total, length = [], [], [], 0.0, 0
-    for t, action in enumerate(actions.tolist()):
-        _, reward, terminated, truncated, _ = env.step(action)
-        total, length = total + reward, length + 1
-        if terminated or truncated:
-            returns.append(total)
-            lengths.append(length)
-            ends.append(t + 1)
-            total, length = 0.0, 0
-            starts.reset(env)
-    return {"returns": np.asarray(returns), "lengths": np.asarray(lengths, dtype=np.float64),
-            "episode_ends": np.asarray(ends, dtype=np.float64)}
-
-
 def test_recorded_episodes_are_what_the_actions_give(train_run: Path, sets_dir: Path) -> None:
-    for r in measured(train_run):
-        if r["algorithm"] != "dqn":
-            continue
-        data = ds.load_rollouts(r["dataset"], sets_dir)
-        got = outputs(train_run, r)
-        expected = replay(data, r["seed"] % data.n_envs, got["actions"])
-        for name, values in expected.items():
-            assert np.array_equal(got[name], values), f"{r['framework']} {r['dataset']} seed {r['seed']}: {name}"
+    assert_episodes_replay(train_run, sets_dir, [r for r in measured(train_run) if r["algorithm"] == "dqn"])
 
 
 def test_lunarlander_trains_in_pytorch(train_run: Path) -> None:
@@ -252,25 +209,6 @@ def test_bad_dqn_matrix(case: str, tmp_path: Path, narrow_dir: Path) -> None:
     assert_bad_matrix(matrix, message, tmp_path, narrow_dir)
 
 
-def job_file(folder: Path, datasets: Path, language: str, framework: str, **params: Any) -> Path:
-    defaults = {"total_timesteps": 100, "learning_rate": 1e-3, "buffer_size": 50, "batch_size": 8, "gamma": 0.99,
-                "target_update_freq": 10, "learning_starts": 10, "train_freq": 1, "epsilon_start": 1.0,
-                "epsilon_end": 0.05, "epsilon_decay": 0.99, "decay_every": "step", "max_grad_norm": 10.0,
-                "exploration": "multiplicative", "exploration_fraction": 0.1,
-                "hidden_size": 8, "hidden_layers": 1}
-    job = {"schema_version": 3, "job_id": "0123456789abcdef", "run": "bad", "task": "dqn", "domain": "rl",
-           "language": language, "framework": framework, "algorithm": "dqn", "dataset": "cartpole_random",
-           "datasets_dir": str(datasets), "hyperparameters": defaults | params, "hardware_profile": "cpu",
-           "device": "cpu", "threads": 1, "precision": "float32", "repetitions": 1, "warmup": 0, "seed": 1,
-           "timeout_s": 60, "predictions_dir": str(folder / "predictions"), "min_sample_s": 0.0, "processes": 1,
-           "fixtures_dir": str(folder / "fixtures")}
-    path = folder / f"{framework}.yaml"
-    path.write_text(dump_yaml(job))
-    return path
-
-
-SIDES = {"pytorch": ("python", [sys.executable, str(ROOT / "python/tasks/rl/dqn.py")]), "tch": ("rust", None),
-         "candle": ("rust", None)}
 PROGRAM_CASES = {
     "batch above the buffer": ({"batch_size": 64}, "batch_size: 64 is above buffer_size 50"),
     "gamma above 1": ({"gamma": 2.0}, "gamma"),
@@ -280,18 +218,13 @@ PROGRAM_CASES = {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("framework", list(SIDES))
+@pytest.mark.parametrize("framework", ["pytorch", *RUST])
 @pytest.mark.parametrize("case", list(PROGRAM_CASES))
 def test_dqn_program_refuses_bad_job(framework: str, case: str, tmp_path: Path, narrow_dir: Path) -> None:
     params, message = PROGRAM_CASES[case]
-    language, command = SIDES[framework]
-    config = job_file(tmp_path, narrow_dir, language, framework, **params)
-    out = tmp_path / "records.jsonl"
-    program = command if command is not None else [str(rust_binary("dqn"))]
-    result = subprocess.run([*program, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
-                            timeout=120)
-    assert_usage_error(result, str(config), message)
-    assert not out.exists() and not (tmp_path / "predictions").exists()
+    small = {"buffer_size": 50, "batch_size": 8, "learning_starts": 10, "target_update_freq": 10}
+    config = agent_job(tmp_path, narrow_dir, "dqn", "dqn", framework, **(small | params))
+    assert_refused(program("dqn", framework), config, message)
 
 
 def test_the_report_table_and_curves(train_run: Path) -> None:

@@ -19,16 +19,24 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import load_run, rust_binary
-from mlbench import datasets as ds
+from conftest import rust_binary
 from mlbench import policy
-from rl_jobs import agent_job, assert_refused, program
+from rl_checks import (
+    agent_job,
+    assert_episodes_replay,
+    assert_follows,
+    assert_ran_or_unsupported,
+    assert_refused,
+    measured,
+    program,
+    quiet_run,
+    shared_prefix,
+    side,
+)
 from test_bad_input import assert_bad_matrix
 
 pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
 pytest.importorskip("torch", reason="the dl extra (torch) is not installed")
-
-from test_dqn_train import outputs, quiet_run, replay, shared_prefix
 
 STEPS = 1500
 N_STEPS = 96
@@ -50,23 +58,9 @@ def train_run(tmp_path_factory: pytest.TempPathFactory, rl_sets_dir: Path) -> Pa
         "algorithms": {"ppo": PARAMS | {"clip_range": [0.2, 0.05]}}})
 
 
-def side(run: Path, dataset: str, framework: str, seed: int, clip_range: float = 0.2) -> dict[str, np.ndarray]:
-    for r in load_run(run):
-        if r["status"] == "ok" and not r["warmup"] and (r["dataset"], r["framework"], r["seed"]) == (
-                dataset, framework, seed) and r["hyperparameters"]["clip_range"] == clip_range:
-            return outputs(run, r)
-    raise AssertionError(f"no record of {framework} on {dataset}, seed {seed}")
-
-
 def test_every_job_ran_or_is_unsupported_with_a_reason(train_run: Path) -> None:
-    for r in load_run(train_run):
-        if r["language"] == "rust" and r["dataset"] == "lunarlander_random":
-            assert r["status"] == "unsupported" and "Box2D" in r["error"]
-            continue
-        assert r["status"] == "ok", r["error"]
-        if not r["warmup"]:
-            assert r["counts"]["train"] == STEPS and r["counts"]["update"] == STEPS // N_STEPS
-            assert r["solver"]["name"].startswith("PPO") and "3 epochs of 40-row minibatches" in r["solver"]["name"]
+    for r in assert_ran_or_unsupported(train_run, STEPS, STEPS // N_STEPS):
+        assert r["solver"]["name"].startswith("PPO") and "3 epochs of 40-row minibatches" in r["solver"]["name"]
 
 
 @pytest.mark.parametrize("framework", RUST)
@@ -74,18 +68,10 @@ def test_twins_take_pytorchs_actions_and_losses(train_run: Path, framework: str)
     truncated = 0
     for dataset in PORTED:
         for seed in range(42 + 1, 42 + 1 + SEEDS):
-            py, rs = side(train_run, dataset, "pytorch", seed), side(train_run, dataset, framework, seed)
-            prefix = shared_prefix(py["actions"], rs["actions"])
-            where = f"{framework} {dataset} seed {seed}"
-            assert prefix >= SHARED_PREFIX, f"{where}: actions differ from step {prefix}"
-            inside = prefix // N_STEPS
-            assert inside >= SHARED_PREFIX // N_STEPS
-            np.testing.assert_allclose(rs["losses"][:inside], py["losses"][:inside], rtol=LOSS_RTOL, atol=LOSS_ATOL,
-                                       err_msg=where)
-            done = int(np.searchsorted(py["episode_ends"], prefix, side="right"))
-            assert np.array_equal(py["returns"][:done], rs["returns"][:done]), where
-            if dataset == "acrobot_random":
-                truncated += int(np.sum(py["lengths"][:done] == 500))
+            py = side(train_run, dataset, "pytorch", seed, clip_range=0.2)
+            rs = side(train_run, dataset, framework, seed, clip_range=0.2)
+            truncated += assert_follows(py, rs, f"{framework} {dataset} seed {seed}", SHARED_PREFIX, N_STEPS,
+                                        LOSS_RTOL, LOSS_ATOL)
     assert truncated > 0  # Acrobot's time limit cut episodes inside the shared prefix
 
 
@@ -100,14 +86,7 @@ def test_a_different_clip_range_leaves_the_prefix(train_run: Path) -> None:
 
 
 def test_recorded_episodes_are_what_the_actions_give(train_run: Path, rl_sets_dir: Path) -> None:
-    for r in load_run(train_run):
-        if r["status"] != "ok" or r["warmup"]:
-            continue
-        data = ds.load_rollouts(r["dataset"], rl_sets_dir)
-        got = outputs(train_run, r)
-        expected = replay(data, r["seed"] % data.n_envs, got["actions"])
-        for name, values in expected.items():
-            assert np.array_equal(got[name], values), f"{r['framework']} {r['dataset']} seed {r['seed']}: {name}"
+    assert_episodes_replay(train_run, rl_sets_dir, measured(train_run))
 
 
 def test_the_shuffles_are_permutations_drawn_after_the_samples() -> None:

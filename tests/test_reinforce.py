@@ -21,14 +21,21 @@ import pytest
 
 from conftest import load_run, rust_binary
 from mlbench import agents, policy
-from mlbench import datasets as ds
-from rl_jobs import agent_job, assert_refused, program
+from rl_checks import (
+    agent_job,
+    assert_episodes_replay,
+    assert_refused,
+    measured,
+    program,
+    quiet_run,
+    shared_prefix,
+    side,
+)
 from test_bad_input import assert_bad_matrix
 
 pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
 pytest.importorskip("torch", reason="the dl extra (torch) is not installed")
 
-from test_dqn_train import outputs, quiet_run, replay, shared_prefix
 
 STEPS = 1000
 PARAMS = {"total_timesteps": STEPS, "learning_rate": 1e-2, "hidden_size": 32}
@@ -53,18 +60,6 @@ def train_run(tmp_path_factory: pytest.TempPathFactory, rl_sets_dir: Path) -> Pa
         "algorithms": {"reinforce": PARAMS | {"normalize_returns": [True, False]}}})
 
 
-def measured(run: Path) -> list[dict[str, Any]]:
-    return [r for r in load_run(run) if not r["warmup"] and r["status"] == "ok"]
-
-
-def side(run: Path, dataset: str, framework: str, seed: int, normalize: bool = True) -> dict[str, np.ndarray]:
-    for r in measured(run):
-        if (r["dataset"], r["framework"], r["seed"], r["hyperparameters"]["normalize_returns"]) == (
-                dataset, framework, seed, normalize):
-            return outputs(run, r)
-    raise AssertionError(f"no record of {framework} on {dataset}, seed {seed}")
-
-
 def test_every_job_ran_or_is_unsupported_with_a_reason(train_run: Path) -> None:
     records = load_run(train_run)
     for r in records:
@@ -85,7 +80,8 @@ def test_every_job_ran_or_is_unsupported_with_a_reason(train_run: Path) -> None:
 def test_twins_take_pytorchs_actions_and_losses(train_run: Path, framework: str) -> None:
     for dataset in PORTED:
         for seed in range(42 + 1, 42 + 1 + SEEDS):
-            py, rs = side(train_run, dataset, "pytorch", seed), side(train_run, dataset, framework, seed)
+            py, rs = side(train_run, dataset, "pytorch", seed, normalize_returns=True), side(
+                train_run, dataset, framework, seed, normalize_returns=True)
             prefix = shared_prefix(py["actions"], rs["actions"])
             where = f"{framework} {dataset} seed {seed}"
             assert prefix >= SHARED_PREFIX, f"{where}: actions differ from step {prefix}"
@@ -101,8 +97,8 @@ def test_raw_returns_leave_the_prefix(train_run: Path) -> None:
     """The negative control: standardised against raw returns from the same weights and draws take
     the same first episode, then part after its update (the losses differ at once)."""
     for framework in ["pytorch", *RUST]:
-        standard = side(train_run, "cartpole_random", framework, 43, normalize=True)
-        raw = side(train_run, "cartpole_random", framework, 43, normalize=False)
+        standard = side(train_run, "cartpole_random", framework, 43, normalize_returns=True)
+        raw = side(train_run, "cartpole_random", framework, 43, normalize_returns=False)
         first = int(standard["episode_ends"][0])
         assert np.array_equal(standard["actions"][:first], raw["actions"][:first])
         assert shared_prefix(standard["actions"], raw["actions"]) < SHARED_PREFIX, framework
@@ -110,12 +106,7 @@ def test_raw_returns_leave_the_prefix(train_run: Path) -> None:
 
 
 def test_recorded_episodes_are_what_the_actions_give(train_run: Path, rl_sets_dir: Path) -> None:
-    for r in measured(train_run):
-        data = ds.load_rollouts(r["dataset"], rl_sets_dir)
-        got = outputs(train_run, r)
-        expected = replay(data, r["seed"] % data.n_envs, got["actions"])
-        for name, values in expected.items():
-            assert np.array_equal(got[name], values), f"{r['framework']} {r['dataset']} seed {r['seed']}: {name}"
+    assert_episodes_replay(train_run, rl_sets_dir, measured(train_run))
 
 
 def test_the_comparison_uses_the_seeds_iqm(train_run: Path) -> None:

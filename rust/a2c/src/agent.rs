@@ -1,12 +1,12 @@
-//! A2C's learners as the protocol's agents (rust/actor-critic's agent.rs turns the rollout into
+//! A2C's learners as the protocol's agents (rust/rl-twins's agent.rs turns the rollout into
 //! tch or candle tensors).
 use std::path::Path;
 
-use actor_critic::agent::{self, CandleLearner, CandleRollout, TchLearner, TchRollout};
-use actor_critic::{candle_net, tch_net};
 use bench_core::config::Job;
 use bench_core::error::Result;
 use bench_core::policy::{ActorCriticAgent, ActorCriticParams};
+use rl_twins::agent::{self, CandleLearner, CandleRollout, TchLearner, TchRollout};
+use rl_twins::{candle_net, tch_net};
 
 use crate::candle_learner;
 use crate::learner::{Learner, LearnerParams};
@@ -39,7 +39,13 @@ impl CandleLearner for candle_learner::Learner {
     }
 
     fn update(&mut self, rollout: &CandleRollout) -> Result<f64> {
-        candle_learner::Learner::update(self, &rollout.obs, &rollout.actions, &rollout.returns, &rollout.advantages)
+        candle_learner::Learner::update(
+            self,
+            &rollout.obs,
+            &rollout.actions,
+            &rollout.returns,
+            &rollout.advantages,
+        )
     }
 }
 

@@ -1,16 +1,16 @@
 //! A2C's update on candle, the second Rust twin of python/tasks/rl/a2c.py (read its docstring): the
-//! shared actor-critic (rust/actor-critic) and the same loss. candle has neither RMSprop nor
+//! shared actor-critic (rust/rl-twins) and the same loss. candle has neither RMSprop nor
 //! gradient clipping, so both are written out as PyTorch defines them: square_avg = alpha
 //! square_avg + (1 - alpha) g^2, then p -= lr g / (sqrt(square_avg) + eps); clipping from
-//! rust/candle-util.
+//! rust/rl-twins.
 use std::path::Path;
 
-use actor_critic::candle_net::ActorCritic;
 use bench_core::error::Result;
 use candle_core::{Tensor, Var};
+use rl_twins::candle_net::ActorCritic;
 
-pub use candle_util::candle_error;
-use candle_util::clip_grad_norm;
+pub use rl_twins::candle_util::candle_error;
+use rl_twins::candle_util::clip_grad_norm;
 
 use crate::learner::LearnerParams;
 
@@ -51,8 +51,9 @@ impl Learner {
     /// The actor and critic loaded from the shared initial weights, and the optimizer.
     pub fn new(observations: usize, actions: usize, params: LearnerParams, weights: &Path) -> Result<Self> {
         let net = ActorCritic::load(observations, actions, &params.hidden, weights)?;
-        let optimizer = RmsProp::new(net.vars.all_vars(), params.learning_rate, params.rms_alpha, params.rms_eps)
-            .map_err(candle_error)?;
+        let optimizer =
+            RmsProp::new(net.vars.all_vars(), params.learning_rate, params.rms_alpha, params.rms_eps)
+                .map_err(candle_error)?;
         Ok(Learner { net, optimizer, params })
     }
 
@@ -72,7 +73,8 @@ impl Learner {
         })()
         .map_err(candle_error)?;
         let mut grads = loss.backward().map_err(candle_error)?;
-        clip_grad_norm(&mut grads, &self.net.vars.all_vars(), self.params.max_grad_norm).map_err(candle_error)?;
+        clip_grad_norm(&mut grads, &self.net.vars.all_vars(), self.params.max_grad_norm)
+            .map_err(candle_error)?;
         self.optimizer.step(&grads).map_err(candle_error)?;
         loss.to_scalar::<f32>().map(f64::from).map_err(candle_error)
     }

@@ -1,10 +1,10 @@
 //! A2C's update on tch, line by line the twin of python/tasks/rl/a2c.py (read its docstring): the
-//! shared actor-critic (rust/actor-critic), the same loss, libtorch's RMSprop and global-norm
+//! shared actor-critic (rust/rl-twins), the same loss, libtorch's RMSprop and global-norm
 //! clipping.
 use std::path::Path;
 
-use actor_critic::tch_net::{tch_error, ActorCritic};
 use bench_core::error::Result;
+use rl_twins::tch_net::{tch_error, ActorCritic};
 use tch::nn::OptimizerConfig;
 use tch::{nn, Kind, Tensor};
 

@@ -292,6 +292,18 @@ struct RolloutShape {
     gae_lambda: f64,
 }
 
+/// The rollout shape of A2C's or PPO's hyperparameters (the same names in both).
+macro_rules! rollout_shape {
+    ($params:expr) => {
+        RolloutShape {
+            total_timesteps: $params.total_timesteps,
+            n_steps: $params.n_steps,
+            gamma: $params.gamma,
+            gae_lambda: $params.gae_lambda,
+        }
+    };
+}
+
 /// Generalised advantage estimation over one rollout in f64, from its last step back
 /// (python/mlbench/policy.py `advantages`): (returns, advantages) as f32.
 pub fn advantages(
@@ -331,13 +343,7 @@ impl OnPolicy for Box<dyn ActorCriticAgent> {
         streams: &Streams,
         max_updates: Option<usize>,
     ) -> Result<AgentRun> {
-        let shape = RolloutShape {
-            total_timesteps: params.total_timesteps,
-            n_steps: params.n_steps,
-            gamma: params.gamma,
-            gae_lambda: params.gae_lambda,
-        };
-        train_rollouts(self.as_mut(), env, starts, &shape, streams, max_updates)
+        train_rollouts(self.as_mut(), env, starts, &rollout_shape!(params), streams, max_updates)
     }
 }
 
@@ -370,13 +376,7 @@ impl OnPolicy for Ppo {
         streams: &Streams,
         max_updates: Option<usize>,
     ) -> Result<AgentRun> {
-        let shape = RolloutShape {
-            total_timesteps: params.total_timesteps,
-            n_steps: params.n_steps,
-            gamma: params.gamma,
-            gae_lambda: params.gae_lambda,
-        };
-        train_rollouts(self.0.as_mut(), env, starts, &shape, streams, max_updates)
+        train_rollouts(self.0.as_mut(), env, starts, &rollout_shape!(params), streams, max_updates)
     }
 }
 
@@ -497,7 +497,11 @@ fn measure_repetition<L: OnPolicy>(
     let seed = record.seed;
     let streams = Streams {
         sample: npy(&fixture_path(job, "sample", seed))?,
-        order: if L::STREAMS.contains(&"order") { Some(npy(&fixture_path(job, "order", seed))?) } else { None },
+        order: if L::STREAMS.contains(&"order") {
+            Some(npy(&fixture_path(job, "order", seed))?)
+        } else {
+            None
+        },
     };
     let max_updates = (repetition < job.warmup).then_some(WARMUP_UPDATES);
     let mut env = (info.make_env)(&data.environment).expect("checked before the first repetition");

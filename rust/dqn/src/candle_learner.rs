@@ -1,7 +1,7 @@
 //! DQN's learner on candle, the second Rust twin of python/tasks/rl/dqn.py (read its docstring):
 //! the same network under PyTorch's names (a VarMap loaded from the shared safetensors file), the
 //! same TD target and Huber loss, Adam (candle's AdamW with no weight decay, which is Adam), and
-//! PyTorch's global-norm clipping, which candle lacks (rust/candle-util): coefficient max / (norm + 1e-6),
+//! PyTorch's global-norm clipping, which candle lacks (rust/rl-twins): coefficient max / (norm + 1e-6),
 //! applied when below 1. The tch twin is learner.rs; the two keep the same names and steps.
 use std::path::Path;
 
@@ -9,8 +9,8 @@ use bench_core::error::{BenchError, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, Optimizer, VarBuilder, VarMap};
 
-pub use candle_util::candle_error;
-use candle_util::clip_grad_norm;
+pub use rl_twins::candle_util::candle_error;
+use rl_twins::candle_util::clip_grad_norm;
 
 use crate::learner::LearnerParams;
 

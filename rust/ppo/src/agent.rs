@@ -1,29 +1,15 @@
-//! PPO's learners as the protocol's agents (rust/actor-critic's agent.rs turns the rollout and its
+//! PPO's learners as the protocol's agents (rust/rl-twins's agent.rs turns the rollout and its
 //! shuffles into tch or candle tensors).
 use std::path::Path;
 
-use actor_critic::agent::{self, CandleLearner, CandleRollout, TchLearner, TchRollout};
-use actor_critic::{candle_net, tch_net};
 use bench_core::config::Job;
 use bench_core::error::Result;
 use bench_core::policy::{Ppo, PpoParams};
+use rl_twins::agent::{self, CandleLearner, CandleRollout, TchLearner, TchRollout};
+use rl_twins::{candle_net, tch_net};
 
 use crate::candle_learner;
-use crate::learner::{Learner, LearnerParams};
-
-fn learner_params(params: &PpoParams) -> LearnerParams {
-    LearnerParams {
-        learning_rate: params.learning_rate,
-        batch_size: params.batch_size as i64,
-        clip_range: params.clip_range,
-        normalize_advantage: params.normalize_advantage,
-        ent_coef: params.ent_coef,
-        vf_coef: params.vf_coef,
-        max_grad_norm: params.max_grad_norm,
-        adam_eps: params.adam_eps,
-        hidden: params.hidden(),
-    }
-}
+use crate::learner::Learner;
 
 impl TchLearner for Learner {
     fn net(&self) -> &tch_net::ActorCritic {
@@ -46,11 +32,17 @@ impl CandleLearner for candle_learner::Learner {
 }
 
 /// The job's framework's agent from the shared initial weights, on the job's threads.
-pub fn build(job: &Job, params: &PpoParams, observations: usize, actions: usize, weights: &Path) -> Result<Ppo> {
+pub fn build(
+    job: &Job,
+    params: &PpoParams,
+    observations: usize,
+    actions: usize,
+    weights: &Path,
+) -> Result<Ppo> {
     agent::build(
         job,
-        || Learner::new(observations as i64, actions as i64, learner_params(params), weights),
-        || candle_learner::Learner::new(observations, actions, learner_params(params), weights),
+        || Learner::new(observations as i64, actions as i64, params.clone(), weights),
+        || candle_learner::Learner::new(observations, actions, params.clone(), weights),
     )
     .map(Ppo)
 }

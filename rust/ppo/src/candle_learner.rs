@@ -1,29 +1,30 @@
 //! PPO's update on candle, the second Rust twin of python/tasks/rl/ppo.py (read its docstring): the
-//! shared actor-critic (rust/actor-critic) and the same clipped objective. candle's AdamW with no
-//! weight decay is Adam; the unbiased standard deviation and global-norm clipping (rust/candle-util)
+//! shared actor-critic (rust/rl-twins) and the same clipped objective. candle's AdamW with no
+//! weight decay is Adam; the unbiased standard deviation and global-norm clipping (rust/rl-twins)
 //! are written out as PyTorch defines them.
 use std::path::Path;
 
-use actor_critic::agent::CandleRollout;
-use actor_critic::candle_net::ActorCritic;
 use bench_core::error::{BenchError, Result};
+use bench_core::policy::PpoParams;
 use candle_nn::Optimizer;
+use rl_twins::agent::CandleRollout;
+use rl_twins::candle_net::ActorCritic;
 
-pub use candle_util::candle_error;
-use candle_util::clip_grad_norm;
+pub use rl_twins::candle_util::candle_error;
+use rl_twins::candle_util::clip_grad_norm;
 
-use crate::learner::{LearnerParams, ADVANTAGE_EPS};
+use crate::learner::ADVANTAGE_EPS;
 
 pub struct Learner {
     pub net: ActorCritic,
     optimizer: candle_nn::AdamW,
-    params: LearnerParams,
+    params: PpoParams,
 }
 
 impl Learner {
     /// The actor and critic loaded from the shared initial weights, and Adam.
-    pub fn new(observations: usize, actions: usize, params: LearnerParams, weights: &Path) -> Result<Self> {
-        let net = ActorCritic::load(observations, actions, &params.hidden, weights)?;
+    pub fn new(observations: usize, actions: usize, params: PpoParams, weights: &Path) -> Result<Self> {
+        let net = ActorCritic::load(observations, actions, &params.hidden(), weights)?;
         let adam = candle_nn::ParamsAdamW {
             lr: params.learning_rate,
             beta1: 0.9,
@@ -37,11 +38,12 @@ impl Learner {
 
     pub fn update(&mut self, rollout: &CandleRollout) -> Result<f64> {
         let CandleRollout { obs, actions, returns, advantages, order } = rollout;
-        let order = order.as_ref().ok_or_else(|| BenchError::run("PPO's update needs the minibatches' shuffles"))?;
+        let order =
+            order.as_ref().ok_or_else(|| BenchError::run("PPO's update needs the minibatches' shuffles"))?;
         let old_log_probs = self.net.evaluate(obs, actions).map_err(candle_error)?.0.detach();
         let (mut total, mut count) = (0.0f64, 0usize);
         let (epochs, n) = order.dims2().map_err(candle_error)?;
-        let batch_size = self.params.batch_size as usize;
+        let batch_size = self.params.batch_size;
         for epoch in 0..epochs {
             for start in (0..n).step_by(batch_size) {
                 let loss = (|| {

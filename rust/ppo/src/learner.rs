@@ -1,41 +1,28 @@
 //! PPO's update on tch, line by line the twin of python/tasks/rl/ppo.py (read its docstring): the
-//! shared actor-critic (rust/actor-critic), the clipped objective over the rollout's shuffled
+//! shared actor-critic (rust/rl-twins), the clipped objective over the rollout's shuffled
 //! minibatches, libtorch's Adam and global-norm clipping.
 use std::path::Path;
 
-use actor_critic::agent::TchRollout;
-use actor_critic::tch_net::{tch_error, ActorCritic};
 use bench_core::error::Result;
+use bench_core::policy::PpoParams;
+use rl_twins::agent::TchRollout;
+use rl_twins::tch_net::{tch_error, ActorCritic};
 use tch::nn::OptimizerConfig;
 use tch::{nn, Kind};
 
 /// Added to the minibatch advantages' standard deviation before dividing by it.
 pub const ADVANTAGE_EPS: f64 = 1e-8;
 
-/// The update's settings (python/tasks/rl/ppo.py `LearnerParams`).
-#[derive(Debug, Clone)]
-pub struct LearnerParams {
-    pub learning_rate: f64,
-    pub batch_size: i64,
-    pub clip_range: f64,
-    pub normalize_advantage: bool,
-    pub ent_coef: f64,
-    pub vf_coef: f64,
-    pub max_grad_norm: f64,
-    pub adam_eps: f64,
-    pub hidden: Vec<i64>,
-}
-
 pub struct Learner {
     pub net: ActorCritic,
     optimizer: nn::Optimizer,
-    params: LearnerParams,
+    params: PpoParams,
 }
 
 impl Learner {
     /// The actor and critic loaded from the shared initial weights, and Adam.
-    pub fn new(observations: i64, actions: i64, params: LearnerParams, weights: &Path) -> Result<Self> {
-        let net = ActorCritic::load(observations, actions, &params.hidden, weights)?;
+    pub fn new(observations: i64, actions: i64, params: PpoParams, weights: &Path) -> Result<Self> {
+        let net = ActorCritic::load(observations, actions, &params.hidden(), weights)?;
         let adam = nn::Adam { beta1: 0.9, beta2: 0.999, wd: 0.0, eps: params.adam_eps, amsgrad: false };
         let optimizer = adam.build(&net.vs, params.learning_rate).map_err(tch_error)?;
         Ok(Learner { net, optimizer, params })
@@ -49,8 +36,8 @@ impl Learner {
         let (epochs, n) = (order.size()[0], order.size()[1]);
         for epoch in 0..epochs {
             let shuffle = order.get(epoch);
-            for start in (0..n).step_by(p.batch_size as usize) {
-                let rows = shuffle.narrow(0, start, p.batch_size.min(n - start));
+            for start in (0..n).step_by(p.batch_size) {
+                let rows = shuffle.narrow(0, start, (p.batch_size as i64).min(n - start));
                 let (log_probs, entropy, values) =
                     self.net.evaluate(&obs.index_select(0, &rows), &actions.index_select(0, &rows));
                 let mut adv = advantages.index_select(0, &rows);

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use bench_core::config::Job;
-use bench_core::error::{BenchError, Result};
+use bench_core::error::Result;
 use bench_core::policy::{Episode, PolicyAgent, PolicyParams};
 use tch::Tensor;
 
@@ -67,26 +67,17 @@ pub fn build(
     weights: &Path,
 ) -> Result<Box<dyn PolicyAgent>> {
     let learner = learner_params(params);
-    let fixtures = |err: BenchError| match err {
-        BenchError::Usage(message) => BenchError::usage(format!("fixtures_dir: {message}")),
-        other => other,
-    };
-    match job.framework.as_str() {
-        "tch" => {
-            tch::set_num_threads(job.threads as i32);
-            let learner =
-                Learner::new(observations as i64, actions as i64, learner, weights).map_err(fixtures)?;
-            Ok(Box::new(TchAgent(learner)))
-        }
-        "candle" => {
-            // candle's CPU kernels size their pools from RAYON_NUM_THREADS; a task started by hand obeys too.
-            std::env::set_var("RAYON_NUM_THREADS", job.threads.to_string());
-            let learner =
-                candle_learner::Learner::new(observations, actions, learner, weights).map_err(fixtures)?;
-            Ok(Box::new(CandleAgent(learner)))
-        }
-        other => Err(BenchError::usage(format!("framework: {other:?} is not in this binary"))),
-    }
+    rl_twins::on_framework(
+        job,
+        || {
+            let learner = Learner::new(observations as i64, actions as i64, learner.clone(), weights)?;
+            Ok(Box::new(TchAgent(learner)) as Box<dyn PolicyAgent>)
+        },
+        || {
+            let learner = candle_learner::Learner::new(observations, actions, learner.clone(), weights)?;
+            Ok(Box::new(CandleAgent(learner)) as Box<dyn PolicyAgent>)
+        },
+    )
 }
 
 /// The solver's name (the record's `solver.name`).

@@ -1,15 +1,15 @@
 //! REINFORCE's policy and update on candle, the second Rust twin of python/tasks/rl/reinforce.py
 //! (read its docstring): the same network under PyTorch's names (a VarMap loaded from the shared
 //! safetensors file), the same loss, Adam (candle's AdamW with no weight decay, which is Adam), and
-//! PyTorch's global-norm clipping from rust/candle-util, as rust/dqn's candle learner clips.
+//! PyTorch's global-norm clipping from rust/rl-twins, as rust/dqn's candle learner clips.
 use std::path::Path;
 
 use bench_core::error::{BenchError, Result};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Linear, Module, Optimizer, VarBuilder, VarMap};
 
-pub use candle_util::candle_error;
-use candle_util::clip_grad_norm;
+pub use rl_twins::candle_util::candle_error;
+use rl_twins::candle_util::clip_grad_norm;
 
 use crate::learner::LearnerParams;
 

@@ -1,4 +1,4 @@
-//! What the candle arms of the RL twins (rust/dqn, rust/reinforce, rust/a2c) need and candle lacks:
+//! What the candle arms of the RL twins need and candle lacks:
 //! PyTorch's global gradient-norm clipping, and candle's errors as the harness's.
 use bench_core::error::BenchError;
 use candle_core::backprop::GradStore;

@@ -5,7 +5,8 @@ use std::path::Path;
 use bench_core::error::{BenchError, Result};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder, VarMap};
-use candle_util::candle_error;
+
+use crate::candle_util::candle_error;
 
 /// A tanh MLP (`NAME.0`, `NAME.2`, ...) and its head `NAME_head`.
 struct Mlp {

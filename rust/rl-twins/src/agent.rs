@@ -2,12 +2,11 @@
 //! learner: the rollout (row-major vectors) becomes the framework's tensors, as PyTorch's agent turns
 //! numpy rows into torch tensors (python/tasks/rl/a2c.py `TorchAgent`). A2C's and PPO's learners
 //! differ only in `update`.
-use bench_core::config::Job;
-use bench_core::error::{BenchError, Result};
-use bench_core::policy::{ActorCriticAgent, Rollout};
-use candle_util::candle_error;
-
+use crate::candle_util::candle_error;
 use crate::{candle_net, tch_net};
+use bench_core::config::Job;
+use bench_core::error::Result;
+use bench_core::policy::{ActorCriticAgent, Rollout};
 
 /// A rollout as tch tensors; `order` (n_epochs x steps, i64) is empty outside the minibatches loop.
 pub struct TchRollout {
@@ -98,27 +97,15 @@ impl<L: CandleLearner> ActorCriticAgent for CandleAgent<L> {
     }
 }
 
-/// The job's framework's agent, on the job's threads: `tch` or `candle` makes the learner from the
-/// shared initial weights (a bad file is the job's `fixtures_dir`).
+/// The job's framework's agent from `tch` or `candle`'s learner (`on_framework`).
 pub fn build<T: TchLearner + 'static, C: CandleLearner + 'static>(
     job: &Job,
     tch: impl FnOnce() -> Result<T>,
     candle: impl FnOnce() -> Result<C>,
 ) -> Result<Box<dyn ActorCriticAgent>> {
-    let fixtures = |err: BenchError| match err {
-        BenchError::Usage(message) => BenchError::usage(format!("fixtures_dir: {message}")),
-        other => other,
-    };
-    match job.framework.as_str() {
-        "tch" => {
-            tch::set_num_threads(job.threads as i32);
-            Ok(Box::new(TchAgent(tch().map_err(fixtures)?)))
-        }
-        "candle" => {
-            // candle's CPU kernels size their pools from RAYON_NUM_THREADS; a task started by hand obeys too.
-            std::env::set_var("RAYON_NUM_THREADS", job.threads.to_string());
-            Ok(Box::new(CandleAgent(candle().map_err(fixtures)?)))
-        }
-        other => Err(BenchError::usage(format!("framework: {other:?} is not in this binary"))),
-    }
+    crate::on_framework(
+        job,
+        || Ok(Box::new(TchAgent(tch()?)) as Box<dyn ActorCriticAgent>),
+        || Ok(Box::new(CandleAgent(candle()?)) as Box<dyn ActorCriticAgent>),
+    )
 }
