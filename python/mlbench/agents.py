@@ -15,6 +15,9 @@ Written once per (job, seed) before any side runs (`--fixtures`), so no side dra
 uniform draw per step: the step explores when it is below epsilon), `random_actions-SEED.npy`
 (int64, the action an exploring step takes) and `batches-SEED.npy` (int32, updates x batch_size:
 the replay rows of each update, drawn uniformly, with replacement, from the rows filled by then).
+The `prioritized` loop (prioritized replay) reads `strata-SEED.npy` (float64, updates x batch_size:
+the uniform draw of each stratum, mlbench.priorities) in place of `batches`: which rows an update
+gets depends on the priorities the sides' TD errors set.
 The dataset is a rollouts set: episode k of seed s starts from start k of the set's copy s mod n_envs.
 
 One repetition (seed s = job seed + repetition):
@@ -30,7 +33,11 @@ One repetition (seed s = job seed + repetition):
      before the step acts);
    - `update`: with n = t + 1, when n > learning_starts and n % train_freq == 0, the rows of the next
      line of batches-s.npy gathered into a batch and one `update`; when n % target_update_freq == 0
-     (counted in environment steps, as stable-baselines3 counts it), `sync_target`.
+     (counted in environment steps, as stable-baselines3 counts it), `sync_target`. In the
+     `prioritized` loop a stored row takes the largest priority so far, the batch's rows are drawn
+     from the next line of strata-s.npy and carry importance-sampling weights (beta after n steps),
+     the update weights each row's loss by them and returns the rows' TD errors, which become their
+     priorities (mlbench.priorities).
    Every phase's clock is read on both sides at the same points, so both pay the same overhead.
 3. untimed: the artifacts the judge reads: the completed episodes' returns, lengths and end steps,
    the loss of every update and the action of every step (the sides take the same actions until
@@ -59,7 +66,8 @@ from mlbench.rollouts import Rollouts
 
 Params = dict[str, Any]
 WARMUP_UPDATES = 50  # a warm-up repetition stops after this many updates
-STREAMS = ("explore", "random_actions", "batches")  # batches last: its presence says a seed's set is complete
+# The random streams of the off-policy loops (the last one's presence says a seed's set is complete).
+STREAMS = {"replay": ("explore", "random_actions", "batches"), "prioritized": ("explore", "random_actions", "strata")}
 WINDOW = 100  # episodes of the final return and of the convergence step's moving average
 # The return an episode must reach to count as a success (the convergence step: the first step where
 # the moving average over WINDOW episodes reaches it). CartPole and Acrobot: the thresholds
@@ -77,12 +85,14 @@ class Batch:
     rewards: np.ndarray  # B, float32
     next_obs: np.ndarray  # B x observations, float32
     dones: np.ndarray  # B, float32: 1 where the transition terminated its episode (not truncated)
+    weights: np.ndarray | None = None  # B, float32: importance-sampling weights (prioritized replay)
 
 
 class Agent(Protocol):
     def greedy(self, observation: np.ndarray) -> int: ...
 
-    def update(self, batch: Batch) -> float: ...
+    # the loss, and with a batch's weights the rows' absolute TD errors (float32)
+    def update(self, batch: Batch) -> tuple[float, np.ndarray | None]: ...
 
     def sync_target(self) -> None: ...
 
@@ -101,14 +111,15 @@ class TrainAgent:
     # steps, seed)` with an environment whose resets follow the set's starts; it times `build` and
     # `train` itself and returns the same artifacts (losses where the library gives none: empty).
     learn: Callable[[Params, Any, Path, int, int], AgentRun] | None = None
-    # `replay` (this module's off-policy loop), or mlbench.policy's on-policy loops: `episodes`
+    # `replay` (this module's off-policy loop; `prioritized` with prioritized replay), or
+    # mlbench.policy's on-policy loops: `episodes`
     # (an update per finished episode), `rollouts` (an update per n steps, bootstrapped) or
     # `minibatches` (rollouts whose update passes over shuffled minibatches, the shuffles shared)
     loop: str = "replay"
 
     @property
     def on_policy(self) -> bool:
-        return self.loop != "replay"
+        return self.loop not in STREAMS
 
 
 def fixture_path(job: Job, name: str, seed: int) -> Path:
@@ -120,7 +131,7 @@ def streams_of(algorithm: TrainAgent) -> tuple[str, ...]:
     """The random streams an agent's loop reads (the last one's presence says a seed's set is complete)."""
     from mlbench import policy
 
-    return policy.STREAMS[algorithm.loop] if algorithm.on_policy else STREAMS
+    return policy.STREAMS[algorithm.loop] if algorithm.on_policy else STREAMS[algorithm.loop]
 
 
 def fixture_files(job: Job, algorithm: TrainAgent) -> list[Path]:
@@ -191,9 +202,11 @@ def draw_streams(algorithm: TrainAgent, params: Params, seed: int, steps: int, a
 
         return policy.draw(algorithm.loop, params, rng, steps)
     filled = np.minimum(update_steps(params, steps), params["buffer_size"])
-    return {"explore": rng.random(steps),
-            "random_actions": rng.integers(0, actions, size=steps, dtype=np.int64),
-            "batches": rng.integers(0, filled[:, None], size=(len(filled), params["batch_size"])).astype(np.int32)}
+    streams = {"explore": rng.random(steps), "random_actions": rng.integers(0, actions, size=steps, dtype=np.int64)}
+    if algorithm.loop == "prioritized":
+        return streams | {"strata": rng.random((len(filled), params["batch_size"]))}
+    return streams | {
+        "batches": rng.integers(0, filled[:, None], size=(len(filled), params["batch_size"])).astype(np.int32)}
 
 
 class Replay:
@@ -206,8 +219,9 @@ class Replay:
         self.next_obs = np.zeros((size, observations), dtype=np.float32)
         self.dones = np.zeros(size, dtype=np.float32)
 
-    def gather(self, rows: np.ndarray) -> Batch:
-        return Batch(self.obs[rows], self.actions[rows], self.rewards[rows], self.next_obs[rows], self.dones[rows])
+    def gather(self, rows: np.ndarray, weights: np.ndarray | None = None) -> Batch:
+        return Batch(self.obs[rows], self.actions[rows], self.rewards[rows], self.next_obs[rows], self.dones[rows],
+                     weights)
 
 
 @dataclass
@@ -262,9 +276,17 @@ class EpisodeLog:
 def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, streams: dict[str, np.ndarray],
           steps: int, observations: int) -> AgentRun:
     """Step 2 of the protocol (module docstring): `steps` steps from the first episode's observation."""
-    explore, random_actions, batches = streams["explore"], streams["random_actions"].tolist(), streams["batches"]
+    explore, random_actions = streams["explore"], streams["random_actions"].tolist()
     size = min(params["buffer_size"], steps)
     replay = Replay(size, observations)
+    prioritized = "strata" in streams
+    if prioritized:
+        from mlbench.priorities import Priorities, beta
+
+        priorities = Priorities(size, params["alpha"], params["priority_eps"])
+        strata = streams["strata"]
+    else:
+        batches = streams["batches"]
     # the multiplicative schedule, or (linear) a holder whose value is set before each step
     epsilon = MultiplicativeEpsilon(params["epsilon_start"], params["epsilon_end"], params["epsilon_decay"])
     linear = params["exploration"] == "linear"
@@ -290,6 +312,8 @@ def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, s
         replay.rewards[row] = reward
         replay.next_obs[row] = next_obs
         replay.dones[row] = float(terminated)
+        if prioritized:
+            priorities.added(row)
         ended = terminated or truncated
         log.step(t, action, reward, ended)
         if ended:
@@ -303,7 +327,14 @@ def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, s
         t2 = clock()
         n = t + 1
         if n > starts and n % freq == 0:
-            losses.append(agent.update(replay.gather(batches[k])))
+            if prioritized:
+                rows, weights = priorities.sample(strata[k].tolist(), min(n, size),
+                                                  beta(params["beta_start"], n, params["total_timesteps"]))
+                loss, errors = agent.update(replay.gather(rows, weights))
+                priorities.update(rows, errors)
+            else:
+                loss, _ = agent.update(replay.gather(batches[k]))
+            losses.append(loss)
             k += 1
         if n % sync_every == 0:
             agent.sync_target()

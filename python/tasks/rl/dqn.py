@@ -4,8 +4,10 @@ the update and target-sync schedule, the clocks) is the `train_agent` protocol o
 the same on every side; this file is the learner the protocol calls. tests/test_dqn_update.py checks
 that both sides take the same update step, tests/test_dqn_train.py that they train alike.
 
-Algorithms: `dqn` (Mnih et al. 2015: plain network and target), `ddqn` (double targets) and
-`dueling_dqn` (the dueling network with double targets, as Wang et al. 2016 train it).
+Algorithms: `dqn` (Mnih et al. 2015: plain network and target), `ddqn` (double targets),
+`dueling_dqn` (the dueling network with double targets, as Wang et al. 2016 train it) and
+`prioritized_dqn` (double targets from prioritized replay, as Schaul et al. 2016 train it: the
+protocol's `prioritized` loop samples the rows and weights them, mlbench.priorities).
 
 The network: an MLP (`hidden` sizes, ReLU) from the observation to one Q-value per action, or with
 `dueling` a shared trunk, a value head and an advantage head, Q = V + A - mean(A) (Wang et al.
@@ -17,7 +19,10 @@ Q_target(s', a'), a' the target network's argmax, or the online network's with `
 Hasselt et al. 2016), computed without gradients; the Huber loss (smooth L1, beta 1, as
 stable-baselines3's DQN) between it and Q_online(s, a); Adam (PyTorch's defaults but the learning
 rate); the gradient's global norm clipped to `max_grad_norm`. The target network is a copy of the
-online one, refreshed by `sync_target` (hard update, every `target_update_freq` updates).
+online one, refreshed by `sync_target` (hard update, every `target_update_freq` updates). With
+importance-sampling weights (prioritized replay) the loss is the mean of each row's Huber loss times
+its weight, and the update also returns each row's |Q_online(s, a) - target|, the TD error that
+becomes its priority.
 """
 
 from __future__ import annotations
@@ -106,7 +111,16 @@ class Learner:
     def update(self, batch: Batch) -> float:
         target = self.targets(batch)
         q = self.online(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
-        loss = nn.functional.smooth_l1_loss(q, target)
+        return self.step(nn.functional.smooth_l1_loss(q, target))
+
+    def update_weighted(self, batch: Batch, weights: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """The update with each row's loss weighted; the loss and the rows' absolute TD errors."""
+        target = self.targets(batch)
+        q = self.online(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        loss = (weights * nn.functional.smooth_l1_loss(q, target, reduction="none")).mean()
+        return self.step(loss), (q - target).detach().abs()
+
+    def step(self, loss: torch.Tensor) -> float:
         self.optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(self.online.parameters(), self.params.max_grad_norm)
@@ -136,16 +150,19 @@ class TorchAgent:
         with torch.no_grad():
             return int(self.learner.online(torch.from_numpy(observation).unsqueeze(0)).argmax(dim=1).item())
 
-    def update(self, batch: agents.Batch) -> float:
-        return self.learner.update(Batch(torch.from_numpy(batch.obs), torch.from_numpy(batch.actions),
-                                         torch.from_numpy(batch.rewards), torch.from_numpy(batch.next_obs),
-                                         torch.from_numpy(batch.dones)))
+    def update(self, batch: agents.Batch) -> tuple[float, np.ndarray | None]:
+        tensors = Batch(torch.from_numpy(batch.obs), torch.from_numpy(batch.actions), torch.from_numpy(batch.rewards),
+                        torch.from_numpy(batch.next_obs), torch.from_numpy(batch.dones))
+        if batch.weights is None:
+            return self.learner.update(tensors), None
+        loss, errors = self.learner.update_weighted(tensors, torch.from_numpy(batch.weights))
+        return loss, errors.numpy()
 
     def sync_target(self) -> None:
         self.learner.sync_target()
 
 
-def variant(double: bool, dueling: bool, name: str) -> agents.TrainAgent:
+def variant(double: bool, dueling: bool, name: str, loop: str = "replay") -> agents.TrainAgent:
     def init(params: dict[str, Any], observations: int, actions: int, seed: int) -> dict[str, np.ndarray]:
         torch.manual_seed(seed)
         net = QNetwork(observations, actions, hidden(params), dueling)
@@ -156,13 +173,15 @@ def variant(double: bool, dueling: bool, name: str) -> agents.TrainAgent:
 
         return TorchAgent(Learner(observations, actions, learner_params(params, double, dueling), load_file(weights)))
 
-    return agents.TrainAgent(init=init, build=build,
+    return agents.TrainAgent(init=init, build=build, loop=loop,
                              describe=lambda params: f"{name} (PyTorch, Adam, Huber loss, hard target sync)")
 
 
 ALGORITHMS = {"dqn": variant(double=False, dueling=False, name="DQN"),
               "ddqn": variant(double=True, dueling=False, name="double DQN"),
-              "dueling_dqn": variant(double=True, dueling=True, name="dueling double DQN")}
+              "dueling_dqn": variant(double=True, dueling=True, name="dueling double DQN"),
+              "prioritized_dqn": variant(double=True, dueling=False, name="prioritized double DQN",
+                                         loop="prioritized")}
 
 if __name__ == "__main__":
     from mlbench.harness import run_task

@@ -1,4 +1,4 @@
-"""What the library comparisons (dqn_library, a2c_library) share: the wrappers that record a
+"""What the library comparisons (dqn_library, a2c_library, ppo_library) share: the wrappers that record a
 library's own loop from outside (the actions it takes; gymnasium's Monitor for its episodes) and the
 artifacts the judge reads, cut at the job's step count."""
 

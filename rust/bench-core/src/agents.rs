@@ -19,6 +19,7 @@ use crate::error::{BenchError, Result};
 use crate::exploration::{linear_epsilon, MultiplicativeEpsilon};
 use crate::harness::{in_job, run_main, Args, Phases};
 use crate::measure::{cpu_time_s, peak_rss_mb, reset_peak_rss, rss_mb, PhaseTimer};
+use crate::priorities::{beta, Priorities};
 use crate::record::{Record, Resources, Solver};
 use crate::stepping::{open_job, Rollouts, Starts};
 
@@ -44,14 +45,17 @@ pub struct Batch {
     pub next_obs: Vec<f32>,
     /// 1 where the transition terminated its episode (not truncated).
     pub dones: Vec<f32>,
+    /// Importance-sampling weights (prioritized replay); empty otherwise.
+    pub weights: Vec<f32>,
 }
 
 /// A framework's agent.
 pub trait Agent {
     /// The action of largest value for one observation (the first on a tie, as argmax).
     fn greedy(&mut self, observation: &[f32]) -> Result<usize>;
-    /// One learner step on a batch; the loss.
-    fn update(&mut self, batch: &Batch) -> Result<f64>;
+    /// One learner step on a batch: the loss, and for a batch with weights the rows' absolute TD
+    /// errors (else empty).
+    fn update(&mut self, batch: &Batch) -> Result<(f64, Vec<f32>)>;
     fn sync_target(&mut self) -> Result<()>;
 }
 
@@ -76,6 +80,13 @@ pub struct AgentParams {
     pub max_grad_norm: f64,
     pub hidden_size: i64,
     pub hidden_layers: usize,
+    /// Prioritized replay's settings (`prioritized_dqn` only; priorities.rs).
+    #[serde(default)]
+    pub alpha: Option<f64>,
+    #[serde(default)]
+    pub beta_start: Option<f64>,
+    #[serde(default)]
+    pub priority_eps: Option<f64>,
 }
 
 impl AgentParams {
@@ -131,7 +142,8 @@ fn check_params(params: &AgentParams, job: &Job, data: &Rollouts) -> Result<()> 
             params.epsilon_end, params.epsilon_start
         )));
     }
-    check_fixtures(job, data, params.total_timesteps, &["init", "explore", "random_actions", "batches"])
+    let rows = if params.alpha.is_some() { "strata" } else { "batches" };
+    check_fixtures(job, data, params.total_timesteps, &["init", "explore", "random_actions", rows])
 }
 
 /// What both loops check: the set's starts suffice for the run, and every fixture is there.
@@ -178,19 +190,29 @@ pub(crate) fn npy<T: ReadNpyExt>(path: &Path) -> Result<T> {
     })
 }
 
-/// A seed's random streams, as the Python task wrote them.
+/// A seed's random streams, as the Python task wrote them: the replay rows of each update
+/// (`batches`), or with prioritized replay the draws of each update's strata (`strata`).
 struct Streams {
     explore: Array1<f64>,
     random_actions: Array1<i64>,
-    batches: Array2<i32>,
+    rows: Rows,
+}
+
+enum Rows {
+    Batches(Array2<i32>),
+    Strata(Array2<f64>),
 }
 
 impl Streams {
-    fn load(job: &Job, seed: u64) -> Result<Self> {
+    fn load(job: &Job, seed: u64, prioritized: bool) -> Result<Self> {
         Ok(Streams {
             explore: npy(&fixture_path(job, "explore", seed))?,
             random_actions: npy(&fixture_path(job, "random_actions", seed))?,
-            batches: npy(&fixture_path(job, "batches", seed))?,
+            rows: if prioritized {
+                Rows::Strata(npy(&fixture_path(job, "strata", seed))?)
+            } else {
+                Rows::Batches(npy(&fixture_path(job, "batches", seed))?)
+            },
         })
     }
 }
@@ -234,7 +256,7 @@ impl Replay {
         self.dones[row] = if terminated { 1.0 } else { 0.0 };
     }
 
-    fn gather(&self, rows: ndarray::ArrayView1<i32>) -> Batch {
+    fn gather(&self, rows: impl ExactSizeIterator<Item = usize>, weights: Vec<f32>) -> Batch {
         let d = self.observations;
         let mut batch = Batch {
             size: rows.len(),
@@ -244,9 +266,9 @@ impl Replay {
             rewards: Vec::with_capacity(rows.len()),
             next_obs: Vec::with_capacity(rows.len() * d),
             dones: Vec::with_capacity(rows.len()),
+            weights,
         };
-        for &row in rows {
-            let row = row as usize;
+        for row in rows {
             batch.obs.extend_from_slice(&self.obs[row * d..(row + 1) * d]);
             batch.actions.push(self.actions[row]);
             batch.rewards.push(self.rewards[row]);
@@ -356,6 +378,10 @@ fn train(
 ) -> Result<AgentRun> {
     let size = params.buffer_size.min(steps);
     let mut replay = Replay::new(size, observations);
+    let mut priorities = match (params.alpha, params.priority_eps) {
+        (Some(alpha), Some(eps)) => Some(Priorities::new(size, alpha, eps)),
+        _ => None,
+    };
     let mut epsilon =
         MultiplicativeEpsilon::new(params.epsilon_start, params.epsilon_end, params.epsilon_decay);
     let linear = params.exploration == "linear";
@@ -385,6 +411,9 @@ fn train(
         let t1 = Instant::now();
         let (next_obs, reward, terminated, truncated) = env.step(action);
         replay.store(t % size, &obs, action, reward, &next_obs, terminated);
+        if let Some(priorities) = priorities.as_mut() {
+            priorities.added(t % size);
+        }
         let ended = terminated || truncated;
         log.step(t, action, reward, ended);
         if ended {
@@ -401,7 +430,23 @@ fn train(
         let t2 = Instant::now();
         let n = t + 1;
         if n > starts_at && n % freq == 0 {
-            losses.push(agent.update(&replay.gather(streams.batches.row(k)))?);
+            let loss = match (&streams.rows, priorities.as_mut()) {
+                (Rows::Strata(strata), Some(priorities)) => {
+                    let beta = beta(params.beta_start.unwrap_or(1.0), n, params.total_timesteps);
+                    let draws: Vec<f64> = strata.row(k).to_vec();
+                    let (rows, weights) = priorities.sample(&draws, n.min(size), beta);
+                    let (loss, errors) = agent.update(&replay.gather(rows.iter().copied(), weights))?;
+                    priorities.update(&rows, &errors);
+                    loss
+                }
+                (Rows::Batches(batches), _) => {
+                    agent
+                        .update(&replay.gather(batches.row(k).iter().map(|&row| row as usize), Vec::new()))?
+                        .0
+                }
+                (Rows::Strata(_), None) => unreachable!("strata are loaded for prioritized replay only"),
+            };
+            losses.push(loss);
             k += 1;
         }
         if n % sync_every == 0 {
@@ -456,7 +501,7 @@ fn measure_repetition(
     let mut phases =
         Phases { timer: PhaseTimer::default(), loops, calibrate_to_s: calibrate.then_some(job.min_sample_s) };
     let seed = record.seed;
-    let streams = Streams::load(job, seed)?;
+    let streams = Streams::load(job, seed, params.alpha.is_some())?;
     let mut steps = params.total_timesteps;
     if repetition < job.warmup {
         let updates = update_steps(params, steps);
@@ -543,6 +588,9 @@ mod tests {
             max_grad_norm: 10.0,
             hidden_size: 8,
             hidden_layers: 1,
+            alpha: None,
+            beta_start: None,
+            priority_eps: None,
         }
     }
 

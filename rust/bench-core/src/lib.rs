@@ -13,6 +13,7 @@ pub mod gpu;
 pub mod harness;
 pub mod measure;
 pub mod policy;
+pub mod priorities;
 pub mod record;
 pub mod spec;
 pub mod stepping;

@@ -18,6 +18,7 @@ fn learner_params(job: &Job, params: &AgentParams) -> Result<LearnerParams> {
         "dqn" => (false, false),
         "ddqn" => (true, false),
         "dueling_dqn" => (true, true),
+        "prioritized_dqn" => (true, false), // the replay is the protocol's (agents.rs)
         other => return Err(BenchError::usage(format!("algorithm: {other:?} is not implemented in Rust"))),
     };
     Ok(LearnerParams {
@@ -37,15 +38,19 @@ impl Agent for TchAgent {
         self.0.greedy(observation)
     }
 
-    fn update(&mut self, batch: &Batch) -> Result<f64> {
+    fn update(&mut self, batch: &Batch) -> Result<(f64, Vec<f32>)> {
         let (n, d) = (batch.size as i64, batch.observations as i64);
-        Ok(self.0.update(&crate::learner::Batch {
+        let tensors = crate::learner::Batch {
             obs: Tensor::from_slice(&batch.obs).view([n, d]),
             actions: Tensor::from_slice(&batch.actions),
             rewards: Tensor::from_slice(&batch.rewards),
             next_obs: Tensor::from_slice(&batch.next_obs).view([n, d]),
             dones: Tensor::from_slice(&batch.dones),
-        }))
+        };
+        if batch.weights.is_empty() {
+            return Ok((self.0.update(&tensors), Vec::new()));
+        }
+        self.0.update_weighted(&tensors, &Tensor::from_slice(&batch.weights))
     }
 
     fn sync_target(&mut self) -> Result<()> {
@@ -60,7 +65,7 @@ impl Agent for CandleAgent {
         self.0.greedy(observation)
     }
 
-    fn update(&mut self, batch: &Batch) -> Result<f64> {
+    fn update(&mut self, batch: &Batch) -> Result<(f64, Vec<f32>)> {
         use candle_core::{Device, Tensor};
         let (n, d) = (batch.size, batch.observations);
         let tensors = (|| {
@@ -73,7 +78,11 @@ impl Agent for CandleAgent {
             })
         })()
         .map_err(candle_error)?;
-        self.0.update(&tensors)
+        if batch.weights.is_empty() {
+            return Ok((self.0.update(&tensors)?, Vec::new()));
+        }
+        let weights = Tensor::from_slice(&batch.weights, n, &Device::Cpu).map_err(candle_error)?;
+        self.0.update_weighted(&tensors, &weights)
     }
 
     fn sync_target(&mut self) -> Result<()> {
@@ -108,6 +117,7 @@ pub fn describe(job: &Job) -> String {
     let name = match job.algorithm.as_str() {
         "ddqn" => "double DQN",
         "dueling_dqn" => "dueling double DQN",
+        "prioritized_dqn" => "prioritized double DQN",
         _ => "DQN",
     };
     format!("{name} ({}, Adam, Huber loss, hard target sync)", job.framework)

@@ -135,9 +135,26 @@ impl Learner {
         let target = self.targets(batch).map_err(candle_error)?;
         let loss = (|| {
             let q = self.online.forward(&batch.obs)?.gather(&batch.actions.unsqueeze(1)?, 1)?.squeeze(1)?;
-            huber(&(q - target)?)
+            huber(&(q - target)?)?.mean_all()
         })()
         .map_err(candle_error)?;
+        self.step(&loss)
+    }
+
+    /// The update with each row's loss weighted: the loss and the rows' absolute TD errors.
+    pub fn update_weighted(&mut self, batch: &Batch, weights: &Tensor) -> Result<(f64, Vec<f32>)> {
+        let target = self.targets(batch).map_err(candle_error)?;
+        let (loss, errors) = (|| {
+            let q = self.online.forward(&batch.obs)?.gather(&batch.actions.unsqueeze(1)?, 1)?.squeeze(1)?;
+            let diff = (q - target)?;
+            let loss = (weights * huber(&diff)?)?.mean_all()?;
+            Ok::<_, candle_core::Error>((loss, diff.detach().abs()?.to_vec1::<f32>()?))
+        })()
+        .map_err(candle_error)?;
+        Ok((self.step(&loss)?, errors))
+    }
+
+    fn step(&mut self, loss: &Tensor) -> Result<f64> {
         let mut grads = loss.backward().map_err(candle_error)?;
         clip_grad_norm(&mut grads, &self.online_vars.all_vars(), self.params.max_grad_norm)
             .map_err(candle_error)?;
@@ -165,10 +182,11 @@ impl Learner {
     }
 }
 
-/// The mean smooth L1 loss with beta 1 (PyTorch's smooth_l1_loss): 0.5 x^2 where |x| < 1, else |x| - 0.5.
+/// The smooth L1 loss with beta 1 of each row (PyTorch's smooth_l1_loss, no reduction): 0.5 x^2
+/// where |x| < 1, else |x| - 0.5.
 fn huber(diff: &Tensor) -> candle_core::Result<Tensor> {
     let abs = diff.abs()?;
     let quadratic = (diff.sqr()? * 0.5)?;
     let linear = (&abs - 0.5)?;
-    abs.lt(1.0)?.where_cond(&quadratic, &linear)?.mean_all()
+    abs.lt(1.0)?.where_cond(&quadratic, &linear)
 }

@@ -115,12 +115,24 @@ impl Learner {
     pub fn update(&mut self, batch: &Batch) -> f64 {
         let target = self.targets(batch);
         let q = self.online.forward(&batch.obs).gather(1, &batch.actions.unsqueeze(1), false).squeeze_dim(1);
-        let loss = q.smooth_l1_loss(&target, Reduction::Mean, 1.0);
+        self.step(&q.smooth_l1_loss(&target, Reduction::Mean, 1.0))
+    }
+
+    /// The update with each row's loss weighted: the loss and the rows' absolute TD errors.
+    pub fn update_weighted(&mut self, batch: &Batch, weights: &Tensor) -> Result<(f64, Vec<f32>)> {
+        let target = self.targets(batch);
+        let q = self.online.forward(&batch.obs).gather(1, &batch.actions.unsqueeze(1), false).squeeze_dim(1);
+        let loss = (weights * q.smooth_l1_loss(&target, Reduction::None, 1.0)).mean(Kind::Float);
+        let errors = (&q - &target).detach().abs();
+        Ok((self.step(&loss), Vec::<f32>::try_from(&errors).map_err(tch_error)?))
+    }
+
+    fn step(&mut self, loss: &Tensor) -> f64 {
         self.optimizer.zero_grad();
         loss.backward();
         self.optimizer.clip_grad_norm(self.params.max_grad_norm);
         self.optimizer.step();
-        f64::try_from(&loss).unwrap_or(f64::NAN)
+        f64::try_from(loss).unwrap_or(f64::NAN)
     }
 
     /// The action of largest value for one observation (argmax: the first on a tie).
