@@ -163,6 +163,10 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
         print(f"error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
     if args.fixtures:
+        if isinstance(algorithm, Unsupported) and job.algorithm in algorithms:
+            # the framework cannot run it, the other side can: the task file still draws its fixtures
+            entry = algorithms[job.algorithm]
+            algorithm = entry if isinstance(entry, Algorithm) else entry(job.hyperparameters)
         if isinstance(algorithm, TrainClassifier):
             meta = ds.read_meta(job.dataset, Path(job.datasets_dir))
             training.write_fixtures(job, algorithm, training.shape_of(meta), n_train_of(meta))

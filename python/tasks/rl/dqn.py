@@ -72,7 +72,7 @@ class QNetwork(nn.Module):
         if not self.dueling:
             return self.head(features)
         advantage = self.advantage(features)
-        return self.value(features) + advantage - advantage.mean(dim=1, keepdim=True)
+        return self.value(features) + advantage - advantage.mean(dim=-1, keepdim=True)  # one row or a batch
 
 
 @dataclass

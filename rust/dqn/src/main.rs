@@ -253,6 +253,7 @@ const TASK: AgentInfo = AgentInfo {
     specs: &[
         include_str!("../../../configs/tasks/dqn.yaml"),
         include_str!("../../../configs/tasks/dqn_library.yaml"),
+        include_str!("../../../configs/tasks/dqn_torchrl.yaml"),
     ],
 };
 
