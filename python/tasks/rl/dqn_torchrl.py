@@ -81,7 +81,9 @@ class TorchRLDQN:
         from torchrl.collectors import Collector
 
         p = self.params
-        collector = Collector(self.env, self.policy, frames_per_batch=p["train_freq"], total_frames=total_timesteps)
+        # no transforms appended to the environment (InitTracker serves recurrent policies; this one is not)
+        collector = Collector(self.env, self.policy, frames_per_batch=p["train_freq"], total_frames=total_timesteps,
+                              auto_register_policy_transforms=False)
         frames, every = 0, p["target_update_freq"]
         for data in collector:
             self.buffer.extend(data.reshape(-1))
