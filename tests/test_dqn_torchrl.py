@@ -83,7 +83,7 @@ def test_torchrls_loss_is_the_twins(double: bool, dueling: bool, tmp_path: Path)
                                   "terminated": done}}, batch_size=[32])
     got = float(model.loss(sample)["loss"].detach())
     q = twin.online(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
-    expected = float(torch.nn.functional.smooth_l1_loss(q, twin.targets(batch)))
+    expected = float(torch.nn.functional.smooth_l1_loss(q, twin.targets(batch)).detach())
     assert got == pytest.approx(expected, rel=1e-6)
 
 
