@@ -145,7 +145,9 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
             dataset_sha256 = ds.verify(job.dataset, Path(job.datasets_dir))
         except UsageError as exc:
             raise UsageError(f"{args.config}: dataset: {exc}") from None
-        if declined is not None:  # the task spec's registry: what the framework lacks
+        # the task spec's registry: what the framework lacks (with --fixtures, an algorithm the task file
+        # defines still draws its fixtures: the other side reads them)
+        if declined is not None and not (args.fixtures and job.algorithm in algorithms):
             algorithm: Algorithm | Unsupported = Unsupported(declined)
         else:
             entry = algorithms[job.algorithm]
@@ -163,10 +165,6 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
         print(f"error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
     if args.fixtures:
-        if isinstance(algorithm, Unsupported) and job.algorithm in algorithms:
-            # the framework cannot run it, the other side can: the task file still draws its fixtures
-            entry = algorithms[job.algorithm]
-            algorithm = entry if isinstance(entry, Algorithm) else entry(job.hyperparameters)
         if isinstance(algorithm, TrainClassifier):
             meta = ds.read_meta(job.dataset, Path(job.datasets_dir))
             training.write_fixtures(job, algorithm, training.shape_of(meta), n_train_of(meta))
