@@ -17,16 +17,19 @@ uniform draw per step: the step explores when it is below epsilon), `random_acti
 the replay rows of each update, drawn uniformly, with replacement, from the rows filled by then).
 The `prioritized` loop (prioritized replay) reads `strata-SEED.npy` (float64, updates x batch_size:
 the uniform draw of each stratum, mlbench.priorities) in place of `batches`: which rows an update
-gets depends on the priorities the sides' TD errors set.
+gets depends on the priorities the sides' TD errors set. The `noisy` loop (Rainbow: prioritized
+replay and a network with noisy layers) also reads `noise-SEED.npy` (float32, (updates + 1) x the
+agent's `noise` count: factorised Gaussian noise, f(x) = sign(x) sqrt(|x|) of standard normals).
 The dataset is a rollouts set: episode k of seed s starts from start k of the set's copy s mod n_envs.
 
 One repetition (seed s = job seed + repetition):
 1. `build` (timed): the agent from init-s.safetensors; the first episode's reset (untimed).
 2. `train` (timed as a whole, and split into `act`, `env` and `update`), for step t = 0 .. T-1:
    - `act`: the random action of step t if explore[t] < epsilon, else the agent's greedy action;
-   - `env`: one environment step; the transition (observation, action, reward, next observation,
-     terminated) stored at replay row t mod buffer_size (a truncated episode's last transition is
-     not terminal); on termination or truncation the episode's return, length and end step are
+   - `env`: one environment step; the transitions it completes (mlbench.nstep: with n_step 1, the
+     step's own (observation, action, reward, next observation, terminated, discount gamma)) stored
+     at the next replay rows, a ring of buffer_size (a truncated episode's last transition is not
+     terminal); on termination or truncation the episode's return, length and end step are
      noted and the environment reset to the next start; epsilon advances (after each step, or after
      each episode, as `decay_every` says: the multiplicative schedule of mlbench.exploration; with
      `exploration: linear`, epsilon is instead stable-baselines3's linear schedule at step t, set
@@ -37,7 +40,8 @@ One repetition (seed s = job seed + repetition):
      `prioritized` loop a stored row takes the largest priority so far, the batch's rows are drawn
      from the next line of strata-s.npy and carry importance-sampling weights (beta after n steps),
      the update weights each row's loss by them and returns the rows' TD errors, which become their
-     priorities (mlbench.priorities).
+     priorities (mlbench.priorities). In the `noisy` loop the agent takes noise row 0 before the
+     first step and row k + 1 before update k (it acts with that noise until the next update).
    Every phase's clock is read on both sides at the same points, so both pay the same overhead.
 3. untimed: the artifacts the judge reads: the completed episodes' returns, lengths and end steps,
    the loss of every update and the action of every step (the sides take the same actions until
@@ -62,12 +66,14 @@ import numpy as np
 from mlbench.config import Job
 from mlbench.errors import UsageError
 from mlbench.exploration import MultiplicativeEpsilon, linear_epsilon
+from mlbench.nstep import NStep, Transition
 from mlbench.rollouts import Rollouts
 
 Params = dict[str, Any]
 WARMUP_UPDATES = 50  # a warm-up repetition stops after this many updates
 # The random streams of the off-policy loops (the last one's presence says a seed's set is complete).
-STREAMS = {"replay": ("explore", "random_actions", "batches"), "prioritized": ("explore", "random_actions", "strata")}
+STREAMS = {"replay": ("explore", "random_actions", "batches"), "prioritized": ("explore", "random_actions", "strata"),
+           "noisy": ("explore", "random_actions", "strata", "noise")}
 WINDOW = 100  # episodes of the final return and of the convergence step's moving average
 # The return an episode must reach to count as a success (the convergence step: the first step where
 # the moving average over WINDOW episodes reaches it). CartPole and Acrobot: the thresholds
@@ -85,6 +91,7 @@ class Batch:
     rewards: np.ndarray  # B, float32
     next_obs: np.ndarray  # B x observations, float32
     dones: np.ndarray  # B, float32: 1 where the transition terminated its episode (not truncated)
+    discounts: np.ndarray  # B, float32: gamma^m of a transition of m steps (mlbench.nstep)
     weights: np.ndarray | None = None  # B, float32: importance-sampling weights (prioritized replay)
 
 
@@ -95,6 +102,10 @@ class Agent(Protocol):
     def update(self, batch: Batch) -> tuple[float, np.ndarray | None]: ...
 
     def sync_target(self) -> None: ...
+
+
+class NoisyAgent(Agent, Protocol):
+    def reset_noise(self, noise: np.ndarray) -> None: ...  # a row of the noise stream (the `noisy` loop)
 
 
 @dataclass(frozen=True)
@@ -111,11 +122,13 @@ class TrainAgent:
     # steps, seed)` with an environment whose resets follow the set's starts; it times `build` and
     # `train` itself and returns the same artifacts (losses where the library gives none: empty).
     learn: Callable[[Params, Any, Path, int, int], AgentRun] | None = None
-    # `replay` (this module's off-policy loop; `prioritized` with prioritized replay), or
+    # `replay` (this module's off-policy loop; `prioritized` with prioritized replay; `noisy` with
+    # prioritized replay and noise for a network's noisy layers, `noise` floats a row), or
     # mlbench.policy's on-policy loops: `episodes`
     # (an update per finished episode), `rollouts` (an update per n steps, bootstrapped) or
     # `minibatches` (rollouts whose update passes over shuffled minibatches, the shuffles shared)
     loop: str = "replay"
+    noise: Callable[[Params, int], int] | None = None  # (params, actions): noise floats per row
 
     @property
     def on_policy(self) -> bool:
@@ -157,6 +170,11 @@ def check_params(params: Params, dataset: str, data_meta: dict[str, Any]) -> Non
     if "buffer_size" in params and params["batch_size"] > params["buffer_size"]:
         raise UsageError(f"hyperparameters.batch_size: {params['batch_size']} is above buffer_size "
                          f"{params['buffer_size']}")
+    if params.get("n_step", 1) > 1 and params["learning_starts"] < params["n_step"] - 1:
+        raise UsageError(f"hyperparameters.learning_starts: {params['learning_starts']} is below n_step - 1 "
+                         f"({params['n_step'] - 1}): the first update would find no stored transition")
+    if "v_min" in params and params["v_min"] >= params["v_max"]:
+        raise UsageError(f"hyperparameters.v_min: {params['v_min']} is not below v_max {params['v_max']}")
     if "epsilon_end" in params and params["epsilon_end"] > params["epsilon_start"]:
         raise UsageError(f"hyperparameters.epsilon_end: {params['epsilon_end']} is above epsilon_start "
                          f"{params['epsilon_start']}")
@@ -203,8 +221,13 @@ def draw_streams(algorithm: TrainAgent, params: Params, seed: int, steps: int, a
         return policy.draw(algorithm.loop, params, rng, steps)
     filled = np.minimum(update_steps(params, steps), params["buffer_size"])
     streams = {"explore": rng.random(steps), "random_actions": rng.integers(0, actions, size=steps, dtype=np.int64)}
-    if algorithm.loop == "prioritized":
-        return streams | {"strata": rng.random((len(filled), params["batch_size"]))}
+    if algorithm.loop in ("prioritized", "noisy"):
+        streams |= {"strata": rng.random((len(filled), params["batch_size"]))}
+        if algorithm.loop == "noisy":
+            assert algorithm.noise is not None, "a noisy loop's agent says how much noise a row holds"
+            normal = rng.standard_normal((len(filled) + 1, algorithm.noise(params, actions)))
+            streams["noise"] = (np.sign(normal) * np.sqrt(np.abs(normal))).astype(np.float32)
+        return streams
     return streams | {
         "batches": rng.integers(0, filled[:, None], size=(len(filled), params["batch_size"])).astype(np.int32)}
 
@@ -218,10 +241,19 @@ class Replay:
         self.rewards = np.zeros(size, dtype=np.float32)
         self.next_obs = np.zeros((size, observations), dtype=np.float32)
         self.dones = np.zeros(size, dtype=np.float32)
+        self.discounts = np.zeros(size, dtype=np.float32)
+
+    def store(self, row: int, transition: Transition) -> None:
+        self.obs[row] = transition.obs
+        self.actions[row] = transition.action
+        self.rewards[row] = transition.reward
+        self.next_obs[row] = transition.next_obs
+        self.dones[row] = float(transition.terminated)
+        self.discounts[row] = transition.discount
 
     def gather(self, rows: np.ndarray, weights: np.ndarray | None = None) -> Batch:
         return Batch(self.obs[rows], self.actions[rows], self.rewards[rows], self.next_obs[rows], self.dones[rows],
-                     weights)
+                     self.discounts[rows], weights)
 
 
 @dataclass
@@ -287,6 +319,9 @@ def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, s
         strata = streams["strata"]
     else:
         batches = streams["batches"]
+    noise = streams.get("noise")
+    window = NStep(params.get("n_step", 1), params["gamma"])
+    written = 0  # transitions stored so far
     # the multiplicative schedule, or (linear) a holder whose value is set before each step
     epsilon = MultiplicativeEpsilon(params["epsilon_start"], params["epsilon_end"], params["epsilon_decay"])
     linear = params["exploration"] == "linear"
@@ -297,6 +332,8 @@ def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, s
     k = 0
     clock = time.perf_counter
     obs = reset(env)
+    if noise is not None:
+        agent.reset_noise(noise[0])
     start = clock()
     for t in range(steps):
         t0 = clock()
@@ -306,15 +343,13 @@ def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, s
         action = random_actions[t] if explore[t] < epsilon.value else agent.greedy(obs)
         t1 = clock()
         next_obs, reward, terminated, truncated, _ = env.step(action)
-        row = t % size
-        replay.obs[row] = obs
-        replay.actions[row] = action
-        replay.rewards[row] = reward
-        replay.next_obs[row] = next_obs
-        replay.dones[row] = float(terminated)
-        if prioritized:
-            priorities.added(row)
         ended = terminated or truncated
+        for transition in window.push(obs, action, reward, next_obs, terminated, ended):
+            row = written % size
+            replay.store(row, transition)
+            if prioritized:
+                priorities.added(row)
+            written += 1
         log.step(t, action, reward, ended)
         if ended:
             obs = reset(env)
@@ -328,7 +363,9 @@ def train(agent: Agent, env: Any, reset: Callable[[Any], Any], params: Params, s
         n = t + 1
         if n > starts and n % freq == 0:
             if prioritized:
-                rows, weights = priorities.sample(strata[k].tolist(), min(n, size),
+                if noise is not None:
+                    agent.reset_noise(noise[k + 1])
+                rows, weights = priorities.sample(strata[k].tolist(), min(written, size),
                                                   beta(params["beta_start"], n, params["total_timesteps"]))
                 loss, errors = agent.update(replay.gather(rows, weights))
                 priorities.update(rows, errors)

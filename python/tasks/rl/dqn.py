@@ -7,7 +7,10 @@ that both sides take the same update step, tests/test_dqn_train.py that they tra
 Algorithms: `dqn` (Mnih et al. 2015: plain network and target), `ddqn` (double targets),
 `dueling_dqn` (the dueling network with double targets, as Wang et al. 2016 train it) and
 `prioritized_dqn` (double targets from prioritized replay, as Schaul et al. 2016 train it: the
-protocol's `prioritized` loop samples the rows and weights them, mlbench.priorities).
+protocol's `prioritized` loop samples the rows and weights them, mlbench.priorities) and
+`rainbow_dqn` (Hessel et al. 2018: double targets, prioritized replay, n-step returns, the dueling
+network with a distributional head over noisy layers; the network and its learner are rainbow.py,
+the protocol's `noisy` loop gives the replay, the n-step transitions and the noise).
 
 The network: an MLP (`hidden` sizes, ReLU) from the observation to one Q-value per action, or with
 `dueling` a shared trunk, a value head and an advantage head, Q = V + A - mean(A) (Wang et al.
@@ -39,6 +42,9 @@ import torch
 from torch import nn
 
 from mlbench import agents
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import rainbow  # Rainbow's network and learner
 
 
 @dataclass(frozen=True)
@@ -177,11 +183,59 @@ def variant(double: bool, dueling: bool, name: str, loop: str = "replay") -> age
                              describe=lambda params: f"{name} (PyTorch, Adam, Huber loss, hard target sync)")
 
 
+class RainbowAgent:
+    """The protocol's agent (the `noisy` loop) on Rainbow's learner."""
+
+    def __init__(self, learner: rainbow.RainbowLearner) -> None:
+        self.learner = learner
+
+    def greedy(self, observation: np.ndarray) -> int:
+        return self.learner.greedy(observation)
+
+    def reset_noise(self, noise: np.ndarray) -> None:
+        self.learner.set_noise(torch.from_numpy(noise))
+
+    def update(self, batch: agents.Batch) -> tuple[float, np.ndarray | None]:
+        assert batch.weights is not None, "Rainbow learns from prioritized replay"
+        tensors = rainbow.Batch(*(torch.from_numpy(values) for values in (
+            batch.obs, batch.actions, batch.rewards, batch.next_obs, batch.dones, batch.discounts)))
+        loss, errors = self.learner.update_weighted(tensors, torch.from_numpy(batch.weights))
+        return loss, errors.numpy()
+
+    def sync_target(self) -> None:
+        self.learner.sync_target()
+
+
+def rainbow_params(params: dict[str, Any]) -> rainbow.RainbowParams:
+    return rainbow.RainbowParams(learning_rate=params["learning_rate"],
+                                 max_grad_norm=params["max_grad_norm"], hidden=hidden(params), atoms=params["atoms"],
+                                 v_min=params["v_min"], v_max=params["v_max"], noisy_std=params["noisy_std"])
+
+
+def rainbow_variant() -> agents.TrainAgent:
+    def init(params: dict[str, Any], observations: int, actions: int, seed: int) -> dict[str, np.ndarray]:
+        torch.manual_seed(seed)
+        net = rainbow.RainbowNetwork(observations, actions, rainbow_params(params))
+        return {k: v.detach().numpy() for k, v in net.state_dict().items()}
+
+    def build(params: dict[str, Any], observations: int, actions: int, weights: Path) -> RainbowAgent:
+        from safetensors.torch import load_file
+
+        learner = rainbow.RainbowLearner(observations, actions, rainbow_params(params), load_file(weights))
+        return RainbowAgent(learner)
+
+    return agents.TrainAgent(
+        init=init, build=build, loop="noisy",
+        noise=lambda params, actions: rainbow.noise_size(params["hidden_size"], actions, params["atoms"]),
+        describe=lambda params: "Rainbow DQN (PyTorch, Adam, distributional cross-entropy, hard target sync)")
+
+
 ALGORITHMS = {"dqn": variant(double=False, dueling=False, name="DQN"),
               "ddqn": variant(double=True, dueling=False, name="double DQN"),
               "dueling_dqn": variant(double=True, dueling=True, name="dueling double DQN"),
               "prioritized_dqn": variant(double=True, dueling=False, name="prioritized double DQN",
-                                         loop="prioritized")}
+                                         loop="prioritized"),
+              "rainbow_dqn": rainbow_variant()}
 
 if __name__ == "__main__":
     from mlbench.harness import run_task

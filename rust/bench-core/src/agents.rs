@@ -19,6 +19,7 @@ use crate::error::{BenchError, Result};
 use crate::exploration::{linear_epsilon, MultiplicativeEpsilon};
 use crate::harness::{in_job, run_main, Args, Phases};
 use crate::measure::{cpu_time_s, peak_rss_mb, reset_peak_rss, rss_mb, PhaseTimer};
+use crate::nstep::{NStep, Transition};
 use crate::priorities::{beta, Priorities};
 use crate::record::{Record, Resources, Solver};
 use crate::stepping::{open_job, Rollouts, Starts};
@@ -45,6 +46,8 @@ pub struct Batch {
     pub next_obs: Vec<f32>,
     /// 1 where the transition terminated its episode (not truncated).
     pub dones: Vec<f32>,
+    /// gamma^m of a transition of m steps (nstep.rs).
+    pub discounts: Vec<f32>,
     /// Importance-sampling weights (prioritized replay); empty otherwise.
     pub weights: Vec<f32>,
 }
@@ -57,6 +60,10 @@ pub trait Agent {
     /// errors (else empty).
     fn update(&mut self, batch: &Batch) -> Result<(f64, Vec<f32>)>;
     fn sync_target(&mut self) -> Result<()>;
+    /// A row of the noise stream for the network's noisy layers (the `noisy` loop: Rainbow).
+    fn reset_noise(&mut self, _noise: &[f32]) -> Result<()> {
+        Err(BenchError::run("this agent has no noisy layers"))
+    }
 }
 
 /// The job's hyperparameters (configs/tasks/dqn.yaml).
@@ -87,6 +94,17 @@ pub struct AgentParams {
     pub beta_start: Option<f64>,
     #[serde(default)]
     pub priority_eps: Option<f64>,
+    /// Rainbow's settings (`rainbow_dqn` only; the network's are the task's).
+    #[serde(default)]
+    pub n_step: Option<usize>,
+    #[serde(default)]
+    pub atoms: Option<usize>,
+    #[serde(default)]
+    pub v_min: Option<f64>,
+    #[serde(default)]
+    pub v_max: Option<f64>,
+    #[serde(default)]
+    pub noisy_std: Option<f64>,
 }
 
 impl AgentParams {
@@ -136,6 +154,22 @@ fn check_params(params: &AgentParams, job: &Job, data: &Rollouts) -> Result<()> 
             params.batch_size, params.buffer_size
         )));
     }
+    let n_step = params.n_step.unwrap_or(1);
+    if n_step > 1 && params.learning_starts < n_step - 1 {
+        return Err(BenchError::usage(format!(
+            "hyperparameters.learning_starts: {} is below n_step - 1 ({}): the first update would find no \
+             stored transition",
+            params.learning_starts,
+            n_step - 1
+        )));
+    }
+    if let (Some(v_min), Some(v_max)) = (params.v_min, params.v_max) {
+        if v_min >= v_max {
+            return Err(BenchError::usage(format!(
+                "hyperparameters.v_min: {v_min} is not below v_max {v_max}"
+            )));
+        }
+    }
     if params.epsilon_end > params.epsilon_start {
         return Err(BenchError::usage(format!(
             "hyperparameters.epsilon_end: {} is above epsilon_start {}",
@@ -143,7 +177,11 @@ fn check_params(params: &AgentParams, job: &Job, data: &Rollouts) -> Result<()> 
         )));
     }
     let rows = if params.alpha.is_some() { "strata" } else { "batches" };
-    check_fixtures(job, data, params.total_timesteps, &["init", "explore", "random_actions", rows])
+    let mut names = vec!["init", "explore", "random_actions", rows];
+    if params.atoms.is_some() {
+        names.push("noise");
+    }
+    check_fixtures(job, data, params.total_timesteps, &names)
 }
 
 /// What both loops check: the set's starts suffice for the run, and every fixture is there.
@@ -191,11 +229,13 @@ pub(crate) fn npy<T: ReadNpyExt>(path: &Path) -> Result<T> {
 }
 
 /// A seed's random streams, as the Python task wrote them: the replay rows of each update
-/// (`batches`), or with prioritized replay the draws of each update's strata (`strata`).
+/// (`batches`), or with prioritized replay the draws of each update's strata (`strata`); for a
+/// network with noisy layers (Rainbow) the noise of each update (`noise`).
 struct Streams {
     explore: Array1<f64>,
     random_actions: Array1<i64>,
     rows: Rows,
+    noise: Option<Array2<f32>>,
 }
 
 enum Rows {
@@ -204,7 +244,7 @@ enum Rows {
 }
 
 impl Streams {
-    fn load(job: &Job, seed: u64, prioritized: bool) -> Result<Self> {
+    fn load(job: &Job, seed: u64, prioritized: bool, noisy: bool) -> Result<Self> {
         Ok(Streams {
             explore: npy(&fixture_path(job, "explore", seed))?,
             random_actions: npy(&fixture_path(job, "random_actions", seed))?,
@@ -213,6 +253,7 @@ impl Streams {
             } else {
                 Rows::Batches(npy(&fixture_path(job, "batches", seed))?)
             },
+            noise: if noisy { Some(npy(&fixture_path(job, "noise", seed))?) } else { None },
         })
     }
 }
@@ -225,6 +266,7 @@ struct Replay {
     rewards: Vec<f32>,
     next_obs: Vec<f32>,
     dones: Vec<f32>,
+    discounts: Vec<f32>,
 }
 
 impl Replay {
@@ -236,24 +278,18 @@ impl Replay {
             rewards: vec![0.0; size],
             next_obs: vec![0.0; size * observations],
             dones: vec![0.0; size],
+            discounts: vec![0.0; size],
         }
     }
 
-    fn store(
-        &mut self,
-        row: usize,
-        obs: &[f32],
-        action: usize,
-        reward: f64,
-        next_obs: &[f32],
-        terminated: bool,
-    ) {
+    fn store(&mut self, row: usize, transition: &Transition) {
         let d = self.observations;
-        self.obs[row * d..(row + 1) * d].copy_from_slice(obs);
-        self.actions[row] = action as i64;
-        self.rewards[row] = reward as f32;
-        self.next_obs[row * d..(row + 1) * d].copy_from_slice(next_obs);
-        self.dones[row] = if terminated { 1.0 } else { 0.0 };
+        self.obs[row * d..(row + 1) * d].copy_from_slice(&transition.obs);
+        self.actions[row] = transition.action as i64;
+        self.rewards[row] = transition.reward as f32;
+        self.next_obs[row * d..(row + 1) * d].copy_from_slice(&transition.next_obs);
+        self.dones[row] = if transition.terminated { 1.0 } else { 0.0 };
+        self.discounts[row] = transition.discount as f32;
     }
 
     fn gather(&self, rows: impl ExactSizeIterator<Item = usize>, weights: Vec<f32>) -> Batch {
@@ -266,6 +302,7 @@ impl Replay {
             rewards: Vec::with_capacity(rows.len()),
             next_obs: Vec::with_capacity(rows.len() * d),
             dones: Vec::with_capacity(rows.len()),
+            discounts: Vec::with_capacity(rows.len()),
             weights,
         };
         for row in rows {
@@ -274,6 +311,7 @@ impl Replay {
             batch.rewards.push(self.rewards[row]);
             batch.next_obs.extend_from_slice(&self.next_obs[row * d..(row + 1) * d]);
             batch.dones.push(self.dones[row]);
+            batch.discounts.push(self.discounts[row]);
         }
         batch
     }
@@ -390,7 +428,12 @@ fn train(
         (params.learning_starts, params.train_freq, params.target_update_freq);
     let mut log = EpisodeLog::new(steps);
     let (mut losses, mut k) = (Vec::new(), 0usize);
+    let mut window = NStep::new(params.n_step.unwrap_or(1), params.gamma);
+    let mut written = 0usize; // transitions stored so far
     let mut obs = env.reset_to(starts.next_start()?);
+    if let Some(noise) = &streams.noise {
+        agent.reset_noise(noise.row(0).as_slice().expect("a row of a standard-layout array"))?;
+    }
     let start = Instant::now();
     for t in 0..steps {
         let t0 = Instant::now();
@@ -410,11 +453,15 @@ fn train(
         };
         let t1 = Instant::now();
         let (next_obs, reward, terminated, truncated) = env.step(action);
-        replay.store(t % size, &obs, action, reward, &next_obs, terminated);
-        if let Some(priorities) = priorities.as_mut() {
-            priorities.added(t % size);
-        }
         let ended = terminated || truncated;
+        for transition in window.push(&obs, action, reward, &next_obs, terminated, ended) {
+            let row = written % size;
+            replay.store(row, &transition);
+            if let Some(priorities) = priorities.as_mut() {
+                priorities.added(row);
+            }
+            written += 1;
+        }
         log.step(t, action, reward, ended);
         if ended {
             obs = env.reset_to(starts.next_start()?);
@@ -433,8 +480,13 @@ fn train(
             let loss = match (&streams.rows, priorities.as_mut()) {
                 (Rows::Strata(strata), Some(priorities)) => {
                     let beta = beta(params.beta_start.unwrap_or(1.0), n, params.total_timesteps);
+                    if let Some(noise) = &streams.noise {
+                        agent.reset_noise(
+                            noise.row(k + 1).as_slice().expect("a row of a standard-layout array"),
+                        )?;
+                    }
                     let draws: Vec<f64> = strata.row(k).to_vec();
-                    let (rows, weights) = priorities.sample(&draws, n.min(size), beta);
+                    let (rows, weights) = priorities.sample(&draws, written.min(size), beta);
                     let (loss, errors) = agent.update(&replay.gather(rows.iter().copied(), weights))?;
                     priorities.update(&rows, &errors);
                     loss
@@ -501,7 +553,7 @@ fn measure_repetition(
     let mut phases =
         Phases { timer: PhaseTimer::default(), loops, calibrate_to_s: calibrate.then_some(job.min_sample_s) };
     let seed = record.seed;
-    let streams = Streams::load(job, seed, params.alpha.is_some())?;
+    let streams = Streams::load(job, seed, params.alpha.is_some(), params.atoms.is_some())?;
     let mut steps = params.total_timesteps;
     if repetition < job.warmup {
         let updates = update_steps(params, steps);
@@ -591,6 +643,11 @@ mod tests {
             alpha: None,
             beta_start: None,
             priority_eps: None,
+            n_step: None,
+            atoms: None,
+            v_min: None,
+            v_max: None,
+            noisy_std: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod exploration;
 pub mod gpu;
 pub mod harness;
 pub mod measure;
+pub mod nstep;
 pub mod policy;
 pub mod priorities;
 pub mod record;

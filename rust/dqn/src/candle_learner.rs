@@ -88,7 +88,7 @@ fn network(observations: usize, actions: usize, params: &LearnerParams) -> Resul
 }
 
 /// Every variable of `from` written into the same name of `into`.
-fn copy_vars(from: &VarMap, into: &VarMap) -> Result<()> {
+pub fn copy_vars(from: &VarMap, into: &VarMap) -> Result<()> {
     let source = from.data().lock().map_err(|_| BenchError::run("a poisoned VarMap lock"))?;
     let target = into.data().lock().map_err(|_| BenchError::run("a poisoned VarMap lock"))?;
     for (name, var) in source.iter() {

@@ -9,7 +9,9 @@
 //! exploration schedule's values, for the schedule parity test.
 mod agent;
 mod candle_learner;
+mod candle_rainbow;
 mod learner;
+mod rainbow;
 
 use std::path::{Path, PathBuf};
 
