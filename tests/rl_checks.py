@@ -112,16 +112,17 @@ def replay(data: rollouts.Rollouts, copy: int, actions: np.ndarray) -> dict[str,
 
 
 def assert_ran_or_unsupported(run: Path, steps: int, updates: int,
-                              declined: tuple[str, str, str] | None = None) -> list[dict[str, Any]]:
+                              *declined: tuple[str, str, str]) -> list[dict[str, Any]]:
     """Every job ran (`steps` environment steps, `updates` updates) but the Rust sides' LunarLander,
     unsupported for want of a Rust Box2D, and the `declined` (framework, algorithm, a word of the
     reason) jobs; the measured records."""
+    reasons = {(framework, algorithm): word for framework, algorithm, word in declined}
     for r in load_run(run):
         if r["language"] == "rust" and r["dataset"] == "lunarlander_random":
             assert r["status"] == "unsupported" and "Box2D" in r["error"]
             continue
-        if declined is not None and (r["framework"], r["algorithm"]) == declined[:2]:
-            assert r["status"] == "unsupported" and declined[2] in r["error"]
+        if (r["framework"], r["algorithm"]) in reasons:
+            assert r["status"] == "unsupported" and reasons[r["framework"], r["algorithm"]] in r["error"]
             continue
         assert r["status"] == "ok", r["error"]
         if not r["warmup"]:

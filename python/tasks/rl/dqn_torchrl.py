@@ -19,6 +19,7 @@ repetition's seed) draw exploration and replay rows. torchrl's prioritized DQN i
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import warnings
 from pathlib import Path
@@ -121,11 +122,11 @@ def learner(name: str) -> agents.TrainAgent:
                                  "random generator)"))
 
 
-# torchrl cannot run prioritized DQN here (the spec's rule declines its jobs); the entry draws the
-# twins' fixtures (their initial weights and strata) for that task's cells, nothing more.
-ALGORITHMS = {name: learner(name) for name in VARIANTS} | {"prioritized_dqn": agents.TrainAgent(
-    init=dqn.ALGORITHMS["prioritized_dqn"].init, build=None, loop="prioritized",
-    describe=lambda params: "torchrl prioritized DQN (unsupported)")}
+# torchrl cannot run prioritized DQN or Rainbow here (the spec's rules decline their jobs); these
+# entries draw the twins' fixtures (initial weights, strata, noise) for those cells, nothing more.
+ALGORITHMS = {name: learner(name) for name in VARIANTS} | {name: dataclasses.replace(
+    dqn.ALGORITHMS[name], build=None, describe=lambda params, name=name: f"torchrl {name} (unsupported)")
+    for name in ("prioritized_dqn", "rainbow_dqn")}
 
 if __name__ == "__main__":
     from mlbench.harness import run_task

@@ -166,7 +166,7 @@ fn check_params(params: &AgentParams, job: &Job, data: &Rollouts) -> Result<()> 
     if let (Some(v_min), Some(v_max)) = (params.v_min, params.v_max) {
         if v_min >= v_max {
             return Err(BenchError::usage(format!(
-                "hyperparameters.v_min: {v_min} is not below v_max {v_max}"
+                "hyperparameters.v_min: {v_min:?} is not below v_max {v_max:?}"
             )));
         }
     }
