@@ -176,11 +176,7 @@ fn check_params(params: &AgentParams, job: &Job, data: &Rollouts) -> Result<()> 
             params.epsilon_end, params.epsilon_start
         )));
     }
-    let rows = if params.alpha.is_some() { "strata" } else { "batches" };
-    let mut names = vec!["init", "explore", "random_actions", rows];
-    if params.atoms.is_some() {
-        names.push("noise");
-    }
+    let names: Vec<&str> = ["init"].into_iter().chain(Loop::of(params).streams().iter().copied()).collect();
     check_fixtures(job, data, params.total_timesteps, &names)
 }
 
@@ -228,13 +224,43 @@ pub(crate) fn npy<T: ReadNpyExt>(path: &Path) -> Result<T> {
     })
 }
 
-/// A seed's random streams, as the Python task wrote them: the replay rows of each update
-/// (`batches`), or with prioritized replay the draws of each update's strata (`strata`); for a
-/// network with noisy layers (Rainbow) the noise of each update (`noise`).
+/// The off-policy loops (python/mlbench/agents.py `STREAMS`): `Replay` samples each update's rows
+/// uniformly from the `batches` stream, `Prioritized` by priority from the `strata` stream, `Noisy`
+/// as `Prioritized` and also feeds a network's noisy layers from the `noise` stream (Rainbow). A
+/// job's algorithm settings say which: Rainbow's `atoms`, prioritized replay's `alpha`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loop {
+    Replay,
+    Prioritized,
+    Noisy,
+}
+
+impl Loop {
+    fn of(params: &AgentParams) -> Self {
+        match (params.atoms, params.alpha) {
+            (Some(_), _) => Loop::Noisy,
+            (None, Some(_)) => Loop::Prioritized,
+            (None, None) => Loop::Replay,
+        }
+    }
+
+    /// The random streams the loop reads, in the order the Python task writes them.
+    fn streams(self) -> &'static [&'static str] {
+        match self {
+            Loop::Replay => &["explore", "random_actions", "batches"],
+            Loop::Prioritized => &["explore", "random_actions", "strata"],
+            Loop::Noisy => &["explore", "random_actions", "strata", "noise"],
+        }
+    }
+}
+
+/// A seed's random streams, as the Python task wrote them.
 struct Streams {
     explore: Array1<f64>,
     random_actions: Array1<i64>,
+    /// The replay rows of each update (`batches`), or the draws of each update's strata (`strata`).
     rows: Rows,
+    /// The noise before the first step and before each update (`noise`; the noisy loop only).
     noise: Option<Array2<f32>>,
 }
 
@@ -244,16 +270,42 @@ enum Rows {
 }
 
 impl Streams {
-    fn load(job: &Job, seed: u64, prioritized: bool, noisy: bool) -> Result<Self> {
+    fn load(job: &Job, seed: u64, kind: Loop) -> Result<Self> {
+        let load = |name: &str| fixture_path(job, name, seed);
         Ok(Streams {
-            explore: npy(&fixture_path(job, "explore", seed))?,
-            random_actions: npy(&fixture_path(job, "random_actions", seed))?,
-            rows: if prioritized {
-                Rows::Strata(npy(&fixture_path(job, "strata", seed))?)
-            } else {
-                Rows::Batches(npy(&fixture_path(job, "batches", seed))?)
+            explore: npy(&load("explore"))?,
+            random_actions: npy(&load("random_actions"))?,
+            rows: match kind {
+                Loop::Replay => Rows::Batches(npy(&load("batches"))?),
+                Loop::Prioritized | Loop::Noisy => Rows::Strata(npy(&load("strata"))?),
             },
-            noise: if noisy { Some(npy(&fixture_path(job, "noise", seed))?) } else { None },
+            noise: if kind == Loop::Noisy { Some(npy(&load("noise"))?) } else { None },
+        })
+    }
+}
+
+/// How each update's rows are chosen: the next line of `batches`, or prioritized replay (its
+/// priorities, the strata's next line and beta's start).
+enum Sampler<'a> {
+    Uniform(&'a Array2<i32>),
+    Prioritized { strata: &'a Array2<f64>, priorities: Priorities, beta_start: f64 },
+}
+
+impl<'a> Sampler<'a> {
+    fn new(rows: &'a Rows, params: &AgentParams, size: usize) -> Result<Self> {
+        let missing =
+            |name: &str| BenchError::usage(format!("hyperparameters.{name}: prioritized replay needs it"));
+        Ok(match rows {
+            Rows::Batches(batches) => Sampler::Uniform(batches),
+            Rows::Strata(strata) => Sampler::Prioritized {
+                strata,
+                priorities: Priorities::new(
+                    size,
+                    params.alpha.ok_or_else(|| missing("alpha"))?,
+                    params.priority_eps.ok_or_else(|| missing("priority_eps"))?,
+                ),
+                beta_start: params.beta_start.ok_or_else(|| missing("beta_start"))?,
+            },
         })
     }
 }
@@ -416,10 +468,7 @@ fn train(
 ) -> Result<AgentRun> {
     let size = params.buffer_size.min(steps);
     let mut replay = Replay::new(size, observations);
-    let mut priorities = match (params.alpha, params.priority_eps) {
-        (Some(alpha), Some(eps)) => Some(Priorities::new(size, alpha, eps)),
-        _ => None,
-    };
+    let mut sampler = Sampler::new(&streams.rows, params, size)?;
     let mut epsilon =
         MultiplicativeEpsilon::new(params.epsilon_start, params.epsilon_end, params.epsilon_decay);
     let linear = params.exploration == "linear";
@@ -457,7 +506,7 @@ fn train(
         for transition in window.push(&obs, action, reward, &next_obs, terminated, ended) {
             let row = written % size;
             replay.store(row, &transition);
-            if let Some(priorities) = priorities.as_mut() {
+            if let Sampler::Prioritized { priorities, .. } = &mut sampler {
                 priorities.added(row);
             }
             written += 1;
@@ -477,9 +526,9 @@ fn train(
         let t2 = Instant::now();
         let n = t + 1;
         if n > starts_at && n % freq == 0 {
-            let loss = match (&streams.rows, priorities.as_mut()) {
-                (Rows::Strata(strata), Some(priorities)) => {
-                    let beta = beta(params.beta_start.unwrap_or(1.0), n, params.total_timesteps);
+            let loss = match &mut sampler {
+                Sampler::Prioritized { strata, priorities, beta_start } => {
+                    let beta = beta(*beta_start, n, params.total_timesteps);
                     if let Some(noise) = &streams.noise {
                         agent.reset_noise(
                             noise.row(k + 1).as_slice().expect("a row of a standard-layout array"),
@@ -491,12 +540,11 @@ fn train(
                     priorities.update(&rows, &errors);
                     loss
                 }
-                (Rows::Batches(batches), _) => {
+                Sampler::Uniform(batches) => {
                     agent
                         .update(&replay.gather(batches.row(k).iter().map(|&row| row as usize), Vec::new()))?
                         .0
                 }
-                (Rows::Strata(_), None) => unreachable!("strata are loaded for prioritized replay only"),
             };
             losses.push(loss);
             k += 1;
@@ -553,7 +601,7 @@ fn measure_repetition(
     let mut phases =
         Phases { timer: PhaseTimer::default(), loops, calibrate_to_s: calibrate.then_some(job.min_sample_s) };
     let seed = record.seed;
-    let streams = Streams::load(job, seed, params.alpha.is_some(), params.atoms.is_some())?;
+    let streams = Streams::load(job, seed, Loop::of(params))?;
     let mut steps = params.total_timesteps;
     if repetition < job.warmup {
         let updates = update_steps(params, steps);
@@ -649,6 +697,16 @@ mod tests {
             v_max: None,
             noisy_std: None,
         }
+    }
+
+    #[test]
+    fn the_settings_choose_the_loop_and_its_streams() {
+        let plain = params(5, 4);
+        let prioritized = AgentParams { alpha: Some(0.6), ..plain.clone() };
+        let rainbow = AgentParams { atoms: Some(51), ..prioritized.clone() };
+        assert_eq!(Loop::of(&plain).streams(), ["explore", "random_actions", "batches"]);
+        assert_eq!(Loop::of(&prioritized).streams(), ["explore", "random_actions", "strata"]);
+        assert_eq!(Loop::of(&rainbow).streams(), ["explore", "random_actions", "strata", "noise"]);
     }
 
     #[test]
