@@ -5,8 +5,10 @@ safetensors and the same pre-tokenised prompts.
 The twin's logits equal transformers' (1e-4 relative to the largest); the greedy tokens are
 identical, at batch 1 and 4; the project's loop with the KV cache gives what transformers' own
 `generate` gives and what decoding without a cache gives (so the cache is right, not merely the
-same on both sides); a second seed gives other tokens (the negative control). Bad input: one line,
-exit 2, nothing written.
+same on both sides); a second seed gives other tokens (the negative control). The byte-level BPE
+trained on the shipped corpus has the model's vocabulary, gives the same ids in Python's
+`tokenizers` and the Rust crate, and decodes back to the text. Bad input: one line, exit 2,
+nothing written.
 """
 
 from __future__ import annotations
@@ -75,12 +77,16 @@ def test_greedy_tokens_are_identical(model_dir: Path, tmp_path: Path, batch: int
 
 
 def test_the_cached_loop_is_transformers_generate_and_the_uncached_loop(model_dir: Path, tmp_path: Path) -> None:
+    from transformers import GenerationConfig
+
     prompts = np.load(prompts_file(tmp_path, 2, 8, seed=3))
     model = text_generation.load(model_dir)
     ours, _, _ = text_generation.generate(model, prompts, NEW_TOKENS)
     with torch.no_grad():
-        library = model.generate(torch.from_numpy(prompts), max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
-                                 do_sample=False, use_cache=True, pad_token_id=999)
+        # no end-of-text stop (and so no suppression of it): exactly NEW_TOKENS greedy tokens, as our loop
+        model.generation_config = GenerationConfig(max_new_tokens=NEW_TOKENS, do_sample=False, use_cache=True,
+                                                   pad_token_id=0)
+        library = model.generate(torch.from_numpy(prompts))
     np.testing.assert_array_equal(ours, library[:, prompts.shape[1]:].numpy())
     sequence = prompts.copy()
     for _ in range(NEW_TOKENS):  # no cache: the whole sequence each step
@@ -95,6 +101,42 @@ def test_another_seed_generates_other_tokens(model_dir: Path, tmp_path: Path) ->
     for folder, name in [(model_dir, "a"), (other, "b")]:
         assert twin("generate", folder, prompts, tmp_path / name, "--new-tokens", str(NEW_TOKENS)).returncode == 0
     assert not np.array_equal(np.load(tmp_path / "a" / "ids.npy"), np.load(tmp_path / "b" / "ids.npy"))
+
+
+TEXTS = ["Licensed under the Apache License, Version 2.0 (the \"License\");",
+         "  two leading spaces, a tab\tand digits 0123456789",
+         "naïve café, Straße, 東京, and an emoji 🚀 outside the corpus"]
+
+
+def test_the_tokenizer_is_the_same_on_both_sides(model_dir: Path, tmp_path: Path) -> None:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    assert tokenizer.get_vocab_size() == text_generation.CONFIGS["tiny"]["vocab_size"]
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["eos_token_id"] == tokenizer.token_to_id(text_generation.ENDOFTEXT)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(TEXTS), encoding="utf-8")
+    result = subprocess.run([str(rust_binary("text_generation")), "tokenize", "--model-dir", str(model_dir), "--texts",
+                             str(texts), "--out", str(tmp_path / "rust")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    expected = text_generation.tokenize(model_dir, TEXTS)
+    lengths = np.load(tmp_path / "rust" / "lengths.npy")
+    assert lengths.tolist() == [len(ids) for ids in expected]
+    assert np.load(tmp_path / "rust" / "ids.npy").tolist() == [i for ids in expected for i in ids]
+    assert [tokenizer.decode(ids) for ids in expected] == TEXTS  # byte-level: lossless
+    assert len(expected[0]) < len(TEXTS[0].encode()) / 2  # the corpus's own words merge
+
+
+def test_a_tokenizer_of_another_vocabulary_is_refused(model_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (folder / name).write_bytes((model_dir / name).read_bytes())
+    text_generation.train_tokenizer(500, folder)
+    result = twin("generate", folder, prompts_file(tmp_path, 1, 4), tmp_path / "out", "--new-tokens", "2")
+    assert_usage_error(result, str(folder / "tokenizer.json"), "500 tokens does not match the model's vocab_size 1000")
+    assert not (tmp_path / "out").exists()
 
 
 def bad_prompts(folder: Path, case: str) -> Path:
@@ -122,7 +164,8 @@ def test_bad_prompts_are_refused(model_dir: Path, tmp_path: Path, case: str, mes
 def test_a_bad_weights_file_is_refused(model_dir: Path, tmp_path: Path, damage: str) -> None:
     folder = tmp_path / "model"
     folder.mkdir()
-    (folder / "config.json").write_text((model_dir / "config.json").read_text())
+    for name in ("config.json", "tokenizer.json"):
+        (folder / name).write_text((model_dir / name).read_text())
     if damage == "corrupt":
         (folder / "model.safetensors").write_bytes((model_dir / "model.safetensors").read_bytes()[:1000])
     result = twin("generate", folder, prompts_file(tmp_path, 1, 4), tmp_path / "out", "--new-tokens", "2")

@@ -14,6 +14,14 @@ published configuration (`CONFIGS`: GPT-2 small's sizes, or `tiny` for tests and
 in transformers under a seed, and saves it once; every side then loads that file. Greedy decoding
 is the parity case: the generated ids must be identical between sides
 (tests/test_text_generation.py).
+
+Nor does GPT-2's BPE vocabulary ship in a package here: `train_tokenizer` trains a byte-level BPE
+(GPT-2's scheme: bytes mapped to printable characters, merges learnt by frequency, one special
+token, `<|endoftext|>`) with `tokenizers` on a text that ships with the pinned wheels (`corpus`:
+torch 2.11.0's LICENSE, 351 KB of openly licensed English), to the model's vocabulary size, and
+saves tokenizer.json beside the model; Python's `tokenizers` and the Rust `tokenizers` crate read
+that file. The corpus holds enough merges for the tiny model's 1,000 tokens, not for GPT-2 small's
+50,257.
 """
 
 from __future__ import annotations
@@ -36,17 +44,61 @@ CONFIGS = {
 }
 
 
+ENDOFTEXT = "<|endoftext|>"  # the tokenizer's one special token
+TOKENIZED = ("tiny",)  # the configurations whose vocabulary the corpus can train (train_tokenizer)
+
+
 def build(name: str, seed: int, folder: Path) -> Path:
     """A GPT-2 of configuration `name`, initialised under `seed` (transformers' initialisation),
-    saved as config.json and model.safetensors in `folder`."""
+    saved as config.json and model.safetensors in `folder`, with its tokenizer.json where the corpus
+    can train one."""
+    from tokenizers import Tokenizer
     from transformers import GPT2Config, GPT2LMHeadModel
 
     sizes = CONFIGS[name]
-    last = sizes["vocab_size"] - 1  # GPT-2's end-of-text token is its last
-    config = GPT2Config(**sizes, bos_token_id=last, eos_token_id=last)
+    folder.mkdir(parents=True, exist_ok=True)
+    end = sizes["vocab_size"] - 1  # GPT-2's end-of-text token is its last
+    if name in TOKENIZED:
+        end = Tokenizer.from_file(str(train_tokenizer(sizes["vocab_size"], folder))).token_to_id(ENDOFTEXT)
+    config = GPT2Config(**sizes, bos_token_id=end, eos_token_id=end)
     torch.manual_seed(seed)
     GPT2LMHeadModel(config).save_pretrained(str(folder))
     return folder
+
+
+def corpus() -> str:
+    """The training text: torch's LICENSE as its pinned wheel ships it."""
+    from importlib.metadata import distribution
+
+    text = distribution("torch").read_text("licenses/LICENSE")
+    if not text:
+        raise FileNotFoundError("torch's dist-info has no licenses/LICENSE to train the tokenizer on")
+    return text
+
+
+def train_tokenizer(vocab_size: int, folder: Path) -> Path:
+    """A byte-level BPE of exactly `vocab_size` tokens trained on `corpus()`, saved as tokenizer.json."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[ENDOFTEXT], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(corpus().splitlines(), trainer)
+    if tokenizer.get_vocab_size() != vocab_size:
+        raise ValueError(f"the corpus gives a vocabulary of {tokenizer.get_vocab_size()} tokens, not {vocab_size}")
+    path = folder / "tokenizer.json"
+    tokenizer.save(str(path))
+    return path
+
+
+def tokenize(folder: Path, texts: list[str]) -> list[list[int]]:
+    """The token ids of each text (no special tokens added)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    return [encoding.ids for encoding in tokenizer.encode_batch(texts, add_special_tokens=False)]
 
 
 def load(folder: Path) -> torch.nn.Module:

@@ -8,6 +8,9 @@
 //! first from the prefill, each later one from one decode step on the cache) and `timings.json`
 //! (`prefill_s`, the seconds to the first token, and `decode_s`, each later token's seconds).
 //! `text_generation logits` writes the prompts' logits without a cache (`logits.npy`, float32).
+//! `text_generation tokenize` reads texts (one per line) with the model folder's tokenizer.json and
+//! writes `ids.npy` (int64, every text's ids in order) and `lengths.npy` (int64, ids per text). A
+//! tokenizer.json in the model folder must have the model's vocabulary size (every command checks).
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -35,6 +38,15 @@ enum Command {
         prompts: PathBuf,
         #[arg(long)]
         new_tokens: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The token ids of texts, one per line, with the model folder's tokenizer.json.
+    Tokenize {
+        #[arg(long)]
+        model_dir: PathBuf,
+        #[arg(long)]
+        texts: PathBuf,
         #[arg(long)]
         out: PathBuf,
     },
@@ -67,11 +79,50 @@ fn load(model_dir: &Path) -> Result<gpt2::Gpt2> {
             config.n_head
         )));
     }
+    let tokenizer = model_dir.join("tokenizer.json");
+    if tokenizer.is_file() {
+        let size = read_tokenizer(&tokenizer)?.get_vocab_size(true);
+        if size != config.vocab_size {
+            return Err(BenchError::usage(format!(
+                "{}: a vocabulary of {size} tokens does not match the model's vocab_size {}",
+                tokenizer.display(),
+                config.vocab_size
+            )));
+        }
+    }
     let weights = model_dir.join("model.safetensors");
     // SAFETY: the weights file is only read, and not changed while mapped.
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu) }
         .map_err(|e| BenchError::usage(format!("{}: {e}", weights.display())))?;
     gpt2::Gpt2::load(config, vb).map_err(|e| BenchError::usage(format!("{}: {e}", weights.display())))
+}
+
+fn read_tokenizer(path: &Path) -> Result<tokenizers::Tokenizer> {
+    tokenizers::Tokenizer::from_file(path)
+        .map_err(|e| BenchError::usage(format!("{}: cannot read the tokenizer: {e}", path.display())))
+}
+
+fn tokenize(model_dir: &Path, texts: &Path, out: &Path) -> Result<()> {
+    load(model_dir)?; // the tokenizer's vocabulary against the model's
+    let tokenizer = read_tokenizer(&model_dir.join("tokenizer.json"))?;
+    let text = std::fs::read_to_string(texts)
+        .map_err(|e| BenchError::usage(format!("--texts: {}: {e}", texts.display())))?;
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.is_empty() {
+        return Err(BenchError::usage(format!("--texts: {}: no texts", texts.display())));
+    }
+    let encodings =
+        tokenizer.encode_batch(lines, false).map_err(|e| BenchError::run(format!("tokenize: {e}")))?;
+    let ids: Vec<i64> = encodings.iter().flat_map(|e| e.get_ids().iter().map(|&id| i64::from(id))).collect();
+    let lengths: Vec<i64> = encodings.iter().map(|e| e.get_ids().len() as i64).collect();
+    std::fs::create_dir_all(out).map_err(|e| BenchError::usage(format!("--out: {}: {e}", out.display())))?;
+    for (name, values) in [("ids", ids), ("lengths", lengths)] {
+        let count = values.len();
+        Tensor::from_vec(values, count, &Device::Cpu)
+            .and_then(|t| t.write_npy(out.join(format!("{name}.npy"))))
+            .map_err(candle_error)?;
+    }
+    Ok(())
 }
 
 /// The prompts (batch x length, int64) as u32 ids, checked against the model.
@@ -143,6 +194,7 @@ fn main() {
             generate(model_dir, prompts, *new_tokens, out)
         }
         Command::Logits { model_dir, prompts, out } => logits(model_dir, prompts, out),
+        Command::Tokenize { model_dir, texts, out } => tokenize(model_dir, texts, out),
     };
     if let Err(err) = result {
         eprintln!("error: {}", bench_core::error::one_line(&err.to_string()));
