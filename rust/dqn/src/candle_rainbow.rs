@@ -146,14 +146,7 @@ impl RainbowLearner {
             .map_err(|e| BenchError::usage(format!("--weights: {}: {e}", weights.display())))?;
         let (target_vars, target) = network(observations, actions, &params)?;
         crate::candle_learner::copy_vars(&online_vars, &target_vars)?;
-        let adam = candle_nn::ParamsAdamW {
-            lr: params.learning_rate,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        };
-        let optimizer = candle_nn::AdamW::new(online_vars.all_vars(), adam).map_err(candle_error)?;
+        let optimizer = rl_twins::candle_util::adam(online_vars.all_vars(), params.learning_rate, 1e-8)?;
         let atoms = params.atoms as usize;
         let (support, positions, delta) = (|| {
             let support =

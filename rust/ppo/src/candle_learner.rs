@@ -25,14 +25,8 @@ impl Learner {
     /// The actor and critic loaded from the shared initial weights, and Adam.
     pub fn new(observations: usize, actions: usize, params: PpoParams, weights: &Path) -> Result<Self> {
         let net = ActorCritic::load(observations, actions, &params.hidden(), weights)?;
-        let adam = candle_nn::ParamsAdamW {
-            lr: params.learning_rate,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: params.adam_eps,
-            weight_decay: 0.0,
-        };
-        let optimizer = candle_nn::AdamW::new(net.vars.all_vars(), adam).map_err(candle_error)?;
+        let optimizer =
+            rl_twins::candle_util::adam(net.vars.all_vars(), params.learning_rate, params.adam_eps)?;
         Ok(Learner { net, optimizer, params })
     }
 

@@ -55,14 +55,7 @@ impl Learner {
         let vb = VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
         let policy = PolicyNetwork::new(&vb, observations, actions, &params)?;
         vars.load(weights).map_err(|e| BenchError::usage(format!("{}: {e}", weights.display())))?;
-        let adam = candle_nn::ParamsAdamW {
-            lr: params.learning_rate,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        };
-        let optimizer = candle_nn::AdamW::new(vars.all_vars(), adam).map_err(candle_error)?;
+        let optimizer = rl_twins::candle_util::adam(vars.all_vars(), params.learning_rate, 1e-8)?;
         Ok(Learner { vars, policy, optimizer, params })
     }
 
