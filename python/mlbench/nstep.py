@@ -39,7 +39,7 @@ class NStep:
     def push(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool,
              ended: bool) -> list[Transition]:
         """Step (obs, action, reward, next_obs); the transitions it completes, oldest first."""
-        self.pending.append((obs, action, reward))
+        self.pending.append((obs.copy(), action, reward))  # held for up to n steps: an environment may reuse its array
         if ended:
             done = [self.transition(i, next_obs, terminated) for i in range(len(self.pending))]
             self.pending.clear()
