@@ -103,9 +103,7 @@ class Agent(Protocol):
 
     def sync_target(self) -> None: ...
 
-
-class NoisyAgent(Agent, Protocol):
-    def reset_noise(self, noise: np.ndarray) -> None: ...  # a row of the noise stream (the `noisy` loop)
+    # An agent of the `noisy` loop also answers reset_noise(noise): a row of the noise stream.
 
 
 @dataclass(frozen=True)

@@ -103,9 +103,10 @@ def noise_size(width: int, actions: int, atoms: int) -> int:
     return 2 * (width + atoms + width + actions * atoms)
 
 
-def support(params: RainbowParams) -> torch.Tensor:
+def support(params: RainbowParams) -> tuple[torch.Tensor, float]:
+    """The support's values z_j = v_min + j dz (float64, then float32), and dz."""
     delta = (params.v_max - params.v_min) / (params.atoms - 1)
-    return torch.tensor([params.v_min + j * delta for j in range(params.atoms)], dtype=torch.float32)
+    return torch.tensor([params.v_min + j * delta for j in range(params.atoms)], dtype=torch.float32), delta
 
 
 @dataclass
@@ -131,9 +132,8 @@ class RainbowLearner:
         self.target = RainbowNetwork(observations, actions, params)
         self.target.load_state_dict(self.online.state_dict())
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=params.learning_rate)
-        self.support = support(params)
+        self.support, self.delta = support(params)
         self.positions = torch.arange(params.atoms, dtype=torch.float32)
-        self.delta = (params.v_max - params.v_min) / (params.atoms - 1)
         self.online_noise = noise_size(params.hidden[-1], actions, params.atoms) // 2
 
     def set_noise(self, row: torch.Tensor) -> None:

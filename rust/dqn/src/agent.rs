@@ -20,7 +20,7 @@ fn learner_params(job: &Job, params: &AgentParams) -> Result<LearnerParams> {
         "dqn" => (false, false),
         "ddqn" => (true, false),
         "dueling_dqn" => (true, true),
-        "prioritized_dqn" | "rainbow_dqn" => (true, false), // the replay is the protocol's (agents.rs)
+        "prioritized_dqn" => (true, false), // the replay is the protocol's (agents.rs)
         other => return Err(BenchError::usage(format!("algorithm: {other:?} is not implemented in Rust"))),
     };
     Ok(LearnerParams {

@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Init, Linear, Module, Optimizer, VarBuilder, VarMap};
 use rl_twins::candle_util::{candle_error, clip_grad_norm};
 
-use crate::rainbow::{support_values, RainbowParams};
+use crate::rainbow::{check_noise_row, support, RainbowParams};
 
 /// A noisy layer: weight = mu + sigma (eps_out eps_in^T), bias = mu + sigma eps_out.
 struct NoisyLinear {
@@ -149,11 +149,10 @@ impl RainbowLearner {
         let optimizer = rl_twins::candle_util::adam(online_vars.all_vars(), params.learning_rate, 1e-8)?;
         let atoms = params.atoms as usize;
         let (support, positions, delta) = (|| {
-            let support =
-                Tensor::from_slice(&support_values(atoms, params.v_min, params.v_max), atoms, &Device::Cpu)?;
+            let (values, delta) = support(atoms, params.v_min, params.v_max);
+            let support = Tensor::from_slice(&values, atoms, &Device::Cpu)?;
             let positions = Tensor::arange(0u32, atoms as u32, &Device::Cpu)?.to_dtype(DType::F32)?;
-            let delta =
-                Tensor::new(((params.v_max - params.v_min) / (atoms - 1) as f64) as f32, &Device::Cpu)?;
+            let delta = Tensor::new(delta as f32, &Device::Cpu)?;
             Ok::<_, candle_core::Error>((support, positions, delta))
         })()
         .map_err(candle_error)?;
@@ -172,13 +171,10 @@ impl RainbowLearner {
 
     /// The online network's noise, then the target network's, from one noise row.
     pub fn set_noise(&mut self, row: &[f32]) -> Result<()> {
+        let width = *self.params.hidden.last().expect("at least one hidden layer") as usize;
+        check_noise_row(row, width, self.online.actions, self.params.atoms as usize)?;
         let taken = self.online.set_noise(row).map_err(candle_error)?;
-        if self.target.set_noise(&row[taken..]).map_err(candle_error)? + taken != row.len() {
-            return Err(BenchError::usage(format!(
-                "fixtures_dir: a noise row of {} floats does not fit the network",
-                row.len()
-            )));
-        }
+        self.target.set_noise(&row[taken..]).map_err(candle_error)?;
         Ok(())
     }
 

@@ -21,10 +21,23 @@ pub struct RainbowParams {
     pub v_max: f64,
 }
 
-/// The support's values, z_j = v_min + j dz (f64, then f32), as every side computes them.
-pub fn support_values(params_atoms: usize, v_min: f64, v_max: f64) -> Vec<f32> {
-    let delta = (v_max - v_min) / (params_atoms - 1) as f64;
-    (0..params_atoms).map(|j| (v_min + j as f64 * delta) as f32).collect()
+/// The support's values, z_j = v_min + j dz (f64, then f32), as every side computes them, and dz.
+pub fn support(atoms: usize, v_min: f64, v_max: f64) -> (Vec<f32>, f64) {
+    let delta = (v_max - v_min) / (atoms - 1) as f64;
+    ((0..atoms).map(|j| (v_min + j as f64 * delta) as f32).collect(), delta)
+}
+
+/// The floats of a noise row (python/tasks/rl/rainbow.py `noise_size`): each network's value and
+/// advantage eps_in and eps_out, online then target. A row of another length is a wrong fixture.
+pub fn check_noise_row(row: &[f32], width: usize, actions: usize, atoms: usize) -> Result<()> {
+    let expected = 2 * (width + atoms + width + actions * atoms);
+    if row.len() != expected {
+        return Err(BenchError::usage(format!(
+            "fixtures_dir: a noise row of {} floats does not fit the network's {expected}",
+            row.len()
+        )));
+    }
+    Ok(())
 }
 
 /// A noisy layer: weight = mu + sigma (eps_out eps_in^T), bias = mu + sigma eps_out.
@@ -142,10 +155,9 @@ impl RainbowLearner {
         let target = RainbowNetwork::new(&target_vs.root(), observations, actions, &params);
         target_vs.copy(&online_vs).map_err(tch_error)?;
         let optimizer = nn::Adam::default().build(&online_vs, params.learning_rate).map_err(tch_error)?;
-        let atoms = params.atoms as usize;
-        let support = Tensor::from_slice(&support_values(atoms, params.v_min, params.v_max));
+        let (support, delta) = support(params.atoms as usize, params.v_min, params.v_max);
+        let support = Tensor::from_slice(&support);
         let positions = Tensor::arange(params.atoms, (Kind::Float, Device::Cpu));
-        let delta = (params.v_max - params.v_min) / (atoms - 1) as f64;
         Ok(RainbowLearner {
             online_vs,
             online,
@@ -161,13 +173,10 @@ impl RainbowLearner {
 
     /// The online network's noise, then the target network's, from one noise row.
     pub fn set_noise(&mut self, row: &[f32]) -> Result<()> {
+        let width = *self.params.hidden.last().expect("at least one hidden layer") as usize;
+        check_noise_row(row, width, self.online.actions as usize, self.params.atoms as usize)?;
         let taken = self.online.set_noise(row);
-        if self.target.set_noise(&row[taken..]) + taken != row.len() {
-            return Err(BenchError::usage(format!(
-                "fixtures_dir: a noise row of {} floats does not fit the network",
-                row.len()
-            )));
-        }
+        self.target.set_noise(&row[taken..]);
         Ok(())
     }
 
@@ -224,5 +233,19 @@ impl RainbowLearner {
 
     pub fn sync_target(&mut self) -> Result<()> {
         self.target_vs.copy(&self.online_vs).map_err(tch_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_support_and_a_noise_row_have_their_sizes() {
+        assert_eq!(support(5, -2.0, 2.0), (vec![-2.0, -1.0, 0.0, 1.0, 2.0], 1.0));
+        let fits = 2 * (64 + 51 + 64 + 2 * 51);
+        assert!(check_noise_row(&vec![0.0; fits], 64, 2, 51).is_ok());
+        let short = check_noise_row(&vec![0.0; fits - 1], 64, 2, 51).unwrap_err();
+        assert!(short.to_string().contains("a noise row of 561 floats does not fit the network's 562"));
     }
 }

@@ -65,7 +65,8 @@ fn candle_error(e: candle_core::Error) -> BenchError {
     BenchError::run(e.to_string())
 }
 
-fn load(model_dir: &Path) -> Result<gpt2::Gpt2> {
+/// The model folder's config.json, checked.
+fn read_config(model_dir: &Path) -> Result<gpt2::Config> {
     let config_path = model_dir.join("config.json");
     let config: gpt2::Config = std::fs::read_to_string(&config_path)
         .map_err(|e| e.to_string())
@@ -79,17 +80,31 @@ fn load(model_dir: &Path) -> Result<gpt2::Gpt2> {
             config.n_head
         )));
     }
-    let tokenizer = model_dir.join("tokenizer.json");
-    if tokenizer.is_file() {
-        let size = read_tokenizer(&tokenizer)?.get_vocab_size(true);
-        if size != config.vocab_size {
-            return Err(BenchError::usage(format!(
-                "{}: a vocabulary of {size} tokens does not match the model's vocab_size {}",
-                tokenizer.display(),
-                config.vocab_size
-            )));
-        }
+    Ok(config)
+}
+
+/// The model folder's tokenizer.json, if it has one, with the model's vocabulary size.
+fn read_tokenizer(model_dir: &Path, config: &gpt2::Config) -> Result<Option<tokenizers::Tokenizer>> {
+    let path = model_dir.join("tokenizer.json");
+    if !path.is_file() {
+        return Ok(None);
     }
+    let tokenizer = tokenizers::Tokenizer::from_file(&path)
+        .map_err(|e| BenchError::usage(format!("{}: cannot read the tokenizer: {e}", path.display())))?;
+    let size = tokenizer.get_vocab_size(true);
+    if size != config.vocab_size {
+        return Err(BenchError::usage(format!(
+            "{}: a vocabulary of {size} tokens does not match the model's vocab_size {}",
+            path.display(),
+            config.vocab_size
+        )));
+    }
+    Ok(Some(tokenizer))
+}
+
+fn load(model_dir: &Path) -> Result<gpt2::Gpt2> {
+    let config = read_config(model_dir)?;
+    read_tokenizer(model_dir, &config)?; // a tokenizer beside the model must fit it
     let weights = model_dir.join("model.safetensors");
     // SAFETY: the weights file is only read, and not changed while mapped.
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu) }
@@ -97,14 +112,10 @@ fn load(model_dir: &Path) -> Result<gpt2::Gpt2> {
     gpt2::Gpt2::load(config, vb).map_err(|e| BenchError::usage(format!("{}: {e}", weights.display())))
 }
 
-fn read_tokenizer(path: &Path) -> Result<tokenizers::Tokenizer> {
-    tokenizers::Tokenizer::from_file(path)
-        .map_err(|e| BenchError::usage(format!("{}: cannot read the tokenizer: {e}", path.display())))
-}
-
 fn tokenize(model_dir: &Path, texts: &Path, out: &Path) -> Result<()> {
-    load(model_dir)?; // the tokenizer's vocabulary against the model's
-    let tokenizer = read_tokenizer(&model_dir.join("tokenizer.json"))?;
+    let tokenizer = read_tokenizer(model_dir, &read_config(model_dir)?)?.ok_or_else(|| {
+        BenchError::usage(format!("--model-dir: {} has no tokenizer.json", model_dir.display()))
+    })?;
     let text = std::fs::read_to_string(texts)
         .map_err(|e| BenchError::usage(format!("--texts: {}: {e}", texts.display())))?;
     let lines: Vec<&str> = text.lines().collect();
