@@ -25,7 +25,7 @@ CARGO_CPU := $(if $(TARGET_CPU),RUSTFLAGS="-C target-cpu=$(TARGET_CPU)")
 CARGO_ENV := PATH="$(abspath $(VENV))/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
 CARGO_FEATURES := $(if $(filter gpu,$(HW)),--features cuda)
 
-.PHONY: help setup build datasets frameworks doctor ecosystem smoke noise-floor bench-harness report lab bench-classical bench-rl compare export test test-python test-rust lint clean distclean
+.PHONY: help setup build datasets frameworks doctor ecosystem smoke noise-floor bench-harness report lab bench-classical bench-llm bench-rl compare export test test-python test-rust lint clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -78,6 +78,10 @@ bench-%: setup build datasets ## the full grid of configs/<domain>/%.yaml -> res
 
 bench-classical: setup build datasets ## every classical task -> results/classical-$(HW)
 	$(PY) -m mlbench run configs/classical --hw $(HW) --out results/classical-$(HW) $(ARGS)
+
+bench-llm: setup build datasets ## every LLM matrix (GPT-2 generation on GPT-2 small, 500 MB prepared on first use) -> results/llm-$(HW)
+	$(PY) -m mlbench datasets prepare gpt2_small_prompts
+	$(PY) -m mlbench run configs/llm --hw $(HW) --out results/llm-$(HW) $(ARGS)
 
 bench-rl: setup build datasets ## every RL matrix (environment stepping, DQN's cost and quality grids) -> results/rl-$(HW)
 	$(PY) -m mlbench run configs/rl --hw $(HW) --out results/rl-$(HW) $(ARGS)

@@ -29,18 +29,20 @@ pytest.importorskip("transformers", reason="the llm extra (transformers) is not 
 sys.path.insert(0, str(ROOT / "python" / "tasks" / "llm"))
 import text_generation  # noqa: E402
 
+from mlbench import prompts as prompt_sets  # noqa: E402
+
 NEW_TOKENS = 20
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.set_num_threads(1)
-    return text_generation.build("tiny", seed=0, folder=tmp_path_factory.mktemp("gpt2-tiny"))
+    return prompt_sets.build("tiny", seed=0, folder=tmp_path_factory.mktemp("gpt2-tiny"))
 
 
 def prompts_file(folder: Path, batch: int, length: int, seed: int = 1) -> Path:
     path = folder / f"prompts-{batch}x{length}.npy"
-    np.save(path, np.random.default_rng(seed).integers(0, text_generation.CONFIGS["tiny"]["vocab_size"],
+    np.save(path, np.random.default_rng(seed).integers(0, prompt_sets.CONFIGS["tiny"]["vocab_size"],
                                                        size=(batch, length)))
     return path
 
@@ -64,8 +66,9 @@ def test_the_twins_logits_are_transformers(model_dir: Path, tmp_path: Path) -> N
 def test_greedy_tokens_are_identical(model_dir: Path, tmp_path: Path, batch: int) -> None:
     prompts = prompts_file(tmp_path, batch, 8)
     model = text_generation.load(model_dir)
-    expected, prefill_s, decode_s = text_generation.generate(model, np.load(prompts), NEW_TOKENS)
-    assert prefill_s > 0
+    generated = text_generation.generate(model, np.load(prompts), NEW_TOKENS)
+    expected, decode_s = generated.tokens, generated.decode_s
+    assert generated.prefill_s > 0
     result = twin("generate", model_dir, prompts, tmp_path / "rust", "--new-tokens", str(NEW_TOKENS))
     assert result.returncode == 0, result.stderr
     got = np.load(tmp_path / "rust" / "ids.npy")
@@ -81,7 +84,7 @@ def test_the_cached_loop_is_transformers_generate_and_the_uncached_loop(model_di
 
     prompts = np.load(prompts_file(tmp_path, 2, 8, seed=3))
     model = text_generation.load(model_dir)
-    ours, _, _ = text_generation.generate(model, prompts, NEW_TOKENS)
+    ours = text_generation.generate(model, prompts, NEW_TOKENS).tokens
     with torch.no_grad():
         # no end-of-text stop (and so no suppression of it): exactly NEW_TOKENS greedy tokens, as our loop
         model.generation_config = GenerationConfig(max_new_tokens=NEW_TOKENS, do_sample=False, use_cache=True,
@@ -96,7 +99,7 @@ def test_the_cached_loop_is_transformers_generate_and_the_uncached_loop(model_di
 
 
 def test_another_seed_generates_other_tokens(model_dir: Path, tmp_path: Path) -> None:
-    other = text_generation.build("tiny", seed=1, folder=tmp_path / "other")
+    other = prompt_sets.build("tiny", seed=1, folder=tmp_path / "other")
     prompts = prompts_file(tmp_path, 1, 8)
     for folder, name in [(model_dir, "a"), (other, "b")]:
         assert twin("generate", folder, prompts, tmp_path / name, "--new-tokens", str(NEW_TOKENS)).returncode == 0
@@ -112,9 +115,9 @@ def test_the_tokenizer_is_the_same_on_both_sides(model_dir: Path, tmp_path: Path
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    assert tokenizer.get_vocab_size() == text_generation.CONFIGS["tiny"]["vocab_size"]
+    assert tokenizer.get_vocab_size() == prompt_sets.CONFIGS["tiny"]["vocab_size"]
     config = json.loads((model_dir / "config.json").read_text())
-    assert config["eos_token_id"] == tokenizer.token_to_id(text_generation.ENDOFTEXT)
+    assert config["eos_token_id"] == tokenizer.token_to_id(prompt_sets.ENDOFTEXT)
     texts = tmp_path / "texts.txt"
     texts.write_text("\n".join(TEXTS), encoding="utf-8")
     result = subprocess.run([str(rust_binary("text_generation")), "tokenize", "--model-dir", str(model_dir), "--texts",
@@ -133,7 +136,7 @@ def test_a_tokenizer_of_another_vocabulary_is_refused(model_dir: Path, tmp_path:
     folder.mkdir()
     for name in ("config.json", "model.safetensors"):
         (folder / name).write_bytes((model_dir / name).read_bytes())
-    text_generation.train_tokenizer(500, folder)
+    prompt_sets.train_tokenizer(500, folder)
     result = twin("generate", folder, prompts_file(tmp_path, 1, 4), tmp_path / "out", "--new-tokens", "2")
     assert_usage_error(result, str(folder / "tokenizer.json"), "500 tokens does not match the model's vocab_size 1000")
     assert not (tmp_path / "out").exists()

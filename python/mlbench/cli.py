@@ -103,7 +103,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_datasets(args: argparse.Namespace) -> int:
     from mlbench import datasets
 
-    names = args.names or list(datasets.BUILDERS)
+    names = args.names or [name for name in datasets.BUILDERS if name not in datasets.ON_REQUEST]
     datasets.prepare(names, args.dir, download=args.download)
     return 0
 
@@ -266,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     datasets = sub.add_parser("datasets", help="prepare datasets into datasets/<name>/")
     datasets_sub = datasets.add_subparsers(dest="action", required=True)
     prepare = datasets_sub.add_parser("prepare", help="write .npy splits and meta.json (sha256 per file)")
-    prepare.add_argument("names", nargs="*", help="datasets to prepare (default: all)")
+    prepare.add_argument("names", nargs="*",
+                         help="datasets to prepare (default: all but gpt2_small_prompts, 500 MB, prepared when named)")
     prepare.add_argument("--dir", type=Path, default=DATASETS, help="output folder (default: datasets/)")
     prepare.add_argument("--download", action="store_true", help="fetch datasets that are not bundled")
     prepare.set_defaults(func=cmd_datasets)

@@ -35,8 +35,9 @@ TASK_SPEC_SCHEMA: dict[str, Any] = {
         # What happens inside one repetition: fit/predict (`supervised`, `clustering`, chosen by the
         # task's algorithm objects), `train_classifier` (epochs over shared weights and batch order),
         # `env_steps` (an environment stepped through a rollouts set's actions, mlbench.stepping) or
-        # `train_agent` (an agent trained on an environment from shared weights and streams, mlbench.agents).
-        "protocol": {"enum": ["supervised", "clustering", "train_classifier", "env_steps", "train_agent"]},
+        # `train_agent` (an agent trained on an environment from shared weights and streams, mlbench.agents)
+        # or `generate` (a language model's greedy generation and perplexity on a prompts set, mlbench.generation).
+        "protocol": {"enum": ["supervised", "clustering", "train_classifier", "env_steps", "train_agent", "generate"]},
         "rust": {"type": "object", "required": ["binary", "frameworks"], "additionalProperties": False,
                  "properties": {"binary": {"type": "string"},
                                 "frameworks": {"type": "array", "items": {"type": "string"}, "minItems": 1},
@@ -376,6 +377,8 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
                     check_agent(f"{path}: algorithms.{algorithm}", dataset, params, datasets_dir)
                 if spec.protocol == "env_steps":
                     check_rollouts(f"{path}: algorithms.{algorithm}", dataset, params, datasets_dir)
+                if spec.protocol == "generate":
+                    check_prompts(f"{path}: algorithms.{algorithm}", dataset, params, datasets_dir)
                 jobs += [Job(run=run, task=spec.task, domain=spec.domain, language=language, framework=framework,
                              algorithm=algorithm, dataset=dataset, datasets_dir=str(datasets_dir.resolve()),
                              hyperparameters=params, hardware_profile=hardware.name, device=device,
@@ -438,6 +441,16 @@ def check_rollouts(where: str, dataset: str, params: dict[str, Any], datasets_di
                              f"{dataset}")
 
 
+def check_prompts(where: str, dataset: str, params: dict[str, Any], datasets_dir: Path) -> None:
+    """What a generation job's schema cannot see (mlbench.generation.check_params), at matrix expansion."""
+    from mlbench import generation
+
+    try:
+        generation.check_params(params, ds.read_meta(dataset, datasets_dir))
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+
+
 def check_agent(where: str, dataset: str, params: dict[str, Any], datasets_dir: Path) -> None:
     """What an agent job's schema cannot see (mlbench.agents.check_params), at matrix expansion."""
     from mlbench import agents
@@ -452,10 +465,13 @@ def check_target(path: str | Path, algorithm: str, dataset: str, spec: TaskSpec,
     """The dataset's target suits the algorithm: class labels for classification and clustering, a
     rollouts set for stepping an environment."""
     meta = ds.read_meta(dataset, datasets_dir)
-    if (meta.get("layout") == "rollouts") != spec.steps_environments:
-        need = "an environment's rollouts set" if spec.steps_environments else "features and a target"
+    layout = meta.get("layout", "tabular")
+    needed = "rollouts" if spec.steps_environments else "prompts" if spec.protocol == "generate" else None
+    if (layout in ("rollouts", "prompts") or needed is not None) and layout != needed:
+        need = {"rollouts": "an environment's rollouts set", "prompts": "a language model's prompts set"}.get(
+            needed or "", "features and a target")
         raise UsageError(f"{path}: algorithms.{algorithm}: dataset {dataset!r} is not {need}")
-    if spec.steps_environments:
+    if needed is not None:
         return
     has_labels = ds.has_class_labels(meta)
     wants_labels = spec.kind_of(algorithm) != "regression"

@@ -3,8 +3,9 @@
 meta.json names the layout: `tabular` (float64 features, standardised here), `images` (uint8
 N x C x H x W pixels, normalised on load by the rule meta.json states; see mlbench.images) or
 `sequences` (float32 N x T x F, stored ready to use; see mlbench.sequences) or `rollouts` (an
-environment's actions and episode starts, no split; see mlbench.rollouts), and lists every file
-with its sha256, shape and dtype. Both languages verify the files it lists.
+environment's actions and episode starts, no split; see mlbench.rollouts) or `prompts` (a language
+model's files and the token ids it runs on; see mlbench.prompts), and lists every file with its
+sha256 (and an array's shape and dtype). Both languages verify the files it lists.
 
 Every split is the same seeded 75/25 split (stratified for class labels), and features are
 standardized here (train statistics applied to both halves) so that neither language preprocesses.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -24,12 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from mlbench import images, rollouts, sequences
+from mlbench import images, prompts, rollouts, sequences
 from mlbench.errors import DatasetError
 
 SPLIT_SEED = 20240501
 TEST_SIZE = 0.25
 FILES = ("X_train.npy", "X_test.npy", "y_train.npy", "y_test.npy")
+PROMPT_FILES = ("config.json", "model.safetensors", "prompts.npy", "heldout.npy")  # a prompts set's
 TRAINING_LAYOUTS = ("images", "sequences")  # what the train_classifier protocol reads
 
 
@@ -45,7 +48,7 @@ class Source:
     sweep: str | None = None  # a size-sweep member: the pool it subsamples (meta.json says, with n_samples)
 
 
-AnySource = Source | images.ImageSource | sequences.SequenceSource | rollouts.RolloutSource
+AnySource = Source | images.ImageSource | sequences.SequenceSource | rollouts.RolloutSource | prompts.PromptSource
 
 
 def diabetes(download: bool) -> Source:
@@ -199,9 +202,14 @@ BUILDERS: dict[str, Callable[[bool], AnySource]] = {
     "acrobot_random": rollouts.acrobot_random,
     "chain_random": rollouts.chain_random,
     "lunarlander_random": rollouts.lunarlander_random,
+    "gpt2_tiny_prompts": prompts.gpt2_tiny_prompts,
+    "gpt2_small_prompts": prompts.gpt2_small_prompts,
 }
 OPTIONAL = {"california_housing", "fashion_mnist", "fashion_mnist_2k", "mnist", "cifar10", "cifar100",
             "fashion_mnist_rows", "fashion_mnist_rows_2k"}
+# Prepared only when named (`mlbench datasets prepare NAME`, or the make target of the benchmark that
+# reads it): GPT-2 small's random weights are 500 MB that only `make bench-llm` needs.
+ON_REQUEST = {"gpt2_small_prompts"}
 
 
 def sha256_file(path: Path) -> str:
@@ -264,6 +272,8 @@ def layout_of(source: AnySource) -> tuple[dict[str, np.ndarray], dict]:
         return sequence_meta(source)
     if isinstance(source, rollouts.RolloutSource):
         return rollouts.arrays(source), rollouts.meta(source)
+    if isinstance(source, prompts.PromptSource):
+        return prompts.arrays(source), prompts.meta(source)
     return tabular_meta(source)
 
 
@@ -278,6 +288,11 @@ def write(name: str, source: AnySource, out_dir: Path) -> Path:
         path = tmp / f"{key}.npy"
         np.save(path, array)
         files[path.name] = {"sha256": sha256_file(path), "shape": list(array.shape), "dtype": str(array.dtype)}
+    if isinstance(source, prompts.PromptSource):  # the model folder's files, moved in beside the arrays
+        for path in prompts.model_files(source):
+            shutil.move(path, tmp / path.name)
+            files[path.name] = {"sha256": sha256_file(tmp / path.name)}
+        prompts.discard(source)
     meta = {"name": name, "source": source.source, **layout, "files": files}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     if final.exists():
@@ -320,6 +335,9 @@ def prepare(names: list[str], out_dir: Path, download: bool = False,
         elif isinstance(source, rollouts.RolloutSource):
             log(f"prepared {name}: {source.environment}, {source.actions.shape[0]:,} steps x "
                 f"{source.actions.shape[1]} copies")
+        elif isinstance(source, prompts.PromptSource):
+            log(f"prepared {name}: GPT-2 ({source.model} configuration, random weights), "
+                f"{source.prompts.shape[0]} prompts of {source.prompts.shape[1]} tokens")
         else:
             log(f"prepared {name}: {source.X.shape[0]} samples x {source.X.shape[1]} features")
         ready.append(name)
@@ -334,7 +352,8 @@ def read_meta(name: str, datasets_dir: Path) -> dict:
     path = datasets_dir / name / "meta.json"
     if not path.is_file():
         hint = " after `sudo apt-get install dataset-fashion-mnist`" if name.startswith("fashion_mnist") else ""
-        raise DatasetError(f"dataset {name!r} is not prepared in {datasets_dir} (run `make datasets`{hint})")
+        command = f"mlbench datasets prepare {name}" if name in ON_REQUEST else "make datasets"
+        raise DatasetError(f"dataset {name!r} is not prepared in {datasets_dir} (run `{command}`{hint})")
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
@@ -360,6 +379,8 @@ def required_files(meta: dict) -> tuple[str, ...]:
     """The files a layout cannot do without (a split's four arrays; a rollouts set's actions)."""
     if meta.get("layout") == "rollouts":
         return ("actions.npy", "starts.npy" if meta.get("start") == "states" else "reset_seeds.npy")
+    if meta.get("layout") == "prompts":
+        return PROMPT_FILES
     return FILES
 
 
@@ -410,6 +431,17 @@ def load_rollouts(name: str, datasets_dir: Path) -> rollouts.Rollouts:
 
     return rollouts.Rollouts(str(meta["environment"]), np.load(folder / "actions.npy"), optional("starts.npy"),
                              optional("reset_seeds.npy"))
+
+
+def load_prompts(name: str, datasets_dir: Path) -> prompts.Prompts:
+    """A prompts set (verify() first, once per process): its arrays and model folder."""
+    meta = read_meta(name, datasets_dir)
+    if meta.get("layout") != "prompts":
+        raise DatasetError(f"dataset {name!r} is not a language model's prompts set (layout "
+                           f"{meta.get('layout', 'tabular')})")
+    folder = datasets_dir / name
+    return prompts.Prompts(folder, np.load(folder / "prompts.npy"), np.load(folder / "heldout.npy"),
+                           int(meta["n_positions"]), int(meta["vocab_size"]))
 
 
 def has_class_labels(meta: dict) -> bool:

@@ -179,6 +179,21 @@ def evaluate_agent(outputs: dict[str, np.ndarray], meta: dict[str, Any]) -> dict
     return metrics(outputs, meta["environment"])
 
 
+def evaluate_generation(outputs: dict[str, np.ndarray], meta: dict[str, Any]) -> dict[str, float | None]:
+    """A language model's generation (mlbench.generation): its generated ids lie in the vocabulary
+    of the set's model (`meta`), and its perplexity of the held-out sequence is exp of the mean
+    next-token negative log-likelihood."""
+    tokens, nll = outputs["tokens"], outputs["nll"]
+    if tokens.ndim != 2 or tokens.size == 0 or np.any(tokens < 0) or np.any(tokens >= meta["vocab_size"]):
+        raise EvaluationError(f"generated tokens of shape {tokens.shape} are not batch x new tokens of ids in "
+                              f"0..{meta['vocab_size'] - 1}")
+    if nll.ndim != 1 or nll.size == 0 or not np.all(np.isfinite(nll)) or np.any(nll < 0):
+        raise EvaluationError(f"held-out NLLs of shape {nll.shape} are empty, negative, NaN or infinite")
+    mean = float(np.mean(nll))
+    return {"mean_nll": mean, "perplexity": float(np.exp(mean)), "tokens_scored": float(nll.size),
+            "tokens_generated": float(tokens.size)}
+
+
 @dataclass(frozen=True)
 class Kind:
     """How one kind of task is judged."""
@@ -209,6 +224,11 @@ KINDS: dict[str, Kind] = {
     # sides are the same quality when the bootstrap CIs of their interquartile means overlap (stats).
     "agent": Kind(lambda case: {}, "none", ("returns", "lengths", "episode_ends"), ("losses", "actions"),
                   "final_return", True, "share of steps with the same action, in order", evaluate_agent),
+    # Greedy generation from the same weights and prompts: each side's held-out NLL (its perplexity's
+    # log) says its quality; the generated ids are compared position by position.
+    "generation": Kind(lambda case: {}, "none", ("tokens", "nll"), ("decode_steps",), "mean_nll", False,
+                       "share of generated tokens equal to the Python side's, position by position",
+                       evaluate_generation),
 }
 
 

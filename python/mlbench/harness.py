@@ -7,7 +7,8 @@ the training features, label them, predict the test features where it can) or a 
 shared batch order), an `EnvSteps` (the `env_steps` protocol of mlbench.stepping: an
 environment stepped through a rollouts set's actions) or a `TrainAgent` (the `train_agent`
 protocol of mlbench.agents: an agent trained on an environment from shared weights and random
-streams). A protocol owns what happens inside one
+streams) or a `Generate` (the `generate` protocol of mlbench.generation: a language model's greedy
+generation and held-out perplexity on a prompts set). A protocol owns what happens inside one
 repetition and returns the named artifacts the judge reads, the work per phase (throughput is
 derived from it) and the solver's facts; this module owns the CLI, the checks, the loop, the clock,
 the records and the errors.
@@ -31,12 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from mlbench import agents, envinfo, folds, gpu, records, stepping, training
+from mlbench import agents, envinfo, folds, generation, gpu, records, stepping, training
 from mlbench import datasets as ds
 from mlbench.agents import TrainAgent
 from mlbench.config import Job, check_agent, check_rollouts, load_job, load_task_spec
 from mlbench.errors import UsageError, one_line
+from mlbench.generation import Generate
 from mlbench.measure import PhaseTimer, cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s
+from mlbench.prompts import Prompts
 from mlbench.rollouts import Rollouts
 from mlbench.stepping import EnvSteps
 from mlbench.training import TrainClassifier
@@ -91,7 +94,7 @@ class Unsupported:
     reason: str
 
 
-Algorithm = Supervised | Clustering | TrainClassifier | EnvSteps | TrainAgent
+Algorithm = Supervised | Clustering | TrainClassifier | EnvSteps | TrainAgent | Generate
 Entry = Algorithm | Callable[[Params], Algorithm | Unsupported]
 
 
@@ -159,6 +162,8 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
                            Path(job.datasets_dir))
         if isinstance(algorithm, TrainAgent):
             agent_checks(args.config, job, algorithm, need_fixtures=not args.fixtures)
+        if isinstance(algorithm, Generate):
+            generation_checks(args.config, job)
         if setup is not None:
             framework_threads = setup(job)
     except UsageError as exc:
@@ -194,7 +199,14 @@ def measure_process(args: argparse.Namespace, job: Job, algorithm: Algorithm, fr
     with threadpool_limits(limits=job.threads):
         load_timer = PhaseTimer()
         measure: Callable[[int, dict[str, int], bool], dict[str, Any]]
-        if isinstance(algorithm, EnvSteps | TrainAgent):
+        if isinstance(algorithm, Generate):
+            generator = algorithm
+            prompts, model = load_timer.calls("load", 1, lambda: None,
+                                              lambda _: load_model(args.config, job, generator))
+
+            def measure(repetition: int, loops: dict[str, int], calibrate: bool) -> dict[str, Any]:
+                return measure_generation(job, generator, prompts, model, args.process, repetition)
+        elif isinstance(algorithm, EnvSteps | TrainAgent):
             rollouts = load_timer.calls("load", 1, lambda: None,
                                         lambda _: ds.load_rollouts(job.dataset, Path(job.datasets_dir)))
             environment_protocol = measure_stepping if isinstance(algorithm, EnvSteps) else measure_agent
@@ -275,6 +287,32 @@ def agent_checks(config: Path, job: Job, algorithm: TrainAgent, need_fixtures: b
     if missing:
         raise UsageError(f"{config}: fixtures_dir: {missing[0]} is missing (`mlbench run` writes it before any side "
                          "runs; by hand: run the Python task with --fixtures first)")
+
+
+def generation_checks(config: Path, job: Job) -> None:
+    """A generation job's own checks (mlbench.generation.check_params) before anything runs."""
+    meta = ds.read_meta(job.dataset, Path(job.datasets_dir))
+    if meta.get("layout") != "prompts":
+        raise UsageError(f"{config}: dataset: {job.dataset!r} is not a language model's prompts set (layout "
+                         f"{meta.get('layout', 'tabular')})")
+    try:
+        generation.check_params(job.hyperparameters, meta)
+    except UsageError as exc:
+        raise UsageError(f"{config}: hyperparameters: {exc}") from None
+
+
+def load_model(config: Path, job: Job, algorithm: Generate) -> tuple[Prompts, Any]:
+    """The prompts set and its model, loaded once per process (a corrupt model file: a usage error)."""
+    prompts = ds.load_prompts(job.dataset, Path(job.datasets_dir))
+    try:
+        generation.check_set(prompts)
+    except UsageError as exc:
+        raise UsageError(f"{config}: {exc}") from None
+    try:
+        return prompts, algorithm.load(prompts)
+    except Exception as exc:  # whatever the framework raises on a model file it cannot read
+        raise UsageError(f"{config}: {prompts.folder / 'model.safetensors'}: the model cannot be loaded: "
+                         f"{one_line(exc)}") from None
 
 
 @dataclass
@@ -522,6 +560,39 @@ def measure_agent(job: Job, algorithm: TrainAgent, data: Rollouts, process: int,
         "artifacts": save_artifacts(job, process, repetition, outcome.artifacts),
         "solver": {"name": algorithm.describe(params), "stopping_rule": f"fixed: {steps} environment steps",
                    "n_iter": outcome.counts["update"]},
+        "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start},
+        "status": "ok",
+        "error": None,
+    }
+
+
+def measure_generation(job: Job, algorithm: Generate, data: Prompts, model: Any, process: int,
+                       repetition: int) -> dict[str, Any]:
+    """The `generate` protocol (mlbench.generation) inside the harness's record."""
+    reset_peak_rss()
+    rss_start = rss_mb()
+    cpu_start = cpu_time_s()
+    params = job.hyperparameters
+    generated = algorithm.generate(model, generation.batch_of(data, params), params["max_new_tokens"])
+    timer = PhaseTimer()
+    nll = np.asarray(timer.calls("score", 1, lambda: model, lambda m: algorithm.score(m, data.heldout)), np.float64)
+    cpu = cpu_time_s() - cpu_start
+    generation.check_outputs(generated, nll, params, len(data.heldout))
+    timings = generation.timings(generated) | timer.timings_s
+    counts = generation.counts(params, len(data.heldout))
+    artifacts = {"tokens": np.asarray(generated.tokens, dtype=np.int64),
+                 "decode_steps": np.asarray(generated.decode_s, dtype=np.float64), "nll": nll}
+    return {
+        "timings_s": timings,
+        "inner_loops": {phase: 1 for phase in timings},
+        "page_faults": timer.page_faults,
+        "counts": counts,
+        "throughput": throughput(counts, timings),
+        "metrics": {},
+        "artifacts": save_artifacts(job, process, repetition, artifacts),
+        "solver": {"name": algorithm.describe(params),
+                   "stopping_rule": f"fixed: {params['max_new_tokens']} new tokens (greedy)",
+                   "n_iter": params["max_new_tokens"]},
         "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start},
         "status": "ok",
         "error": None,

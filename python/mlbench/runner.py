@@ -448,8 +448,8 @@ def collect(outcome: Outcome) -> list[dict[str, Any]]:
     job = outcome.launch.job
     content = records.read_jsonl(outcome.launch.raw_records)
     split = None
-    if any(r.get("status") == "ok" for r in content.records) and ds.layout(job.dataset, Path(job.datasets_dir)) != \
-            "rollouts":
+    if any(r.get("status") == "ok" for r in content.records) and \
+            KINDS[load_task_spec(job.task).kind_of(job.algorithm)].from_outputs is None:
         split = ds.load_split(job.dataset, Path(job.datasets_dir), normalise=False)  # the judge reads labels
     assigned = None
     if split is not None and job.cv_folds:  # read once per job, not once per record

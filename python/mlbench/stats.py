@@ -51,7 +51,8 @@ RESAMPLE_BLOCK = 1000  # bootstrap samples drawn at a time (memory reuse; the re
 SEED = 20240501  # fixed, so a report is reproducible to the digit
 DEFAULT_QUALITY_TOLERANCE = 1e-3
 PROCESS_PHASES = ("startup", "load")  # measured once per task process, not per repetition
-HEADLINE_PHASES = ("fit", "train", "step")  # the main phase: fit (classical), train (training), step (env_steps)
+HEADLINE_PHASES = ("fit", "train", "step", "generate")  # the main phase: fit (classical), train (training),
+# step (env_steps), generate (a language model's greedy generation)
 
 
 def resampled_medians(groups: list[np.ndarray], resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -418,9 +419,10 @@ def output_agreement(py: pd.DataFrame, rs: pd.DataFrame, metric: str) -> float:
     adjusted Rand index between the two labelings, for classification the share of equal labels, for
     a rollout the share of episodes with the same return, in order (an episode only one side
     completed counts as different), for a trained agent the share of steps with the same action, in
-    order (both sides act alike until rounding first flips a greedy choice). NaN where outputs are
-    missing or the task is a regression."""
-    if metric not in ("adjusted_rand", "accuracy", "mean_return", "final_return") or \
+    order (both sides act alike until rounding first flips a greedy choice), for generation the
+    share of generated tokens equal position by position. NaN where outputs are missing or the task
+    is a regression."""
+    if metric not in ("adjusted_rand", "accuracy", "mean_return", "final_return", "mean_nll") or \
             "predictions" not in py or "predictions" not in rs:
         return math.nan
     # Repetition i has seed + i in every process, so one process per side gives every seed's pair
@@ -439,7 +441,7 @@ def output_agreement(py: pd.DataFrame, rs: pd.DataFrame, metric: str) -> float:
             continue
         if labels_py.shape != labels_rs.shape:
             continue
-        values.append(float(np.mean(labels_py == labels_rs)) if metric == "accuracy"
+        values.append(float(np.mean(labels_py == labels_rs)) if metric in ("accuracy", "mean_nll")
                       else adjusted_rand(labels_py, labels_rs))
     return float(np.median(values)) if values else math.nan
 

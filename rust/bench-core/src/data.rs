@@ -1,5 +1,5 @@
 //! Prepared datasets: `datasets/<name>/{X,y}_{train,test}.npy` (or a rollouts set's actions and
-//! starts) checked against meta.json's sha256.
+//! starts, or a prompts set's model files and token ids) checked against meta.json's sha256.
 //! Mirrors python/mlbench/datasets.py; the dataset digest is the sha256 of meta.json.
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -13,6 +13,8 @@ use sha2::{Digest, Sha256};
 use crate::error::{BenchError, Result};
 
 pub const FILES: [&str; 4] = ["X_train.npy", "X_test.npy", "y_train.npy", "y_test.npy"];
+/// A prompts set's files (python/mlbench/datasets.py's PROMPT_FILES).
+pub const PROMPT_FILES: [&str; 4] = ["config.json", "model.safetensors", "prompts.npy", "heldout.npy"];
 
 #[derive(Debug, Deserialize)]
 struct FileMeta {
@@ -35,6 +37,7 @@ impl Meta {
         match (self.layout.as_deref(), self.start.as_deref()) {
             (Some("rollouts"), Some("states")) => vec!["actions.npy", "starts.npy"],
             (Some("rollouts"), _) => vec!["actions.npy", "reset_seeds.npy"],
+            (Some("prompts"), _) => PROMPT_FILES.to_vec(),
             _ => FILES.to_vec(),
         }
     }

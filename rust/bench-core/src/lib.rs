@@ -9,6 +9,7 @@ pub mod data;
 pub mod env;
 pub mod error;
 pub mod exploration;
+pub mod generation;
 pub mod gpu;
 pub mod harness;
 pub mod measure;

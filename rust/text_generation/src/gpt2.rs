@@ -134,6 +134,14 @@ impl Gpt2 {
         Ok(Gpt2 { wte, wpe, blocks, ln_f, lm_head, seen: 0, config })
     }
 
+    /// Forget the cached positions (before a new sequence).
+    pub fn clear_cache(&mut self) {
+        for block in &mut self.blocks {
+            block.attn.cache = None;
+        }
+        self.seen = 0;
+    }
+
     /// The logits of `ids` (batch x steps, u32) following the cached positions: batch x steps x vocab.
     pub fn forward(&mut self, ids: &Tensor) -> candle_core::Result<Tensor> {
         let (_, steps) = ids.dims2()?;

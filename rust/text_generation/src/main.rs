@@ -1,8 +1,9 @@
 //! GPT-2 greedy generation with a KV cache on candle (gpt2.rs), the Rust twin of
 //! python/tasks/llm/text_generation.py, on the same files: a model folder (config.json and
 //! model.safetensors under transformers' names) and pre-tokenised prompts (int64 .npy, batch x
-//! prompt length). The LLM benchmark protocol is not built yet; these commands are the parity
-//! test's (tests/test_text_generation.py).
+//! prompt length). `text_generation --config JOB.yaml --out RECORDS.jsonl` is the
+//! `text_generation` task's Rust side (the `generate` protocol of bench_core::generation, on a
+//! prompts set); the commands below are the parity test's (tests/test_text_generation.py).
 //!
 //! `text_generation generate` writes `ids.npy` (int64, batch x new tokens: the greedy tokens; the
 //! first from the prefill, each later one from one decode step on the cache) and `timings.json`
@@ -11,13 +12,17 @@
 //! `text_generation tokenize` reads texts (one per line) with the model folder's tokenizer.json and
 //! writes `ids.npy` (int64, every text's ids in order) and `lengths.npy` (int64, ids per text). A
 //! tokenizer.json in the model folder must have the model's vocabulary size (every command checks).
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use bench_core::config::Job;
 use bench_core::error::{BenchError, Result};
-use candle_core::{DType, Device, Tensor};
+use bench_core::generation::{GenerateParams, Generated, GenerationInfo, Generator, Prompts};
+use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
 use clap::{Parser, Subcommand};
+use ndarray::{Array1, Array2};
 
 mod gpt2;
 
@@ -160,28 +165,38 @@ fn prompts(path: &Path, config: &gpt2::Config, new_tokens: usize) -> Result<Tens
     Tensor::from_vec(ids, (batch, length), &Device::Cpu).map_err(candle_error)
 }
 
+/// Greedy decoding from a fresh cache: the new ids (batch x new tokens, i64), the prefill's seconds
+/// and each later token's seconds.
+fn greedy(model: &mut gpt2::Gpt2, ids: &Tensor, new_tokens: usize) -> Result<(Tensor, f64, Vec<f64>)> {
+    model.clear_cache();
+    let mut tokens = Vec::with_capacity(new_tokens);
+    let start = Instant::now();
+    let mut token = gpt2::next_tokens(&model.forward(ids).map_err(candle_error)?).map_err(candle_error)?;
+    tokens.push(token.clone());
+    let prefill_s = start.elapsed().as_secs_f64();
+    let mut decode_s = Vec::with_capacity(new_tokens.saturating_sub(1));
+    for _ in 1..new_tokens {
+        let start = Instant::now();
+        token = token
+            .unsqueeze(1)
+            .and_then(|t| model.forward(&t))
+            .and_then(|logits| gpt2::next_tokens(&logits))
+            .map_err(candle_error)?;
+        tokens.push(token.clone());
+        decode_s.push(start.elapsed().as_secs_f64());
+    }
+    let tokens = Tensor::stack(&tokens, 1).and_then(|t| t.to_dtype(DType::I64)).map_err(candle_error)?;
+    model.clear_cache();
+    Ok((tokens, prefill_s, decode_s))
+}
+
 fn generate(model_dir: &Path, prompts_path: &Path, new_tokens: usize, out: &Path) -> Result<()> {
     if new_tokens == 0 {
         return Err(BenchError::usage("--new-tokens: must be at least 1"));
     }
     let mut model = load(model_dir)?;
     let ids = prompts(prompts_path, &model.config, new_tokens)?;
-    let (tokens, prefill_s, decode_s) = (|| {
-        let mut tokens = Vec::with_capacity(new_tokens);
-        let start = Instant::now();
-        let mut token = gpt2::next_tokens(&model.forward(&ids)?)?;
-        tokens.push(token.clone());
-        let prefill_s = start.elapsed().as_secs_f64();
-        let mut decode_s = Vec::with_capacity(new_tokens - 1);
-        for _ in 1..new_tokens {
-            let start = Instant::now();
-            token = gpt2::next_tokens(&model.forward(&token.unsqueeze(1)?)?)?;
-            tokens.push(token.clone());
-            decode_s.push(start.elapsed().as_secs_f64());
-        }
-        Ok::<_, candle_core::Error>((Tensor::stack(&tokens, 1)?.to_dtype(DType::I64)?, prefill_s, decode_s))
-    })()
-    .map_err(candle_error)?;
+    let (tokens, prefill_s, decode_s) = greedy(&mut model, &ids, new_tokens)?;
     std::fs::create_dir_all(out).map_err(|e| BenchError::usage(format!("--out: {}: {e}", out.display())))?;
     tokens.write_npy(out.join("ids.npy")).map_err(candle_error)?;
     let timings = serde_json::json!({"prefill_s": prefill_s, "decode_s": decode_s});
@@ -197,7 +212,77 @@ fn logits(model_dir: &Path, prompts_path: &Path, out: &Path) -> Result<()> {
     logits.write_npy(out.join("logits.npy")).map_err(candle_error)
 }
 
+/// The harness's model: GPT-2 on candle-nn, loaded from the prompts set's model folder.
+struct CandleGpt2 {
+    model: gpt2::Gpt2,
+}
+
+/// int64 ids (rows x length) as a u32 tensor; the set's ids were checked against the vocabulary at load.
+fn id_tensor(ids: &[i64], shape: (usize, usize)) -> Result<Tensor> {
+    let ids: Vec<u32> = ids.iter().map(|&id| id as u32).collect();
+    Tensor::from_vec(ids, shape, &Device::Cpu).map_err(candle_error)
+}
+
+impl Generator for CandleGpt2 {
+    fn generate(&mut self, prompts: &Array2<i64>, new_tokens: usize) -> Result<Generated> {
+        let ids = id_tensor(&prompts.iter().copied().collect::<Vec<_>>(), prompts.dim())?;
+        let (tokens, prefill_s, decode_s) = greedy(&mut self.model, &ids, new_tokens)?;
+        let values = tokens.flatten_all().and_then(|t| t.to_vec1::<i64>()).map_err(candle_error)?;
+        let tokens = Array2::from_shape_vec((prompts.nrows(), new_tokens), values)
+            .map_err(|e| BenchError::run(format!("generated tokens: {e}")))?;
+        Ok(Generated { tokens, prefill_s, decode_s })
+    }
+
+    fn score(&mut self, sequence: &Array1<i64>) -> Result<Array1<f64>> {
+        let n = sequence.len();
+        let ids = id_tensor(sequence.as_slice().unwrap_or(&sequence.to_vec()), (1, n))?;
+        self.model.clear_cache();
+        let logits = self.model.forward(&ids).map_err(candle_error)?;
+        self.model.clear_cache();
+        let next = id_tensor(&sequence.to_vec()[1..], (n - 1, 1))?;
+        let nll = logits
+            .squeeze(0)
+            .and_then(|l| l.narrow(0, 0, n - 1))
+            .and_then(|l| candle_nn::ops::log_softmax(&l, D::Minus1))
+            .and_then(|l| l.gather(&next, 1))
+            .and_then(|l| l.squeeze(1)?.neg()?.to_dtype(DType::F64)?.to_vec1::<f64>())
+            .map_err(candle_error)?;
+        Ok(Array1::from(nll))
+    }
+}
+
+/// The prompts set's model (bench_core::generation::check_set checked the set first).
+fn load_set(data: &Prompts) -> Result<Box<dyn Generator>> {
+    Ok(Box::new(CandleGpt2 { model: load(&data.folder)? }))
+}
+
+/// The job's threads for candle's CPU kernels (they size their pool from RAYON_NUM_THREADS).
+fn setup(job: &Job) -> Result<BTreeMap<String, u64>> {
+    if job.device != "cpu" {
+        return Err(BenchError::usage(format!("device: {}: this task runs on the CPU only", job.device)));
+    }
+    std::env::set_var("RAYON_NUM_THREADS", job.threads.to_string());
+    Ok(BTreeMap::from([("candle".to_string(), candle_core::utils::get_num_threads() as u64)]))
+}
+
+fn describe(_: &GenerateParams) -> String {
+    "GPT-2 on candle-nn (rust/text_generation), greedy, KV cache".to_string()
+}
+
+/// The `text_generation` task's Rust side.
+const TASK: GenerationInfo = GenerationInfo {
+    frameworks: &[("candle", env!("MLBENCH_VERSION_CANDLE_CORE"))],
+    load: load_set,
+    setup,
+    describe,
+    spec: include_str!("../../../configs/tasks/text_generation.yaml"),
+};
+
 fn main() {
+    let command = std::env::args().nth(1);
+    if !matches!(command.as_deref(), Some("generate" | "logits" | "tokenize" | "help" | "--help" | "-h")) {
+        bench_core::generation::main_generation(TASK);
+    }
     std::env::set_var("RAYON_NUM_THREADS", "1"); // one thread, as the Python side
     let cli = Cli::parse();
     let result = match &cli.command {
