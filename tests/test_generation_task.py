@@ -119,6 +119,22 @@ def test_the_comparison_agrees_and_sees_the_same_quality(run: Path) -> None:
     assert (compared["quality_metric"] == "mean_nll").all()
 
 
+def test_the_report_table_of_language_models(run: Path) -> None:
+    from mlbench import stats
+
+    table, loaded = stats.load([run])
+    llm = stats.language_models(table, stats.compare(table, loaded))
+    assert sorted(zip(llm["framework"], llm["batch"], strict=True)) == \
+        [("candle", 1), ("candle", 3), ("transformers", 1), ("transformers", 3)]
+    for _, r in llm.iterrows():
+        side = table[(table["framework"] == r["framework"])
+                     & table["params"].str.contains(f'"batch_size": {r["batch"]}')]
+        assert r["repetitions"] == 2
+        assert r["TTFT ms"] == pytest.approx(1e3 * side["time_prefill"].median())
+        assert r["decode tokens/s"] == pytest.approx(side["throughput_decode_samples_per_s"].median())
+        assert (r["framework"] == "candle") == (r["token agreement"] == 1.0)
+
+
 def test_the_judge_refuses_tokens_outside_the_vocabulary() -> None:
     from mlbench.evaluate import EvaluationError, evaluate_generation
 

@@ -241,8 +241,9 @@ def quality_vs_time(comparisons: pd.DataFrame, phase: str = "headline") -> Figur
 
 
 def headline(frame: pd.DataFrame, prefix: str = "time_") -> str:
-    """The main phase present: train (training tasks), step (env_steps) or fit (classical)."""
-    for phase in ("train", "step"):
+    """The main phase present: train (training tasks), step (env_steps), generate (generation) or fit
+    (classical)."""
+    for phase in ("train", "step", "generate"):
         column = f"{prefix}{phase}"
         if column in frame and frame[column].notna().any():
             return phase
@@ -259,12 +260,13 @@ def distributions(table: pd.DataFrame, task: str, phase: str = "headline") -> Fi
     fig, ax = plt.subplots(figsize=(9, 0.5 * len(labels) + 1.5))
     rng = np.random.default_rng(0)
     step = 0.7 / max(1, len(frameworks))
+    side = {f: "python" if lang == "python" else f for f, lang in zip(ok["framework"], ok["language"], strict=True)}
     for f_index, framework in enumerate(frameworks):
         offset = -0.35 + step * (f_index + 0.5)
         for i, name in enumerate(labels):
             values = ok[(ok["label"] == name) & (ok["framework"] == framework)][f"time_{phase}"].dropna()
             jitter = rng.uniform(-step / 3, step / 3, len(values))
-            ax.scatter(values, i + offset + jitter, s=14, color=series_colour(framework, f_index),
+            ax.scatter(values, i + offset + jitter, s=14, color=series_colour(side[framework], f_index),
                        label=framework if i == 0 else None)
     ax.set_xscale("log")
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
@@ -310,5 +312,34 @@ def size_sweep(sweep: pd.DataFrame) -> Figure:
         ax.set_ylabel(f"median {panel['phase'].iloc[0]} s")
         ax.set_title(f"{task}/{algorithm} {label if label != '-' else ''}\n{pool}", fontsize=9)
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def generation_throughput(llm: pd.DataFrame) -> Figure | None:
+    """Generation tasks (stats.language_models): decode tokens/s and one decode step's p50 latency
+    against the batch size, one line per framework and number of new tokens, per model set."""
+    if llm.empty or llm["batch"].isna().all():
+        return None
+    sets = sorted(llm["dataset"].unique())
+    fig, axes = plt.subplots(len(sets), 2, figsize=(10, 3 * len(sets)), squeeze=False)
+    for row, dataset in zip(axes, sets, strict=True):
+        group = llm[llm["dataset"] == dataset]
+        for f_index, ((language, framework, new), runs) in enumerate(
+                sorted(group.groupby(["language", "framework", "new tokens"]))):
+            runs = runs.sort_values("batch")
+            style = "o-" if language == "python" else "s--"
+            colour = series_colour("python" if language == "python" else framework, f_index)
+            for ax, column in zip(row, ("decode tokens/s", "decode p50 ms"), strict=True):
+                ax.plot(runs["batch"], runs[column], style, color=colour, alpha=0.5 + 0.5 / (1 + f_index % 3),
+                        label=f"{framework}, {new} new")
+        row[0].set_ylabel("decode tokens/s")
+        row[1].set_ylabel("decode step p50 (ms)")
+        row[0].set_title(dataset, fontsize=8, loc="left")
+        for ax in row:
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("batch size")
+        row[1].legend(fontsize=7)
+    fig.suptitle("Generation: decode throughput and step latency by batch size (median over repetitions)")
     fig.tight_layout()
     return fig

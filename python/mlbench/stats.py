@@ -677,3 +677,45 @@ def reinforcement_learning(table: pd.DataFrame) -> pd.DataFrame:
     if not out.empty:  # only the hyperparameters that vary, as the comparison table shows them
         out["params"] = param_labels(out)
     return out
+
+
+LANGUAGE_MODELS = {"throughput_decode_samples_per_s": "decode tokens/s",
+                   "throughput_generate_samples_per_s": "generate tokens/s",
+                   "throughput_prefill_samples_per_s": "prefill tokens/s",
+                   "metric_perplexity": "held-out perplexity", "peak_rss_mb": "peak RSS MiB"}
+
+
+def language_models(table: pd.DataFrame, comparisons: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Generation tasks: one row per algorithm, model set, hyperparameters and framework, medians over
+    the measured repetitions: batch size and new tokens, time to first token (the prefill), one decode
+    step's p50/p90/p99 (each repetition's percentile over its steps), tokens/s of decode, of the whole
+    generation and of the prefill (prompt tokens read), the held-out perplexity, the peak resident set,
+    and each Rust side's token agreement with the Python side (the comparisons' `generate` row)."""
+    if "time_decode_p50" not in table:
+        return pd.DataFrame()
+    ok = table[(table["status"] == "ok") & table["time_decode_p50"].notna()]
+    keys = ["task", "algorithm", "dataset", "params", "language", "framework"]
+    rows = []
+    for key, group in ok.groupby(keys, dropna=False):
+        params = json.loads(key[3])
+        row = dict(zip(keys, key, strict=True)) | {"batch": params.get("batch_size"),
+                                                   "new tokens": params.get("max_new_tokens"),
+                                                   "repetitions": len(group),
+                                                   "TTFT ms": 1e3 * float(group["time_prefill"].median())}
+        for q in (50, 90, 99):
+            row[f"decode p{q} ms"] = 1e3 * float(group[f"time_decode_p{q}"].median())
+        for column, label in LANGUAGE_MODELS.items():
+            if column in group:
+                row[label] = float(group[column].median()) if group[column].notna().any() else None
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    if comparisons is not None and not comparisons.empty and "agreement" in comparisons:
+        generate = comparisons[comparisons["phase"] == "generate"]
+        agreement = {(r.task, r.algorithm, r.dataset, r.params, r.rust_framework): r.agreement
+                     for r in generate.itertuples()}
+        out["token agreement"] = [agreement.get((r.task, r.algorithm, r.dataset, r.params, r.framework))
+                                  for r in out.itertuples()]
+    out["params"] = param_labels(out)
+    return out
