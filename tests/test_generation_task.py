@@ -1,7 +1,7 @@
-"""The text_generation task (the `generate` protocol): transformers and the candle twin run through
-`mlbench run` on the tiny GPT-2 prompts set.
+"""The text_generation task (the `generate` protocol): transformers and the Rust twins (GPT-2 on
+candle-nn and on tch) run through `mlbench run` on the tiny GPT-2 prompts set.
 
-Both sides generate the same greedy tokens at batch 1 and 3, and those are the tokens transformers'
+All three sides generate the same greedy tokens at batch 1 and 3, and those are the tokens transformers'
 own `generate` gives, computed here outside either harness; both score the held-out sequence as
 PyTorch's cross-entropy does (1e-5); the judge gives each side the same mean NLL and perplexity and the
 comparison an agreement of 1 with no quality mismatch. The timings hold together (decode is the sum
@@ -34,6 +34,7 @@ pytest.importorskip("transformers", reason="the llm extra (transformers) is not 
 SET = "gpt2_tiny_prompts"
 BATCHES = [1, 3]
 LENGTH, NEW = 12, 16
+SIDES_RUN = ["candle", "tch", "transformers"]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def outputs(run: Path, record: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def test_every_job_ran_and_its_timings_hold_together(run: Path) -> None:
     records = measured(run)
-    assert len(records) == len(BATCHES) * 2 * 2
+    assert len(records) == len(BATCHES) * len(SIDES_RUN) * 2
     for r in records:
         assert r["status"] == "ok", r["error"]
         batch = r["hyperparameters"]["batch_size"]
@@ -113,7 +114,7 @@ def test_the_comparison_agrees_and_sees_the_same_quality(run: Path) -> None:
 
     table, loaded = stats.load([run])
     compared = stats.compare(table, loaded, phase="generate")
-    assert len(compared) == len(BATCHES)
+    assert len(compared) == len(BATCHES) * 2  # candle and tch, each against transformers
     assert (compared["agreement"] == 1.0).all()
     assert not compared["quality_mismatch"].any()
     assert (compared["quality_metric"] == "mean_nll").all()
@@ -125,14 +126,14 @@ def test_the_report_table_of_language_models(run: Path) -> None:
     table, loaded = stats.load([run])
     llm = stats.language_models(table, stats.compare(table, loaded))
     assert sorted(zip(llm["framework"], llm["batch"], strict=True)) == \
-        [("candle", 1), ("candle", 3), ("transformers", 1), ("transformers", 3)]
+        [(framework, batch) for framework in SIDES_RUN for batch in BATCHES]
     for _, r in llm.iterrows():
         side = table[(table["framework"] == r["framework"])
                      & table["params"].str.contains(f'"batch_size": {r["batch"]}')]
         assert r["repetitions"] == 2
         assert r["TTFT ms"] == pytest.approx(1e3 * side["time_prefill"].median())
         assert r["decode tokens/s"] == pytest.approx(side["throughput_decode_samples_per_s"].median())
-        assert (r["framework"] == "candle") == (r["token agreement"] == 1.0)
+        assert (r["framework"] != "transformers") == (r["token agreement"] == 1.0)
 
 
 def test_the_judge_refuses_tokens_outside_the_vocabulary() -> None:
@@ -201,7 +202,7 @@ def broken_set(prompts_dir: Path, folder: Path, change: str) -> Path:
 
 
 SIDES = {"transformers": ("python", [sys.executable, str(ROOT / "python/tasks/llm/text_generation.py")]),
-         "candle": ("rust", None)}
+         "candle": ("rust", None), "tch": ("rust", None)}
 PROGRAM_CASES = {
     "batch above the prompts": ({"batch_size": 17}, None, "batch_size: 17 is above the 16 prompts"),
     "past the positions": ({"prompt_length": 64, "max_new_tokens": 65}, None, "exceed the model's 128 positions"),

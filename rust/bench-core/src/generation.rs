@@ -50,8 +50,8 @@ pub trait Generator {
     fn score(&mut self, sequence: &Array1<i64>) -> Result<Array1<f64>>;
 }
 
-/// Loads the set's model: `Err(Usage)` for a model folder this framework cannot read.
-pub type Load = fn(&Prompts) -> Result<Box<dyn Generator>>;
+/// Loads the set's model on the job's framework: `Err(Usage)` for a model folder it cannot read.
+pub type Load = fn(&Job, &Prompts) -> Result<Box<dyn Generator>>;
 
 /// What a generation task tells the harness about itself.
 pub struct GenerationInfo {
@@ -61,8 +61,8 @@ pub struct GenerationInfo {
     /// Applies the job's thread count to the framework once per process and returns what the
     /// framework then reports (recorded in `env.framework_threads`).
     pub setup: fn(&Job) -> Result<BTreeMap<String, u64>>,
-    /// The solver's name (e.g. "GPT-2 on candle-nn, greedy, KV cache").
-    pub describe: fn(&GenerateParams) -> String,
+    /// The solver's name for the job's framework (e.g. "GPT-2 on candle-nn, greedy, KV cache").
+    pub describe: fn(&Job) -> String,
     /// The task spec (configs/tasks/<task>.yaml, `include_str!`).
     pub spec: &'static str,
 }
@@ -213,7 +213,7 @@ fn run(args: &Args, info: &GenerationInfo, startup: Option<f64>) -> Result<()> {
             |_| {
                 let data = load_prompts(&job.dataset, &job.datasets_dir)?;
                 check_set(&data)?;
-                let model = (info.load)(&data)?;
+                let model = (info.load)(&job, &data)?;
                 Ok::<_, BenchError>((data, model))
             },
         )
@@ -302,7 +302,7 @@ fn measure_repetition(
     record.save_artifact(job, "decode_steps", &Array1::from(generated.decode_s))?;
     record.save_artifact(job, "nll", &nll)?;
     record.solver = Some(Solver {
-        name: (info.describe)(params),
+        name: (info.describe)(job),
         stopping_rule: format!("fixed: {} new tokens (greedy)", params.max_new_tokens),
         n_iter: Some(new),
     });
