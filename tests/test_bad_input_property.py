@@ -44,8 +44,11 @@ TASKS: dict[str, tuple[dict[str, Any], str, list[str], int]] = {
                    ["clustering"], 250),
     "cnn": ({"algorithms": {"lenet": {}}, "datasets": ["synthetic_images"]}, "python/tasks/deep_learning/cnn.py",
             ["cnn", "cnn-burn"], 100),
+    "text_generation": ({"algorithms": {"greedy": {}}, "datasets": ["gpt2_tiny_prompts"]},
+                        "python/tasks/llm/text_generation.py", ["text_generation"], 100),
 }
-FRAMEWORKS = {"regression": "linfa", "svm": "libsvm-rs", "clustering": "linfa", "cnn": "tch"}
+FRAMEWORKS = {"regression": "linfa", "svm": "libsvm-rs", "clustering": "linfa", "cnn": "tch",
+              "text_generation": "candle"}
 
 ANY_VALUE = st.one_of(
     st.none(), st.booleans(), st.integers(-(10**20), 10**20), st.floats(allow_nan=True, allow_infinity=True),
@@ -121,7 +124,7 @@ def rust(binary: Path, argv: list[str]) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def property_datasets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("property-datasets")
-    ds.prepare(["diabetes", "iris", "synthetic_images"], folder, log=lambda _: None)
+    ds.prepare(["diabetes", "iris", "synthetic_images", "gpt2_tiny_prompts"], folder, log=lambda _: None)
     return folder
 
 

@@ -47,7 +47,7 @@ def prompts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory, prompts_dir: Path) -> Path:
-    rust_binary("text_generation")
+    rust_binary("text_generation"), rust_binary("text_generation-tch")
     return quiet_run(tmp_path_factory.mktemp("text_generation"), prompts_dir, {
         "task": "text_generation", "repetitions": 2, "processes": 1, "warmup": 1, "datasets": [SET],
         "algorithms": {"greedy": {"batch_size": BATCHES, "prompt_length": LENGTH, "max_new_tokens": NEW}}})
@@ -202,7 +202,7 @@ def broken_set(prompts_dir: Path, folder: Path, change: str) -> Path:
 
 
 SIDES = {"transformers": ("python", [sys.executable, str(ROOT / "python/tasks/llm/text_generation.py")]),
-         "candle": ("rust", None), "tch": ("rust", None)}
+         "candle": ("rust", "text_generation"), "tch": ("rust", "text_generation-tch")}
 PROGRAM_CASES = {
     "batch above the prompts": ({"batch_size": 17}, None, "batch_size: 17 is above the 16 prompts"),
     "past the positions": ({"prompt_length": 64, "max_new_tokens": 65}, None, "exceed the model's 128 positions"),
@@ -224,7 +224,7 @@ def test_generation_program_refuses_bad_job(framework: str, case: str, tmp_path:
         datasets = broken_set(prompts_dir, tmp_path, change)
     config = job_file(tmp_path, datasets, language, framework, dataset, **params)
     out = tmp_path / "records.jsonl"
-    program = command if command is not None else [str(rust_binary("text_generation"))]
+    program = [str(rust_binary(command))] if isinstance(command, str) else command
     result = subprocess.run([*program, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
                             timeout=120)
     assert_usage_error(result, str(config), message)

@@ -23,9 +23,8 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
 use clap::{Parser, Subcommand};
 use ndarray::{Array1, Array2};
-
-mod gpt2;
-mod tch_gpt2;
+use text_generation::gpt2;
+use text_generation::model::{check_cpu, read_config, read_tokenizer};
 
 #[derive(Debug, Parser)]
 #[command(about = "GPT-2 greedy generation on candle (the twin of python/tasks/llm/text_generation.py).")]
@@ -69,43 +68,6 @@ enum Command {
 
 fn candle_error(e: candle_core::Error) -> BenchError {
     BenchError::run(e.to_string())
-}
-
-/// The model folder's config.json, checked.
-fn read_config(model_dir: &Path) -> Result<gpt2::Config> {
-    let config_path = model_dir.join("config.json");
-    let config: gpt2::Config = std::fs::read_to_string(&config_path)
-        .map_err(|e| e.to_string())
-        .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
-        .map_err(|e| BenchError::usage(format!("{}: {e}", config_path.display())))?;
-    if config.n_head == 0 || !config.n_embd.is_multiple_of(config.n_head) {
-        return Err(BenchError::usage(format!(
-            "{}: n_embd {} is not a multiple of n_head {}",
-            config_path.display(),
-            config.n_embd,
-            config.n_head
-        )));
-    }
-    Ok(config)
-}
-
-/// The model folder's tokenizer.json, if it has one, with the model's vocabulary size.
-fn read_tokenizer(model_dir: &Path, config: &gpt2::Config) -> Result<Option<tokenizers::Tokenizer>> {
-    let path = model_dir.join("tokenizer.json");
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let tokenizer = tokenizers::Tokenizer::from_file(&path)
-        .map_err(|e| BenchError::usage(format!("{}: cannot read the tokenizer: {e}", path.display())))?;
-    let size = tokenizer.get_vocab_size(true);
-    if size != config.vocab_size {
-        return Err(BenchError::usage(format!(
-            "{}: a vocabulary of {size} tokens does not match the model's vocab_size {}",
-            path.display(),
-            config.vocab_size
-        )));
-    }
-    Ok(Some(tokenizer))
 }
 
 fn load(model_dir: &Path) -> Result<gpt2::Gpt2> {
@@ -252,104 +214,25 @@ impl Generator for CandleGpt2 {
     }
 }
 
-/// The harness's model on tch: GPT-2 written with the ops transformers calls (tch_gpt2.rs).
-struct TchGenerator {
-    model: tch_gpt2::TchGpt2,
+/// The prompts set's model (bench_core::generation::check_set checked the set first).
+fn load_set(_: &Job, data: &Prompts) -> Result<Box<dyn Generator>> {
+    Ok(Box::new(CandleGpt2 { model: load(&data.folder)? }))
 }
 
-fn tch_ids(ids: &[i64], shape: (usize, usize)) -> tch::Tensor {
-    tch::Tensor::from_slice(ids).view([shape.0 as i64, shape.1 as i64])
-}
-
-fn tch_error(e: tch::TchError) -> BenchError {
-    BenchError::run(e.to_string())
-}
-
-impl Generator for TchGenerator {
-    fn generate(&mut self, prompts: &Array2<i64>, new_tokens: usize) -> Result<Generated> {
-        let _guard = tch::no_grad_guard();
-        let ids = tch_ids(&prompts.iter().copied().collect::<Vec<_>>(), prompts.dim());
-        let model = &mut self.model;
-        model.clear_cache();
-        let mut tokens = Vec::with_capacity(new_tokens);
-        let start = Instant::now();
-        let last = |logits: tch::Tensor| logits.select(1, -1).argmax(-1, false);
-        let mut token = last(model.forward(&ids));
-        tokens.push(token.shallow_clone());
-        let prefill_s = start.elapsed().as_secs_f64();
-        let mut decode_s = Vec::with_capacity(new_tokens.saturating_sub(1));
-        for _ in 1..new_tokens {
-            let start = Instant::now();
-            token = last(model.forward(&token.unsqueeze(1)));
-            tokens.push(token.shallow_clone());
-            decode_s.push(start.elapsed().as_secs_f64());
-        }
-        model.clear_cache();
-        let values =
-            Vec::<i64>::try_from(tch::Tensor::stack(&tokens, 1).flatten(0, -1)).map_err(tch_error)?;
-        let tokens = Array2::from_shape_vec((prompts.nrows(), new_tokens), values)
-            .map_err(|e| BenchError::run(format!("generated tokens: {e}")))?;
-        Ok(Generated { tokens, prefill_s, decode_s })
-    }
-
-    fn score(&mut self, sequence: &Array1<i64>) -> Result<Array1<f64>> {
-        let _guard = tch::no_grad_guard();
-        let n = sequence.len();
-        let values = sequence.to_vec();
-        self.model.clear_cache();
-        let logits = self.model.forward(&tch_ids(&values, (1, n)));
-        self.model.clear_cache();
-        let next = tch::Tensor::from_slice(&values[1..]).unsqueeze(1);
-        let nll = logits
-            .get(0)
-            .narrow(0, 0, n as i64 - 1)
-            .log_softmax(-1, tch::Kind::Float)
-            .gather(1, &next, false);
-        let nll =
-            Vec::<f64>::try_from(nll.squeeze_dim(1).neg().to_kind(tch::Kind::Double)).map_err(tch_error)?;
-        Ok(Array1::from(nll))
-    }
-}
-
-/// The prompts set's model on the job's framework (bench_core::generation::check_set checked the
-/// set first).
-fn load_set(job: &Job, data: &Prompts) -> Result<Box<dyn Generator>> {
-    match job.framework.as_str() {
-        "tch" => {
-            let config = read_config(&data.folder)?;
-            read_tokenizer(&data.folder, &config)?; // a tokenizer beside the model must fit it
-            let model = tch_gpt2::TchGpt2::load(&config, &data.folder.join("model.safetensors"))?;
-            Ok(Box::new(TchGenerator { model }))
-        }
-        _ => Ok(Box::new(CandleGpt2 { model: load(&data.folder)? })),
-    }
-}
-
-/// The job's threads: libtorch's intra-op pool (tch), or candle's CPU kernels' pool (sized from
-/// RAYON_NUM_THREADS).
+/// The job's threads for candle's CPU kernels (they size their pool from RAYON_NUM_THREADS).
 fn setup(job: &Job) -> Result<BTreeMap<String, u64>> {
-    if job.device != "cpu" {
-        return Err(BenchError::usage(format!("device: {}: this task runs on the CPU only", job.device)));
-    }
-    if job.framework == "tch" {
-        tch::set_num_threads(job.threads as i32);
-        return Ok(BTreeMap::from([("libtorch".to_string(), tch::get_num_threads() as u64)]));
-    }
+    check_cpu(job)?;
     std::env::set_var("RAYON_NUM_THREADS", job.threads.to_string());
     Ok(BTreeMap::from([("candle".to_string(), candle_core::utils::get_num_threads() as u64)]))
 }
 
-fn describe(job: &Job) -> String {
-    match job.framework.as_str() {
-        "tch" => "GPT-2 on tch (libtorch ops as transformers calls them: addmm, sdpa), greedy, KV cache"
-            .to_string(),
-        _ => "GPT-2 on candle-nn (rust/text_generation), greedy, KV cache".to_string(),
-    }
+fn describe(_: &Job) -> String {
+    "GPT-2 on candle-nn (rust/text_generation), greedy, KV cache".to_string()
 }
 
 /// The `text_generation` task's Rust side.
 const TASK: GenerationInfo = GenerationInfo {
-    frameworks: &[("tch", env!("MLBENCH_VERSION_TCH")), ("candle", env!("MLBENCH_VERSION_CANDLE_CORE"))],
+    frameworks: &[("candle", env!("MLBENCH_VERSION_CANDLE_CORE"))],
     load: load_set,
     setup,
     describe,

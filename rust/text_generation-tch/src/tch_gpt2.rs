@@ -11,7 +11,7 @@ use std::path::Path;
 use bench_core::error::{BenchError, Result};
 use tch::{Kind, Tensor};
 
-use crate::gpt2::Config;
+use text_generation::gpt2::Config;
 
 /// A Conv1D: y = bias + x W, W stored inputs x outputs.
 struct Conv1d {
