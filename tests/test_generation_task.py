@@ -134,6 +134,19 @@ def test_the_report_table_of_language_models(run: Path) -> None:
         assert r["TTFT ms"] == pytest.approx(1e3 * side["time_prefill"].median())
         assert r["decode tokens/s"] == pytest.approx(side["throughput_decode_samples_per_s"].median())
         assert (r["framework"] != "transformers") == (r["token agreement"] == 1.0)
+        assert (r["framework"] != "transformers") == (r["greedy BLEU vs Python"] == pytest.approx(1.0))
+
+
+def test_bleu_falls_when_one_token_differs() -> None:
+    from mlbench.stats import token_bleu
+
+    pytest.importorskip("sacrebleu", reason="the llm extra (sacrebleu) is not installed")
+    python = np.arange(40).reshape(2, 20)
+    changed = python.copy()
+    changed[1, 10] = 99
+    assert token_bleu(python, python) == pytest.approx(1.0)
+    assert 0.5 < token_bleu(python, changed) < 0.95
+    assert token_bleu(python, python[:, ::-1]) < 0.05
 
 
 def test_the_judge_refuses_tokens_outside_the_vocabulary() -> None:

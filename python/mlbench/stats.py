@@ -685,12 +685,31 @@ LANGUAGE_MODELS = {"throughput_decode_samples_per_s": "decode tokens/s",
                    "metric_perplexity": "held-out perplexity", "peak_rss_mb": "peak RSS MiB"}
 
 
+def token_bleu(python_tokens: np.ndarray, rust_tokens: np.ndarray) -> float:
+    """BLEU (sacrebleu's corpus BLEU, 0 to 1, tokenize none) of one side's generated ids against the
+    Python side's, each row a sentence of ids: 1 when identical. NaN without sacrebleu (the llm extra)."""
+    try:
+        import sacrebleu
+    except ImportError:
+        return math.nan
+    sentences = [[" ".join(map(str, row)) for row in tokens] for tokens in (python_tokens, rust_tokens)]
+    return float(sacrebleu.corpus_bleu(sentences[1], [sentences[0]], tokenize="none").score) / 100
+
+
+def greedy_bleu(python: pd.DataFrame, rust: pd.DataFrame) -> float:
+    """The median over repetitions (paired by seed, as `output_agreement` pairs them) of token_bleu."""
+    first_py, first_rs = first_by_repetition(python), first_by_repetition(rust)
+    values = [token_bleu(np.load(first_py[r]), np.load(first_rs[r])) for r in sorted(first_py.keys() & first_rs.keys())]
+    return float(np.median(values)) if values else math.nan
+
+
 def language_models(table: pd.DataFrame, comparisons: pd.DataFrame | None = None) -> pd.DataFrame:
     """Generation tasks: one row per algorithm, model set, hyperparameters and framework, medians over
     the measured repetitions: batch size and new tokens, time to first token (the prefill), one decode
     step's p50/p90/p99 (each repetition's percentile over its steps), tokens/s of decode, of the whole
     generation and of the prefill (prompt tokens read), the held-out perplexity, the peak resident set,
-    and each Rust side's token agreement with the Python side (the comparisons' `generate` row)."""
+    each Rust side's token agreement with the Python side (the comparisons' `generate` row) and the
+    BLEU of its greedy output against the Python side's (sacrebleu, on token ids: 1 when identical)."""
     if "time_decode_p50" not in table:
         return pd.DataFrame()
     ok = table[(table["status"] == "ok") & table["time_decode_p50"].notna()]
@@ -707,6 +726,9 @@ def language_models(table: pd.DataFrame, comparisons: pd.DataFrame | None = None
         for column, label in LANGUAGE_MODELS.items():
             if column in group:
                 row[label] = float(group[column].median()) if group[column].notna().any() else None
+        python = ok[(ok["language"] == "python") & (ok["task"] == key[0]) & (ok["algorithm"] == key[1])
+                    & (ok["dataset"] == key[2]) & (ok["params"] == key[3])]
+        row["greedy BLEU vs Python"] = greedy_bleu(python, group) if key[4] == "rust" and len(python) else None
         rows.append(row)
     out = pd.DataFrame(rows)
     if out.empty:
