@@ -35,6 +35,8 @@ SET = "gpt2_tiny_prompts"
 BATCHES = [1, 3]
 LENGTH, NEW = 12, 16
 SIDES_RUN = ["candle", "tch", "transformers"]
+SAMPLE = {"batch_size": 3, "prompt_length": LENGTH, "max_new_tokens": NEW, "temperature": 0.8, "top_k": 20,
+          "top_p": 0.9, "repetition_penalty": 1.3}
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +52,12 @@ def run(tmp_path_factory: pytest.TempPathFactory, prompts_dir: Path) -> Path:
     rust_binary("text_generation"), rust_binary("text_generation-tch")
     return quiet_run(tmp_path_factory.mktemp("text_generation"), prompts_dir, {
         "task": "text_generation", "repetitions": 2, "processes": 1, "warmup": 1, "datasets": [SET],
-        "algorithms": {"greedy": {"batch_size": BATCHES, "prompt_length": LENGTH, "max_new_tokens": NEW}}})
+        "algorithms": {"greedy": {"batch_size": BATCHES, "prompt_length": LENGTH, "max_new_tokens": NEW},
+                       "sample": SAMPLE}})
 
 
-def measured(run: Path) -> list[dict[str, Any]]:
-    return [r for r in load_run(run) if not r["warmup"]]
+def measured(run: Path, algorithm: str = "greedy") -> list[dict[str, Any]]:
+    return [r for r in load_run(run) if not r["warmup"] and r["algorithm"] == algorithm]
 
 
 def outputs(run: Path, record: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -114,8 +117,10 @@ def test_the_comparison_agrees_and_sees_the_same_quality(run: Path) -> None:
 
     table, loaded = stats.load([run])
     compared = stats.compare(table, loaded, phase="generate")
-    assert len(compared) == len(BATCHES) * 2  # candle and tch, each against transformers
-    assert (compared["agreement"] == 1.0).all()
+    assert len(compared) == (len(BATCHES) + 1) * 2  # candle and tch, each against transformers
+    greedy = compared["algorithm"] == "greedy"
+    assert (compared.loc[greedy, "agreement"] == 1.0).all()
+    assert compared.loc[~greedy, "agreement"].isna().all()  # sampled tokens: each side's own generator
     assert not compared["quality_mismatch"].any()
     assert (compared["quality_metric"] == "mean_nll").all()
 
@@ -125,10 +130,11 @@ def test_the_report_table_of_language_models(run: Path) -> None:
 
     table, loaded = stats.load([run])
     llm = stats.language_models(table, stats.compare(table, loaded))
+    llm = llm[llm["algorithm"] == "greedy"]
     assert sorted(zip(llm["framework"], llm["batch"], strict=True)) == \
         [(framework, batch) for framework in SIDES_RUN for batch in BATCHES]
     for _, r in llm.iterrows():
-        side = table[(table["framework"] == r["framework"])
+        side = table[(table["framework"] == r["framework"]) & (table["algorithm"] == "greedy")
                      & table["params"].str.contains(f'"batch_size": {r["batch"]}')]
         assert r["repetitions"] == 2
         assert r["TTFT ms"] == pytest.approx(1e3 * side["time_prefill"].median())
@@ -147,6 +153,48 @@ def test_bleu_falls_when_one_token_differs() -> None:
     assert token_bleu(python, python) == pytest.approx(1.0)
     assert 0.5 < token_bleu(python, changed) < 0.95
     assert token_bleu(python, python[:, ::-1]) < 0.05
+
+
+def processed_scores(model: Any, sequence: np.ndarray) -> torch.Tensor:
+    """transformers' own logits processors (repetition penalty, temperature, top-k, top-p), in
+    `generate`'s order, on the next-token logits after `sequence` (rows x tokens): -inf where a token
+    may not be drawn."""
+    from transformers import (
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    ids = torch.from_numpy(sequence)
+    with torch.no_grad():
+        scores = model(input_ids=ids).logits[:, -1]
+    for processor in (RepetitionPenaltyLogitsProcessor(SAMPLE["repetition_penalty"]),
+                      TemperatureLogitsWarper(SAMPLE["temperature"]), TopKLogitsWarper(SAMPLE["top_k"]),
+                      TopPLogitsWarper(SAMPLE["top_p"])):
+        scores = processor(ids, scores)
+    return scores
+
+
+def test_every_side_samples_only_what_transformers_processors_allow(run: Path, prompts_dir: Path) -> None:
+    from transformers import GPT2LMHeadModel
+
+    data = ds.load_prompts(SET, prompts_dir)
+    model = GPT2LMHeadModel.from_pretrained(str(data.folder), local_files_only=True).eval()
+    prompts = data.prompts[:SAMPLE["batch_size"], :LENGTH]
+    _, nll = reference(prompts_dir, 1)
+    seen: dict[str, list[np.ndarray]] = {}
+    for r in measured(run, "sample"):
+        got = outputs(run, r)
+        tokens = got["tokens"]
+        assert tokens.shape == (SAMPLE["batch_size"], NEW)
+        np.testing.assert_allclose(got["nll"], nll, rtol=1e-5, atol=1e-5)  # sampling leaves scoring alone
+        for step in range(NEW):
+            allowed = torch.isfinite(processed_scores(model, np.concatenate([prompts, tokens[:, :step]], axis=1)))
+            assert allowed[torch.arange(len(tokens)), torch.from_numpy(tokens[:, step])].all(), (r["framework"], step)
+        seen.setdefault(r["framework"], []).append(tokens)
+    for framework, draws in seen.items():  # repetitions have seeds of their own
+        assert len(draws) == 2 and not np.array_equal(draws[0], draws[1]), framework
 
 
 def test_the_judge_refuses_tokens_outside_the_vocabulary() -> None:

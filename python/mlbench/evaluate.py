@@ -229,6 +229,11 @@ KINDS: dict[str, Kind] = {
     "generation": Kind(lambda case: {}, "none", ("tokens", "nll"), ("decode_steps",), "mean_nll", False,
                        "share of generated tokens equal to the Python side's, position by position",
                        evaluate_generation),
+    # Sampled generation: the held-out NLL judges quality as above; the tokens come from each side's
+    # own random generator, so they are not compared.
+    "sampled_generation": Kind(lambda case: {}, "none", ("tokens", "nll"), ("decode_steps",), "mean_nll", False,
+                               "none: each side samples with its own random generator (not comparable)",
+                               evaluate_generation),
 }
 
 

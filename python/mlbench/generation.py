@@ -10,6 +10,9 @@ The model is loaded once per process (with the set, the `load` timing). Each rep
    - 1 steps, each timed on its own (`decode` is their sum; `decode_p50`, `decode_p90` and
    `decode_p99` the percentiles of one step's seconds, numpy's linear interpolation, which the Rust
    side computes the same way); `generate` is prefill plus decode;
+   The next token is the argmax (`greedy`) or, for `sample`, a draw with the side's own random
+   generator seeded with the repetition's seed, after transformers' logits processing (repetition
+   penalty, temperature, top-k, top-p); that choice is inside each step's time;
 3. score (timed apart, cache off): the held-out sequence's logits, and the negative log-likelihood
    of each next token (float64), from which the judge derives perplexity.
 
@@ -46,13 +49,16 @@ class Generated:
 
 @dataclass(frozen=True)
 class Generate:
-    """A framework's model: `load` the set's model folder once; `generate` greedily from prompts
-    (int64 batch x length) with a fresh cache; `score` a sequence's next-token NLLs without a cache."""
+    """A framework's model: `load` the set's model folder once; `generate` from prompts (int64 batch
+    x length) with a fresh cache, each next token picked by `chooser(params, seed)`'s function of the
+    last logits and the tokens so far (greedy: the argmax; `sample`: a seeded draw); `score` a
+    sequence's next-token NLLs without a cache."""
 
     load: Callable[[Prompts], Any]
-    generate: Callable[[Any, np.ndarray, int], Generated]
+    generate: Callable[[Any, np.ndarray, int, Any], Generated]
     score: Callable[[Any, np.ndarray], np.ndarray]
     describe: Callable[[dict[str, Any]], str]
+    chooser: Callable[[dict[str, Any], int], Any]
 
 
 def check_params(params: dict[str, Any], meta: dict[str, Any]) -> None:

@@ -573,7 +573,8 @@ def measure_generation(job: Job, algorithm: Generate, data: Prompts, model: Any,
     rss_start = rss_mb()
     cpu_start = cpu_time_s()
     params = job.hyperparameters
-    generated = algorithm.generate(model, generation.batch_of(data, params), params["max_new_tokens"])
+    choose = algorithm.chooser(params, job.seed + repetition)
+    generated = algorithm.generate(model, generation.batch_of(data, params), params["max_new_tokens"], choose)
     timer = PhaseTimer()
     nll = np.asarray(timer.calls("score", 1, lambda: model, lambda m: algorithm.score(m, data.heldout)), np.float64)
     cpu = cpu_time_s() - cpu_start
@@ -591,7 +592,7 @@ def measure_generation(job: Job, algorithm: Generate, data: Prompts, model: Any,
         "metrics": {},
         "artifacts": save_artifacts(job, process, repetition, artifacts),
         "solver": {"name": algorithm.describe(params),
-                   "stopping_rule": f"fixed: {params['max_new_tokens']} new tokens (greedy)",
+                   "stopping_rule": f"fixed: {params['max_new_tokens']} new tokens ({job.algorithm})",
                    "n_iter": params["max_new_tokens"]},
         "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start},
         "status": "ok",

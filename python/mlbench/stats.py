@@ -193,6 +193,16 @@ def primary_metric(task: str, algorithm: str, context: LoadReport) -> str:
     return judged["primary_metric"] if judged else load_task_spec(task).primary_metric(algorithm)
 
 
+# Kinds whose outputs come from each side's own random generator: no agreement is computed.
+UNCOMPARED_KINDS = ("sampled_generation",)
+
+
+def judging_kind(task: str, algorithm: str, context: LoadReport) -> str:
+    """From the run's meta.json; a bare records file (no meta.json) falls back to the task spec."""
+    judged = context.judging.get(task, {}).get(algorithm)
+    return judged["kind"] if judged else load_task_spec(task).kind_of(algorithm)
+
+
 def quality_tolerance(task: str, overrides: dict[str, float]) -> float:
     if task in overrides:
         return float(overrides[task])
@@ -239,8 +249,9 @@ def compare(table: pd.DataFrame, context: LoadReport | None = None, alpha: float
     for key, group in by_side.items():
         identity = dict(zip(KEYS, key, strict=True))
         metric = primary_metric(identity["task"], identity["algorithm"], context)
+        compared = judging_kind(identity["task"], identity["algorithm"], context) not in UNCOMPARED_KINDS
         settings = (metric, quality_tolerance(identity["task"], context.quality_tolerance),
-                    margin_for(identity["task"], context))
+                    margin_for(identity["task"], context), compared)
         work += [(identity, baseline, candidate, settings) for baseline, candidate in sides(group, context.mode)]
     comparisons = pd.DataFrame(compare_all(work, names))
     if comparisons.empty:
@@ -255,7 +266,7 @@ def compare(table: pd.DataFrame, context: LoadReport | None = None, alpha: float
     return comparisons
 
 
-Work = list[tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, tuple[str, float, float]]]
+Work = list[tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, tuple[str, float, float, bool]]]
 PARALLEL_MIN = 200  # comparisons from which `compare_all` spreads them over the CPU cores
 _WORK: tuple[Work, list[str]] = ([], [])  # what forked workers read (fork shares it; nothing is pickled)
 
@@ -334,7 +345,7 @@ def by_process(side: pd.DataFrame, phase: str) -> list[np.ndarray]:
 
 
 def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, metric: str, tolerance: float,
-                 margin: float, names: list[str]) -> list[dict[str, Any]]:
+                 margin: float, compared: bool, names: list[str]) -> list[dict[str, Any]]:
     """One row per phase in `names` for one candidate (Rust framework) against the baseline (Python)."""
     if not names:
         return []
@@ -346,7 +357,7 @@ def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, m
         q_py, q_rs = median_metric(py, metric), median_metric(rs, metric)
         mismatch = not (abs(q_py - q_rs) <= tolerance)  # NaN on either side is a mismatch too
         quality_cis = {}
-    agreement = output_agreement(py, rs, metric)
+    agreement = output_agreement(py, rs, metric) if compared else math.nan
     disturbed = int(py["disturbed"].sum() + rs["disturbed"].sum())
     if disturbed:
         py, rs = py[~py["disturbed"]], rs[~rs["disturbed"]]  # counted, kept in the records, not judged
@@ -728,7 +739,8 @@ def language_models(table: pd.DataFrame, comparisons: pd.DataFrame | None = None
                 row[label] = float(group[column].median()) if group[column].notna().any() else None
         python = ok[(ok["language"] == "python") & (ok["task"] == key[0]) & (ok["algorithm"] == key[1])
                     & (ok["dataset"] == key[2]) & (ok["params"] == key[3])]
-        row["greedy BLEU vs Python"] = greedy_bleu(python, group) if key[4] == "rust" and len(python) else None
+        greedy = key[4] == "rust" and len(python) and "temperature" not in params  # sampled: not compared
+        row["greedy BLEU vs Python"] = greedy_bleu(python, group) if greedy else None
         rows.append(row)
     out = pd.DataFrame(rows)
     if out.empty:

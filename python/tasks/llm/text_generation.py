@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,22 +49,60 @@ def load(folder: Path) -> torch.nn.Module:
     return GPT2LMHeadModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32).eval()
 
 
-def generate(model: torch.nn.Module, prompts: np.ndarray, new_tokens: int) -> Generated:
-    """Greedy decoding: the new ids (batch x new_tokens), the prefill's seconds (to the first token)
-    and each later token's seconds."""
+Choose = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (last logits, tokens so far) -> next tokens
+
+
+def greedy(params: dict[str, Any], seed: int) -> Choose:
+    """The argmax of the last logits (the first on a tie)."""
+    return lambda logits, seen: logits.argmax(dim=-1)
+
+
+def sampler(params: dict[str, Any], seed: int) -> Choose:
+    """transformers' processing (repetition penalty, temperature, top-k, top-p), then one draw from
+    the softmax with torch.multinomial on a generator seeded with `seed`."""
+    generator = torch.Generator().manual_seed(seed)
+    penalty, temperature = params["repetition_penalty"], params["temperature"]
+    top_k, top_p = params["top_k"], params["top_p"]
+
+    def choose(logits: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+        scores = logits.to(torch.float32)
+        if penalty != 1.0:
+            picked = scores.gather(1, seen)
+            scores = scores.scatter(1, seen, torch.where(picked < 0, picked * penalty, picked / penalty))
+        scores = scores / temperature
+        if 0 < top_k < scores.shape[-1]:
+            kth = torch.topk(scores, top_k).values[:, -1:]
+            scores = scores.masked_fill(scores < kth, -torch.inf)
+        if top_p < 1.0:  # keep a token while the more likely ones before it have not reached top_p
+            ordered, order = scores.sort(dim=-1, descending=True)
+            probabilities = ordered.softmax(dim=-1)
+            drop = probabilities.cumsum(dim=-1) - probabilities >= top_p
+            scores = scores.scatter(1, order, ordered.masked_fill(drop, -torch.inf))
+        return torch.multinomial(scores.softmax(dim=-1), 1, generator=generator).squeeze(1)
+
+    return choose
+
+
+def generate(model: torch.nn.Module, prompts: np.ndarray, new_tokens: int, choose: Choose | None = None) -> Generated:
+    """Decoding with the cache, each next token `choose(last logits, tokens so far)` (default: greedy):
+    the new ids (batch x new_tokens), the prefill's seconds (to the first token) and each later
+    token's seconds."""
+    choose = choose or greedy({}, 0)
     ids = torch.from_numpy(prompts)
     out = np.zeros((len(prompts), new_tokens), dtype=np.int64)
     decode_s: list[float] = []
     with torch.no_grad():
         start = time.perf_counter()
         result = model(input_ids=ids, use_cache=True)
-        token = result.logits[:, -1].argmax(dim=-1)
+        token = choose(result.logits[:, -1], ids)
+        seen = torch.cat([ids, token.unsqueeze(1)], dim=1)
         out[:, 0] = token.numpy()
         prefill_s = time.perf_counter() - start
         for k in range(1, new_tokens):
             start = time.perf_counter()
             result = model(input_ids=token.unsqueeze(1), cache=result.cache, use_cache=True)
-            token = result.logits[:, -1].argmax(dim=-1)
+            token = choose(result.logits[:, -1], seen)
+            seen = torch.cat([seen, token.unsqueeze(1)], dim=1)
             out[:, k] = token.numpy()
             decode_s.append(time.perf_counter() - start)
     return Generated(out, prefill_s, decode_s)
@@ -85,14 +124,16 @@ def score(model: torch.nn.Module, sequence: np.ndarray) -> np.ndarray:
 
 
 def describe(params: dict[str, Any]) -> str:
-    return "transformers GPT2LMHeadModel, greedy, KV cache (DynamicCache)"
+    how = "sampled (torch.multinomial)" if "temperature" in params else "greedy"
+    return f"transformers GPT2LMHeadModel, {how}, KV cache (DynamicCache)"
 
 
 def load_set(data: Prompts) -> torch.nn.Module:
     return load(data.folder)
 
 
-ALGORITHMS = {"greedy": Generate(load=load_set, generate=generate, score=score, describe=describe)}
+ALGORITHMS = {name: Generate(load=load_set, generate=generate, score=score, describe=describe, chooser=chooser)
+              for name, chooser in (("greedy", greedy), ("sample", sampler))}
 
 if __name__ == "__main__":
     import transformers

@@ -21,6 +21,7 @@ use crate::error::{BenchError, Result};
 use crate::harness::{checked_job, in_job, process_timings, run_main, Args};
 use crate::measure::{cpu_time_s, peak_rss_mb, reset_peak_rss, rss_mb, PhaseTimer};
 use crate::record::{Record, Resources, Solver};
+use crate::sampling::Sampler;
 
 pub const PERCENTILES: [u32; 3] = [50, 90, 99];
 
@@ -44,8 +45,15 @@ pub struct Generated {
 
 /// A framework's loaded model.
 pub trait Generator {
-    /// Greedy generation of `new_tokens` after each prompt (int64 batch x length), from a fresh cache.
-    fn generate(&mut self, prompts: &Array2<i64>, new_tokens: usize) -> Result<Generated>;
+    /// Generation of `new_tokens` after each prompt (int64 batch x length), from a fresh cache: each
+    /// next token the argmax of the last logits, or with a `sampler`, its choice from them and the
+    /// row's tokens so far.
+    fn generate(
+        &mut self,
+        prompts: &Array2<i64>,
+        new_tokens: usize,
+        sampler: Option<&mut Sampler>,
+    ) -> Result<Generated>;
     /// Each next token's negative log-likelihood given the ones before it (length - 1), no cache.
     fn score(&mut self, sequence: &Array1<i64>) -> Result<Array1<f64>>;
 }
@@ -67,12 +75,21 @@ pub struct GenerationInfo {
     pub spec: &'static str,
 }
 
+/// A generation job's parameters: the sampling settings only for `sample` (None: greedy).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateParams {
     pub batch_size: usize,
     pub prompt_length: usize,
     pub max_new_tokens: usize,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_k: Option<usize>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    #[serde(default)]
+    pub repetition_penalty: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,7 +238,8 @@ fn run(args: &Args, info: &GenerationInfo, startup: Option<f64>) -> Result<()> {
     let process_timings = process_timings(startup, &load_timer);
     for repetition in 0..job.n_records() {
         let mut record = Record::new(&job, args.process, repetition, version, &digest, &env);
-        measure_repetition(&job, info, &data, model.as_mut(), &params, &mut record).map_err(in_job)?;
+        measure_repetition(&job, info, &data, model.as_mut(), &params, repetition, &mut record)
+            .map_err(in_job)?;
         record.process_timings_s = process_timings.clone();
         record.append_to(&args.out)?;
     }
@@ -254,13 +272,15 @@ fn measure_repetition(
     data: &Prompts,
     model: &mut dyn Generator,
     params: &GenerateParams,
+    repetition: u32,
     record: &mut Record,
 ) -> Result<()> {
     reset_peak_rss();
     let rss_start = rss_mb();
     let cpu_start = cpu_time_s();
     let batch = data.prompts.slice(s![..params.batch_size, ..params.prompt_length]).to_owned();
-    let generated = model.generate(&batch, params.max_new_tokens)?;
+    let mut sampler = Sampler::of(params, job.seed + u64::from(repetition));
+    let generated = model.generate(&batch, params.max_new_tokens, sampler.as_mut())?;
     let mut timer = PhaseTimer::default();
     let nll = timer.calls("score", 1, None, || Ok(()), |_| model.score(&data.heldout))?;
     let cpu = cpu_time_s() - cpu_start;
@@ -303,7 +323,7 @@ fn measure_repetition(
     record.save_artifact(job, "nll", &nll)?;
     record.solver = Some(Solver {
         name: (info.describe)(job),
-        stopping_rule: format!("fixed: {} new tokens (greedy)", params.max_new_tokens),
+        stopping_rule: format!("fixed: {} new tokens ({})", params.max_new_tokens, job.algorithm),
         n_iter: Some(new),
     });
     record.resources =

@@ -17,6 +17,7 @@ pub mod nstep;
 pub mod policy;
 pub mod priorities;
 pub mod record;
+pub mod sampling;
 pub mod spec;
 pub mod stepping;
 pub mod training;

@@ -9,6 +9,7 @@ use std::time::Instant;
 use bench_core::config::Job;
 use bench_core::error::{BenchError, Result};
 use bench_core::generation::{Generated, GenerationInfo, Generator, Prompts};
+use bench_core::sampling::{seen_of, Sampler};
 use ndarray::{Array1, Array2};
 use text_generation::model::{check_cpu, read_config, read_tokenizer};
 
@@ -27,22 +28,43 @@ fn tch_error(e: tch::TchError) -> BenchError {
     BenchError::run(e.to_string())
 }
 
+/// The next tokens (batch, int64) from the logits (batch x steps x vocabulary): the argmax of the
+/// last position, or with a sampler its choice from that row and the row's tokens so far.
+fn pick(
+    logits: &tch::Tensor,
+    sampler: &mut Option<&mut Sampler>,
+    seen: &mut [Vec<u32>],
+) -> Result<tch::Tensor> {
+    let last = logits.select(1, -1);
+    let Some(sampler) = sampler else {
+        return Ok(last.argmax(-1, false));
+    };
+    let rows = Vec::<Vec<f32>>::try_from(last.to_kind(tch::Kind::Float)).map_err(tch_error)?;
+    let chosen: Vec<i64> = sampler.choose_rows(&rows, seen)?.into_iter().map(i64::from).collect();
+    Ok(tch::Tensor::from_slice(&chosen))
+}
+
 impl Generator for TchGenerator {
-    fn generate(&mut self, prompts: &Array2<i64>, new_tokens: usize) -> Result<Generated> {
+    fn generate(
+        &mut self,
+        prompts: &Array2<i64>,
+        new_tokens: usize,
+        mut sampler: Option<&mut Sampler>,
+    ) -> Result<Generated> {
         let _guard = tch::no_grad_guard();
         let ids = tch_ids(&prompts.iter().copied().collect::<Vec<_>>(), prompts.dim());
+        let mut seen = seen_of(prompts);
         let model = &mut self.model;
         model.clear_cache();
         let mut tokens = Vec::with_capacity(new_tokens);
         let start = Instant::now();
-        let last = |logits: tch::Tensor| logits.select(1, -1).argmax(-1, false);
-        let mut token = last(model.forward(&ids));
+        let mut token = pick(&model.forward(&ids), &mut sampler, &mut seen)?;
         tokens.push(token.shallow_clone());
         let prefill_s = start.elapsed().as_secs_f64();
         let mut decode_s = Vec::with_capacity(new_tokens.saturating_sub(1));
         for _ in 1..new_tokens {
             let start = Instant::now();
-            token = last(model.forward(&token.unsqueeze(1)));
+            token = pick(&model.forward(&token.unsqueeze(1)), &mut sampler, &mut seen)?;
             tokens.push(token.shallow_clone());
             decode_s.push(start.elapsed().as_secs_f64());
         }
@@ -88,8 +110,9 @@ fn setup(job: &Job) -> Result<BTreeMap<String, u64>> {
     Ok(BTreeMap::from([("libtorch".to_string(), tch::get_num_threads() as u64)]))
 }
 
-fn describe(_: &Job) -> String {
-    "GPT-2 on tch (libtorch ops as transformers calls them: addmm, sdpa), greedy, KV cache".to_string()
+fn describe(job: &Job) -> String {
+    let how = if job.algorithm == "sample" { "sampled (rand's WeightedIndex)" } else { "greedy" };
+    format!("GPT-2 on tch (libtorch ops as transformers calls them: addmm, sdpa), {how}, KV cache")
 }
 
 /// The `text_generation` task's tch side.

@@ -19,6 +19,7 @@ use std::time::Instant;
 use bench_core::config::Job;
 use bench_core::error::{BenchError, Result};
 use bench_core::generation::{Generated, GenerationInfo, Generator, Prompts};
+use bench_core::sampling::{seen_of, Sampler};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
 use clap::{Parser, Subcommand};
@@ -128,23 +129,41 @@ fn prompts(path: &Path, config: &gpt2::Config, new_tokens: usize) -> Result<Tens
     Tensor::from_vec(ids, (batch, length), &Device::Cpu).map_err(candle_error)
 }
 
-/// Greedy decoding from a fresh cache: the new ids (batch x new tokens, i64), the prefill's seconds
-/// and each later token's seconds.
-fn greedy(model: &mut gpt2::Gpt2, ids: &Tensor, new_tokens: usize) -> Result<(Tensor, f64, Vec<f64>)> {
+/// The next tokens (batch, u32) from the logits (batch x steps x vocabulary): the argmax of the last
+/// position, or with a sampler its choice from that row and the row's tokens so far.
+fn pick(logits: &Tensor, sampler: &mut Option<&mut Sampler>, seen: &mut [Vec<u32>]) -> Result<Tensor> {
+    let Some(sampler) = sampler else {
+        return gpt2::next_tokens(logits).map_err(candle_error);
+    };
+    let steps = logits.dim(1).map_err(candle_error)?;
+    let rows = logits
+        .narrow(1, steps - 1, 1)
+        .and_then(|l| l.squeeze(1)?.to_dtype(DType::F32)?.to_vec2::<f32>())
+        .map_err(candle_error)?;
+    let chosen = sampler.choose_rows(&rows, seen)?;
+    Tensor::new(chosen.as_slice(), logits.device()).map_err(candle_error)
+}
+
+/// Decoding from a fresh cache (greedy, or with a sampler): the new ids (batch x new tokens, i64),
+/// the prefill's seconds and each later token's seconds.
+fn decode(
+    model: &mut gpt2::Gpt2,
+    ids: &Tensor,
+    new_tokens: usize,
+    mut sampler: Option<&mut Sampler>,
+    seen: &mut [Vec<u32>],
+) -> Result<(Tensor, f64, Vec<f64>)> {
     model.clear_cache();
     let mut tokens = Vec::with_capacity(new_tokens);
     let start = Instant::now();
-    let mut token = gpt2::next_tokens(&model.forward(ids).map_err(candle_error)?).map_err(candle_error)?;
+    let mut token = pick(&model.forward(ids).map_err(candle_error)?, &mut sampler, seen)?;
     tokens.push(token.clone());
     let prefill_s = start.elapsed().as_secs_f64();
     let mut decode_s = Vec::with_capacity(new_tokens.saturating_sub(1));
     for _ in 1..new_tokens {
         let start = Instant::now();
-        token = token
-            .unsqueeze(1)
-            .and_then(|t| model.forward(&t))
-            .and_then(|logits| gpt2::next_tokens(&logits))
-            .map_err(candle_error)?;
+        let logits = token.unsqueeze(1).and_then(|t| model.forward(&t)).map_err(candle_error)?;
+        token = pick(&logits, &mut sampler, seen)?;
         tokens.push(token.clone());
         decode_s.push(start.elapsed().as_secs_f64());
     }
@@ -159,7 +178,7 @@ fn generate(model_dir: &Path, prompts_path: &Path, new_tokens: usize, out: &Path
     }
     let mut model = load(model_dir)?;
     let ids = prompts(prompts_path, &model.config, new_tokens)?;
-    let (tokens, prefill_s, decode_s) = greedy(&mut model, &ids, new_tokens)?;
+    let (tokens, prefill_s, decode_s) = decode(&mut model, &ids, new_tokens, None, &mut [])?;
     std::fs::create_dir_all(out).map_err(|e| BenchError::usage(format!("--out: {}: {e}", out.display())))?;
     tokens.write_npy(out.join("ids.npy")).map_err(candle_error)?;
     let timings = serde_json::json!({"prefill_s": prefill_s, "decode_s": decode_s});
@@ -187,9 +206,15 @@ fn id_tensor(ids: &[i64], shape: (usize, usize)) -> Result<Tensor> {
 }
 
 impl Generator for CandleGpt2 {
-    fn generate(&mut self, prompts: &Array2<i64>, new_tokens: usize) -> Result<Generated> {
+    fn generate(
+        &mut self,
+        prompts: &Array2<i64>,
+        new_tokens: usize,
+        sampler: Option<&mut Sampler>,
+    ) -> Result<Generated> {
         let ids = id_tensor(&prompts.iter().copied().collect::<Vec<_>>(), prompts.dim())?;
-        let (tokens, prefill_s, decode_s) = greedy(&mut self.model, &ids, new_tokens)?;
+        let mut seen = seen_of(prompts);
+        let (tokens, prefill_s, decode_s) = decode(&mut self.model, &ids, new_tokens, sampler, &mut seen)?;
         let values = tokens.flatten_all().and_then(|t| t.to_vec1::<i64>()).map_err(candle_error)?;
         let tokens = Array2::from_shape_vec((prompts.nrows(), new_tokens), values)
             .map_err(|e| BenchError::run(format!("generated tokens: {e}")))?;
@@ -226,8 +251,9 @@ fn setup(job: &Job) -> Result<BTreeMap<String, u64>> {
     Ok(BTreeMap::from([("candle".to_string(), candle_core::utils::get_num_threads() as u64)]))
 }
 
-fn describe(_: &Job) -> String {
-    "GPT-2 on candle-nn (rust/text_generation), greedy, KV cache".to_string()
+fn describe(job: &Job) -> String {
+    let how = if job.algorithm == "sample" { "sampled (rand's WeightedIndex)" } else { "greedy" };
+    format!("GPT-2 on candle-nn (rust/text_generation), {how}, KV cache")
 }
 
 /// The `text_generation` task's Rust side.
