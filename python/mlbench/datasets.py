@@ -418,12 +418,17 @@ def load_split(name: str, datasets_dir: Path, normalise: bool = True) -> Split:
     return split
 
 
+def meta_of_layout(name: str, datasets_dir: Path, layout: str, what: str) -> dict:
+    """meta.json of a dataset that must be in `layout` (`what`: the layout in words)."""
+    meta = read_meta(name, datasets_dir)
+    if meta.get("layout") != layout:
+        raise DatasetError(f"dataset {name!r} is not {what} (layout {meta.get('layout', 'tabular')})")
+    return meta
+
+
 def load_rollouts(name: str, datasets_dir: Path) -> rollouts.Rollouts:
     """A rollouts set (verify() first, once per process)."""
-    meta = read_meta(name, datasets_dir)
-    if meta.get("layout") != "rollouts":
-        raise DatasetError(f"dataset {name!r} is not an environment's rollouts set (layout "
-                           f"{meta.get('layout', 'tabular')})")
+    meta = meta_of_layout(name, datasets_dir, "rollouts", "an environment's rollouts set")
     folder = datasets_dir / name
 
     def optional(filename: str) -> np.ndarray | None:
@@ -435,10 +440,7 @@ def load_rollouts(name: str, datasets_dir: Path) -> rollouts.Rollouts:
 
 def load_prompts(name: str, datasets_dir: Path) -> prompts.Prompts:
     """A prompts set (verify() first, once per process): its arrays and model folder."""
-    meta = read_meta(name, datasets_dir)
-    if meta.get("layout") != "prompts":
-        raise DatasetError(f"dataset {name!r} is not a language model's prompts set (layout "
-                           f"{meta.get('layout', 'tabular')})")
+    meta = meta_of_layout(name, datasets_dir, "prompts", "a language model's prompts set")
     folder = datasets_dir / name
     return prompts.Prompts(folder, np.load(folder / "prompts.npy"), np.load(folder / "heldout.npy"),
                            int(meta["n_positions"]), int(meta["vocab_size"]))

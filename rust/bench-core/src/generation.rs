@@ -19,7 +19,7 @@ use crate::data;
 use crate::env;
 use crate::error::{BenchError, Result};
 use crate::harness::{checked_job, in_job, process_timings, run_main, Args};
-use crate::measure::{cpu_time_s, peak_rss_mb, reset_peak_rss, rss_mb, PhaseTimer};
+use crate::measure::{cpu_time_s, reset_peak_rss, rss_mb, PhaseTimer};
 use crate::record::{Record, Resources, Solver};
 use crate::sampling::Sampler;
 
@@ -326,8 +326,7 @@ fn measure_repetition(
         stopping_rule: format!("fixed: {} new tokens ({})", params.max_new_tokens, job.algorithm),
         n_iter: Some(new),
     });
-    record.resources =
-        Resources { peak_rss_mb: peak_rss_mb(), cpu_time_s: Some(cpu), rss_start_mb: rss_start, gpu: None };
+    record.resources = Resources::on_cpu(cpu, rss_start);
     Ok(())
 }
 

@@ -25,9 +25,7 @@ use crate::config::Job;
 use crate::data::{self, Split};
 use crate::env::{self, Env};
 use crate::error::{BenchError, Result};
-use crate::measure::{
-    cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s, Faults, PhaseTimer,
-};
+use crate::measure::{cpu_time_s, die_with_runner, reset_peak_rss, rss_mb, startup_s, Faults, PhaseTimer};
 use crate::record::{Record, Resources, Solver};
 
 #[derive(Debug, Parser)]
@@ -315,8 +313,7 @@ fn measure_repetition(
     record.solver = Some(outcome.solver);
     record.resolved = outcome.resolved;
     record.fold_timings_s = outcome.fold_timings_s;
-    record.resources =
-        Resources { peak_rss_mb: peak_rss_mb(), cpu_time_s: Some(cpu), rss_start_mb: rss_start, gpu: None };
+    record.resources = Resources::on_cpu(cpu, rss_start);
     Ok(record)
 }
 

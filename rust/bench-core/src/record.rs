@@ -30,6 +30,18 @@ pub struct Resources {
     pub gpu: Option<GpuResources>,
 }
 
+impl Resources {
+    /// A CPU repetition's figures: the process's peak RSS now, its CPU seconds and its RSS at the start.
+    pub fn on_cpu(cpu_time_s: f64, rss_start_mb: Option<f64>) -> Self {
+        Resources {
+            peak_rss_mb: crate::measure::peak_rss_mb(),
+            cpu_time_s: Some(cpu_time_s),
+            rss_start_mb,
+            gpu: None,
+        }
+    }
+}
+
 /// Training tasks: GPU figures (crate::gpu), null (never 0) on a CPU or where they cannot be read.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct GpuResources {
