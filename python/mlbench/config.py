@@ -36,7 +36,7 @@ TASK_SPEC_SCHEMA: dict[str, Any] = {
         # task's algorithm objects), `train_classifier` (epochs over shared weights and batch order),
         # `env_steps` (an environment stepped through a rollouts set's actions, mlbench.stepping) or
         # `train_agent` (an agent trained on an environment from shared weights and streams, mlbench.agents)
-        # or `generate` (a language model's greedy generation and perplexity on a prompts set, mlbench.generation).
+        # or `generate` (a language model's generation and perplexity on a prompts set, mlbench.generation).
         "protocol": {"enum": ["supervised", "clustering", "train_classifier", "env_steps", "train_agent", "generate"]},
         "rust": {"type": "object", "required": ["binary", "frameworks"], "additionalProperties": False,
                  "properties": {"binary": {"type": "string"},

@@ -1,18 +1,18 @@
-"""The `generate` protocol: a language model's greedy generation with a KV cache, and its perplexity
-of a held-out sequence, from a prompts set (mlbench.prompts). Mirrors rust/bench-core/src/generation.rs.
+"""The `generate` protocol: a language model's generation with a KV cache (greedy or sampled), and
+its perplexity of a held-out sequence, from a prompts set (mlbench.prompts). Mirrors rust/bench-core/src/generation.rs.
 
 The model is loaded once per process (with the set, the `load` timing). Each repetition:
 
 1. prefill: the batch's prompts (the set's first `batch_size` rows, first `prompt_length` tokens)
-   through the model at once, filling the cache; the first new token is the argmax of the last
-   position's logits (the phase's seconds: time to first token);
+   through the model at once, filling the cache, to the first new token (the phase's seconds: time
+   to first token);
 2. decode: each later token from the previous one alone, attending to the cache, `max_new_tokens`
    - 1 steps, each timed on its own (`decode` is their sum; `decode_p50`, `decode_p90` and
    `decode_p99` the percentiles of one step's seconds, numpy's linear interpolation, which the Rust
-   side computes the same way); `generate` is prefill plus decode;
-   The next token is the argmax (`greedy`) or, for `sample`, a draw with the side's own random
-   generator seeded with the repetition's seed, after transformers' logits processing (repetition
-   penalty, temperature, top-k, top-p); that choice is inside each step's time;
+   side computes the same way); `generate` is prefill plus decode. Each new token is the argmax of
+   the last logits (`greedy`) or, for `sample`, a draw with the side's own random generator seeded
+   with the repetition's seed, after transformers' logits processing (repetition penalty,
+   temperature, top-k, top-p); that choice is inside each step's time;
 3. score (timed apart, cache off): the held-out sequence's logits, and the negative log-likelihood
    of each next token (float64), from which the judge derives perplexity.
 
@@ -20,7 +20,8 @@ Counts are tokens: `prefill` the prompt tokens read, `decode` and `generate` the
 `score` the tokens scored, so the throughput of each phase is tokens per second. The generated ids
 (`tokens`, int64, batch x max_new_tokens), each decode step's seconds (`decode_steps`) and the
 held-out NLLs (`nll`) are the record's artifacts; greedy tokens are compared side by side (the
-agreement), the NLLs give each side's quality (mlbench.evaluate's `generation` kind).
+agreement), sampled ones are not, and the NLLs give each side's quality (mlbench.evaluate's
+`generation` and `sampled_generation` kinds).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ the training features, label them, predict the test features where it can) or a 
 shared batch order), an `EnvSteps` (the `env_steps` protocol of mlbench.stepping: an
 environment stepped through a rollouts set's actions) or a `TrainAgent` (the `train_agent`
 protocol of mlbench.agents: an agent trained on an environment from shared weights and random
-streams) or a `Generate` (the `generate` protocol of mlbench.generation: a language model's greedy
-generation and held-out perplexity on a prompts set). A protocol owns what happens inside one
+streams) or a `Generate` (the `generate` protocol of mlbench.generation: a language model's
+generation, greedy or sampled, and held-out perplexity on a prompts set). A protocol owns what happens inside one
 repetition and returns the named artifacts the judge reads, the work per phase (throughput is
 derived from it) and the solver's facts; this module owns the CLI, the checks, the loop, the clock,
 the records and the errors.
@@ -291,10 +291,10 @@ def agent_checks(config: Path, job: Job, algorithm: TrainAgent, need_fixtures: b
 
 def generation_checks(config: Path, job: Job) -> None:
     """A generation job's own checks (mlbench.generation.check_params) before anything runs."""
-    meta = ds.read_meta(job.dataset, Path(job.datasets_dir))
-    if meta.get("layout") != "prompts":
-        raise UsageError(f"{config}: dataset: {job.dataset!r} is not a language model's prompts set (layout "
-                         f"{meta.get('layout', 'tabular')})")
+    try:
+        meta = ds.meta_of_layout(job.dataset, Path(job.datasets_dir), "prompts", "a language model's prompts set")
+    except UsageError as exc:
+        raise UsageError(f"{config}: dataset: {exc}") from None
     try:
         generation.check_params(job.hyperparameters, meta)
     except UsageError as exc:

@@ -1,11 +1,11 @@
-//! The `generate` protocol: a language model's greedy generation with a KV cache, and its
-//! perplexity of a held-out sequence, from a prompts set. Mirrors python/mlbench/generation.py
+//! The `generate` protocol: a language model's generation with a KV cache (greedy, or sampled by
+//! crate::sampling), and its perplexity of a held-out sequence, from a prompts set. Mirrors python/mlbench/generation.py
 //! (which says what each phase, count and artifact is) and reads the set as python/mlbench/prompts.py
 //! writes it: a model folder's files (config.json, model.safetensors, perhaps tokenizer.json) beside
 //! `prompts.npy` (int64, n_prompts x prompt_length) and `heldout.npy` (int64).
 //!
 //! The model is loaded once per process (the `load` timing, with the set). Each repetition: the
-//! batch's greedy generation (`prefill`, each decode step, their sum `decode`, `generate`, and the
+//! batch's generation (`prefill`, each decode step, their sum `decode`, `generate`, and the
 //! decode steps' p50/p90/p99 by numpy's linear interpolation), then `score` (the held-out NLLs).
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
