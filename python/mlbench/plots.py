@@ -241,9 +241,9 @@ def quality_vs_time(comparisons: pd.DataFrame, phase: str = "headline") -> Figur
 
 
 def headline(frame: pd.DataFrame, prefix: str = "time_") -> str:
-    """The main phase present: train (training tasks), step (env_steps), generate (generation) or fit
-    (classical)."""
-    for phase in ("train", "step", "generate"):
+    """The main phase present (stats.HEADLINE_PHASES): train (training tasks), step (env_steps),
+    generate (generation) or, failing those, fit (classical)."""
+    for phase in (p for p in stats.HEADLINE_PHASES if p != "fit"):
         column = f"{prefix}{phase}"
         if column in frame and frame[column].notna().any():
             return phase

@@ -52,7 +52,7 @@ SEED = 20240501  # fixed, so a report is reproducible to the digit
 DEFAULT_QUALITY_TOLERANCE = 1e-3
 PROCESS_PHASES = ("startup", "load")  # measured once per task process, not per repetition
 HEADLINE_PHASES = ("fit", "train", "step", "generate")  # the main phase: fit (classical), train (training),
-# step (env_steps), generate (a language model's greedy generation)
+# step (env_steps), generate (a language model's generation)
 
 
 def resampled_medians(groups: list[np.ndarray], resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -739,8 +739,9 @@ def language_models(table: pd.DataFrame, comparisons: pd.DataFrame | None = None
                 row[label] = float(group[column].median()) if group[column].notna().any() else None
         python = ok[(ok["language"] == "python") & (ok["task"] == key[0]) & (ok["algorithm"] == key[1])
                     & (ok["dataset"] == key[2]) & (ok["params"] == key[3])]
-        greedy = key[4] == "rust" and len(python) and "temperature" not in params  # sampled: not compared
-        row["greedy BLEU vs Python"] = greedy_bleu(python, group) if greedy else None
+        compared = judging_kind(key[0], key[1], LoadReport()) not in UNCOMPARED_KINDS  # sampled: not compared
+        row["greedy BLEU vs Python"] = greedy_bleu(python, group) if key[4] == "rust" and len(python) and compared \
+            else None
         rows.append(row)
     out = pd.DataFrame(rows)
     if out.empty:
