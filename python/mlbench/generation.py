@@ -40,8 +40,8 @@ PERCENTILES = (50, 90, 99)
 
 @dataclass(frozen=True)
 class Generated:
-    """One greedy generation: the new ids (batch x new tokens), the prefill's seconds (to the first
-    token) and each later token's seconds."""
+    """One generation: the new ids (batch x new tokens), the prefill's seconds (to the first token)
+    and each later token's seconds."""
 
     tokens: np.ndarray
     prefill_s: float
@@ -52,7 +52,8 @@ class Generated:
 class Generate:
     """A framework's model: `load` the set's model folder once; `generate` from prompts (int64 batch
     x length) with a fresh cache, each next token picked by `chooser(params, seed)`'s function of the
-    last logits and the tokens so far (greedy: the argmax; `sample`: a seeded draw); `score` a
+    last logits and the prompts (greedy: the argmax; `sample`: a seeded draw over the tokens it has
+    seen, which it keeps itself); `score` a
     sequence's next-token NLLs without a cache."""
 
     load: Callable[[Prompts], Any]

@@ -49,7 +49,7 @@ def load(folder: Path) -> torch.nn.Module:
     return GPT2LMHeadModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32).eval()
 
 
-Choose = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (last logits, tokens so far) -> next tokens
+Choose = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (last logits, prompts) -> next tokens
 
 
 def greedy(params: dict[str, Any], seed: int) -> Choose:
@@ -59,12 +59,15 @@ def greedy(params: dict[str, Any], seed: int) -> Choose:
 
 def sampler(params: dict[str, Any], seed: int) -> Choose:
     """transformers' processing (repetition penalty, temperature, top-k, top-p), then one draw from
-    the softmax with torch.multinomial on a generator seeded with `seed`."""
+    the softmax with torch.multinomial on a generator seeded with `seed`. One per generation: it keeps
+    each row's tokens so far (the prompt, then its own draws), as the Rust arms' sampler does."""
     generator = torch.Generator().manual_seed(seed)
     penalty, temperature = params["repetition_penalty"], params["temperature"]
     top_k, top_p = params["top_k"], params["top_p"]
+    history: list[torch.Tensor] = []
 
-    def choose(logits: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    def choose(logits: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
+        seen = history[0] if history else prompts
         scores = logits.to(torch.float32)
         if penalty != 1.0:
             picked = scores.gather(1, seen)
@@ -78,13 +81,15 @@ def sampler(params: dict[str, Any], seed: int) -> Choose:
             probabilities = ordered.softmax(dim=-1)
             drop = probabilities.cumsum(dim=-1) - probabilities >= top_p
             scores = scores.scatter(1, order, ordered.masked_fill(drop, -torch.inf))
-        return torch.multinomial(scores.softmax(dim=-1), 1, generator=generator).squeeze(1)
+        token = torch.multinomial(scores.softmax(dim=-1), 1, generator=generator).squeeze(1)
+        history[:] = [torch.cat([seen, token.unsqueeze(1)], dim=1)]
+        return token
 
     return choose
 
 
 def generate(model: torch.nn.Module, prompts: np.ndarray, new_tokens: int, choose: Choose | None = None) -> Generated:
-    """Decoding with the cache, each next token `choose(last logits, tokens so far)` (default: greedy):
+    """Decoding with the cache, each next token `choose(last logits, prompts)` (default: greedy):
     the new ids (batch x new_tokens), the prefill's seconds (to the first token) and each later
     token's seconds."""
     choose = choose or greedy({}, 0)
@@ -95,14 +100,12 @@ def generate(model: torch.nn.Module, prompts: np.ndarray, new_tokens: int, choos
         start = time.perf_counter()
         result = model(input_ids=ids, use_cache=True)
         token = choose(result.logits[:, -1], ids)
-        seen = torch.cat([ids, token.unsqueeze(1)], dim=1)
         out[:, 0] = token.numpy()
         prefill_s = time.perf_counter() - start
         for k in range(1, new_tokens):
             start = time.perf_counter()
             result = model(input_ids=token.unsqueeze(1), cache=result.cache, use_cache=True)
-            token = choose(result.logits[:, -1], seen)
-            seen = torch.cat([seen, token.unsqueeze(1)], dim=1)
+            token = choose(result.logits[:, -1], ids)
             out[:, k] = token.numpy()
             decode_s.append(time.perf_counter() - start)
     return Generated(out, prefill_s, decode_s)

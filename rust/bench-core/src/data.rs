@@ -7,6 +7,7 @@ use std::path::Path;
 
 use ndarray::{Array1, Array2};
 use ndarray_npy::{read_npy, ReadNpyExt};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -96,6 +97,30 @@ pub fn verify(name: &str, datasets_dir: &Path) -> Result<String> {
         }
     }
     sha256_file(&meta_path)
+}
+
+/// meta.json of a dataset that must be in `layout` (`what`: the layout in words), read into `T`
+/// (python/mlbench/datasets.py's `meta_of_layout`).
+pub fn meta_of_layout<T: DeserializeOwned>(
+    name: &str,
+    datasets_dir: &Path,
+    layout: &str,
+    what: &str,
+) -> Result<T> {
+    let meta_path = datasets_dir.join(name).join("meta.json");
+    let text = std::fs::read_to_string(&meta_path)
+        .map_err(|e| BenchError::usage(format!("{}: cannot read: {e}", meta_path.display())))?;
+    let meta: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| BenchError::usage(format!("{}: corrupt meta.json: {e}", meta_path.display())))?;
+    let found = meta.get("layout").and_then(serde_json::Value::as_str);
+    if found != Some(layout) {
+        return Err(BenchError::usage(format!(
+            "dataset {name:?} is not {what} (layout {})",
+            found.unwrap_or("tabular")
+        )));
+    }
+    serde_json::from_value(meta)
+        .map_err(|e| BenchError::usage(format!("{}: corrupt meta.json: {e}", meta_path.display())))
 }
 
 /// The four arrays of a prepared split. Features are float64; targets are float64 for regression

@@ -46,8 +46,8 @@ pub struct Generated {
 /// A framework's loaded model.
 pub trait Generator {
     /// Generation of `new_tokens` after each prompt (int64 batch x length), from a fresh cache: each
-    /// next token the argmax of the last logits, or with a `sampler`, its choice from them and the
-    /// row's tokens so far.
+    /// next token the argmax of the last logits, or with a `sampler` (which keeps each row's tokens
+    /// so far), its choice from them.
     fn generate(
         &mut self,
         prompts: &Array2<i64>,
@@ -95,8 +95,6 @@ pub struct GenerateParams {
 #[derive(Debug, Deserialize)]
 struct PromptsMeta {
     #[serde(default)]
-    layout: Option<String>,
-    #[serde(default)]
     n_prompts: usize,
     #[serde(default)]
     prompt_length: usize,
@@ -107,18 +105,11 @@ struct PromptsMeta {
 }
 
 fn read_meta(name: &str, datasets_dir: &Path) -> Result<PromptsMeta> {
-    let meta_path = datasets_dir.join(name).join("meta.json");
-    let text = std::fs::read_to_string(&meta_path)
-        .map_err(|e| BenchError::usage(format!("{}: cannot read: {e}", meta_path.display())))?;
-    let meta: PromptsMeta = serde_json::from_str(&text)
-        .map_err(|e| BenchError::usage(format!("{}: corrupt meta.json: {e}", meta_path.display())))?;
-    if meta.layout.as_deref() != Some("prompts") {
-        return Err(BenchError::usage(format!(
-            "dataset: {name:?} is not a language model's prompts set (layout {})",
-            meta.layout.as_deref().unwrap_or("tabular")
-        )));
-    }
-    Ok(meta)
+    data::meta_of_layout(name, datasets_dir, "prompts", "a language model's prompts set").map_err(|e| match e
+    {
+        BenchError::Usage(message) => BenchError::usage(format!("dataset: {message}")),
+        other => other,
+    })
 }
 
 /// What a job's schema cannot see: the set has the prompts it asks, and they fit the model.
@@ -279,7 +270,7 @@ fn measure_repetition(
     let rss_start = rss_mb();
     let cpu_start = cpu_time_s();
     let batch = data.prompts.slice(s![..params.batch_size, ..params.prompt_length]).to_owned();
-    let mut sampler = Sampler::of(params, job.seed + u64::from(repetition));
+    let mut sampler = Sampler::of(params, job.seed + u64::from(repetition), &batch);
     let generated = model.generate(&batch, params.max_new_tokens, sampler.as_mut())?;
     let mut timer = PhaseTimer::default();
     let nll = timer.calls("score", 1, None, || Ok(()), |_| model.score(&data.heldout))?;

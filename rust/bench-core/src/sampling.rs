@@ -15,42 +15,45 @@ use ndarray::Array2;
 use crate::error::{BenchError, Result};
 use crate::generation::GenerateParams;
 
-/// Each prompt's tokens, the start of its tokens so far.
-pub fn seen_of(prompts: &Array2<i64>) -> Vec<Vec<u32>> {
-    prompts.rows().into_iter().map(|row| row.iter().map(|&id| id as u32).collect()).collect()
-}
-
 pub struct Sampler {
     temperature: f32,
     top_k: usize,
     top_p: f32,
     penalty: f32,
     rng: StdRng,
+    /// Each row's tokens so far: its prompt, then the sampler's own draws.
+    seen: Vec<Vec<u32>>,
 }
 
 impl Sampler {
-    /// The job's sampler, or None for greedy decoding (no sampling settings).
-    pub fn of(params: &GenerateParams, seed: u64) -> Option<Self> {
+    /// The job's sampler for one generation from `prompts` (batch x length), or None for greedy
+    /// decoding (no sampling settings).
+    pub fn of(params: &GenerateParams, seed: u64, prompts: &Array2<i64>) -> Option<Self> {
         Some(Sampler {
             temperature: params.temperature? as f32,
             top_k: params.top_k.unwrap_or(0),
             top_p: params.top_p.unwrap_or(1.0) as f32,
             penalty: params.repetition_penalty.unwrap_or(1.0) as f32,
             rng: StdRng::seed_from_u64(seed),
+            seen: prompts.rows().into_iter().map(|row| row.iter().map(|&id| id as u32).collect()).collect(),
         })
     }
 
     /// Each row's next token from its last logits (batch x vocabulary), appended to the row's tokens
-    /// so far (`seen`, one list per row, starting with the prompt).
-    pub fn choose_rows(&mut self, rows: &[Vec<f32>], seen: &mut [Vec<u32>]) -> Result<Vec<u32>> {
-        rows.iter()
+    /// so far.
+    pub fn choose_rows(&mut self, rows: &[Vec<f32>]) -> Result<Vec<u32>> {
+        let mut seen = std::mem::take(&mut self.seen);
+        let chosen = rows
+            .iter()
             .zip(seen.iter_mut())
             .map(|(row, seen)| {
                 let token = self.choose(row, seen)?;
                 seen.push(token);
                 Ok(token)
             })
-            .collect()
+            .collect();
+        self.seen = seen;
+        chosen
     }
 
     /// The next token of one row from its last logits and the tokens it has so far.
@@ -106,7 +109,7 @@ mod tests {
             top_p: Some(top_p),
             repetition_penalty: Some(penalty),
         };
-        Sampler::of(&params, 7).unwrap()
+        Sampler::of(&params, 7, &Array2::zeros((1, 0))).unwrap()
     }
 
     #[test]
@@ -128,7 +131,8 @@ mod tests {
         let logits = [2.0, 1.9];
         let mut penalised = sampler(1, 1.0, 10.0); // top-1 after the penalty: token 0 falls to 0.2
         assert_eq!(penalised.choose(&logits, &[0]).unwrap(), 1);
-        assert!(Sampler::of(&GenerateParams { temperature: None, ..penalised_params() }, 1).is_none());
+        let greedy = GenerateParams { temperature: None, ..penalised_params() };
+        assert!(Sampler::of(&greedy, 1, &Array2::zeros((1, 0))).is_none());
     }
 
     fn penalised_params() -> GenerateParams {

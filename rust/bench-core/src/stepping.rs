@@ -133,8 +133,6 @@ struct StepParams {
 #[derive(Debug, Deserialize)]
 struct RolloutsMeta {
     #[serde(default)]
-    layout: Option<String>,
-    #[serde(default)]
     environment: String,
 }
 
@@ -150,17 +148,8 @@ fn npy<T: ReadNpyExt>(path: &Path) -> Result<T> {
 /// Read a rollouts set (call `data::verify` once per process first).
 pub fn load_rollouts(name: &str, datasets_dir: &Path) -> Result<Rollouts> {
     let folder = datasets_dir.join(name);
-    let meta_path = folder.join("meta.json");
-    let text = std::fs::read_to_string(&meta_path)
-        .map_err(|e| BenchError::usage(format!("{}: cannot read: {e}", meta_path.display())))?;
-    let meta: RolloutsMeta = serde_json::from_str(&text)
-        .map_err(|e| BenchError::usage(format!("{}: corrupt meta.json: {e}", meta_path.display())))?;
-    if meta.layout.as_deref() != Some("rollouts") {
-        return Err(BenchError::usage(format!(
-            "dataset {name:?} is not an environment's rollouts set (layout {})",
-            meta.layout.as_deref().unwrap_or("tabular")
-        )));
-    }
+    let meta: RolloutsMeta =
+        data::meta_of_layout(name, datasets_dir, "rollouts", "an environment's rollouts set")?;
     let optional = |file: &str| folder.join(file).is_file().then(|| folder.join(file));
     Ok(Rollouts {
         environment: meta.environment,

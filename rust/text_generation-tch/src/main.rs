@@ -9,7 +9,7 @@ use std::time::Instant;
 use bench_core::config::Job;
 use bench_core::error::{BenchError, Result};
 use bench_core::generation::{Generated, GenerationInfo, Generator, Prompts};
-use bench_core::sampling::{seen_of, Sampler};
+use bench_core::sampling::Sampler;
 use ndarray::{Array1, Array2};
 use text_generation::model::{check_cpu, read_config, read_tokenizer};
 
@@ -29,18 +29,14 @@ fn tch_error(e: tch::TchError) -> BenchError {
 }
 
 /// The next tokens (batch, int64) from the logits (batch x steps x vocabulary): the argmax of the
-/// last position, or with a sampler its choice from that row and the row's tokens so far.
-fn pick(
-    logits: &tch::Tensor,
-    sampler: &mut Option<&mut Sampler>,
-    seen: &mut [Vec<u32>],
-) -> Result<tch::Tensor> {
+/// last position, or the sampler's choice from that row.
+fn pick(logits: &tch::Tensor, sampler: &mut Option<&mut Sampler>) -> Result<tch::Tensor> {
     let last = logits.select(1, -1);
     let Some(sampler) = sampler else {
         return Ok(last.argmax(-1, false));
     };
     let rows = Vec::<Vec<f32>>::try_from(last.to_kind(tch::Kind::Float)).map_err(tch_error)?;
-    let chosen: Vec<i64> = sampler.choose_rows(&rows, seen)?.into_iter().map(i64::from).collect();
+    let chosen: Vec<i64> = sampler.choose_rows(&rows)?.into_iter().map(i64::from).collect();
     Ok(tch::Tensor::from_slice(&chosen))
 }
 
@@ -53,18 +49,17 @@ impl Generator for TchGenerator {
     ) -> Result<Generated> {
         let _guard = tch::no_grad_guard();
         let ids = tch_ids(&prompts.iter().copied().collect::<Vec<_>>(), prompts.dim());
-        let mut seen = seen_of(prompts);
         let model = &mut self.model;
         model.clear_cache();
         let mut tokens = Vec::with_capacity(new_tokens);
         let start = Instant::now();
-        let mut token = pick(&model.forward(&ids), &mut sampler, &mut seen)?;
+        let mut token = pick(&model.forward(&ids), &mut sampler)?;
         tokens.push(token.shallow_clone());
         let prefill_s = start.elapsed().as_secs_f64();
         let mut decode_s = Vec::with_capacity(new_tokens.saturating_sub(1));
         for _ in 1..new_tokens {
             let start = Instant::now();
-            token = pick(&model.forward(&token.unsqueeze(1)), &mut sampler, &mut seen)?;
+            token = pick(&model.forward(&token.unsqueeze(1)), &mut sampler)?;
             tokens.push(token.shallow_clone());
             decode_s.push(start.elapsed().as_secs_f64());
         }

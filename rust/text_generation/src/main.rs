@@ -19,7 +19,7 @@ use std::time::Instant;
 use bench_core::config::Job;
 use bench_core::error::{BenchError, Result};
 use bench_core::generation::{Generated, GenerationInfo, Generator, Prompts};
-use bench_core::sampling::{seen_of, Sampler};
+use bench_core::sampling::Sampler;
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
 use clap::{Parser, Subcommand};
@@ -130,8 +130,8 @@ fn prompts(path: &Path, config: &gpt2::Config, new_tokens: usize) -> Result<Tens
 }
 
 /// The next tokens (batch, u32) from the logits (batch x steps x vocabulary): the argmax of the last
-/// position, or with a sampler its choice from that row and the row's tokens so far.
-fn pick(logits: &Tensor, sampler: &mut Option<&mut Sampler>, seen: &mut [Vec<u32>]) -> Result<Tensor> {
+/// position, or the sampler's choice from that row.
+fn pick(logits: &Tensor, sampler: &mut Option<&mut Sampler>) -> Result<Tensor> {
     let Some(sampler) = sampler else {
         return gpt2::next_tokens(logits).map_err(candle_error);
     };
@@ -140,7 +140,7 @@ fn pick(logits: &Tensor, sampler: &mut Option<&mut Sampler>, seen: &mut [Vec<u32
         .narrow(1, steps - 1, 1)
         .and_then(|l| l.squeeze(1)?.to_dtype(DType::F32)?.to_vec2::<f32>())
         .map_err(candle_error)?;
-    let chosen = sampler.choose_rows(&rows, seen)?;
+    let chosen = sampler.choose_rows(&rows)?;
     Tensor::new(chosen.as_slice(), logits.device()).map_err(candle_error)
 }
 
@@ -151,19 +151,18 @@ fn decode(
     ids: &Tensor,
     new_tokens: usize,
     mut sampler: Option<&mut Sampler>,
-    seen: &mut [Vec<u32>],
 ) -> Result<(Tensor, f64, Vec<f64>)> {
     model.clear_cache();
     let mut tokens = Vec::with_capacity(new_tokens);
     let start = Instant::now();
-    let mut token = pick(&model.forward(ids).map_err(candle_error)?, &mut sampler, seen)?;
+    let mut token = pick(&model.forward(ids).map_err(candle_error)?, &mut sampler)?;
     tokens.push(token.clone());
     let prefill_s = start.elapsed().as_secs_f64();
     let mut decode_s = Vec::with_capacity(new_tokens.saturating_sub(1));
     for _ in 1..new_tokens {
         let start = Instant::now();
         let logits = token.unsqueeze(1).and_then(|t| model.forward(&t)).map_err(candle_error)?;
-        token = pick(&logits, &mut sampler, seen)?;
+        token = pick(&logits, &mut sampler)?;
         tokens.push(token.clone());
         decode_s.push(start.elapsed().as_secs_f64());
     }
@@ -178,7 +177,7 @@ fn generate(model_dir: &Path, prompts_path: &Path, new_tokens: usize, out: &Path
     }
     let mut model = load(model_dir)?;
     let ids = prompts(prompts_path, &model.config, new_tokens)?;
-    let (tokens, prefill_s, decode_s) = decode(&mut model, &ids, new_tokens, None, &mut [])?;
+    let (tokens, prefill_s, decode_s) = decode(&mut model, &ids, new_tokens, None)?;
     std::fs::create_dir_all(out).map_err(|e| BenchError::usage(format!("--out: {}: {e}", out.display())))?;
     tokens.write_npy(out.join("ids.npy")).map_err(candle_error)?;
     let timings = serde_json::json!({"prefill_s": prefill_s, "decode_s": decode_s});
@@ -213,8 +212,7 @@ impl Generator for CandleGpt2 {
         sampler: Option<&mut Sampler>,
     ) -> Result<Generated> {
         let ids = id_tensor(&prompts.iter().copied().collect::<Vec<_>>(), prompts.dim())?;
-        let mut seen = seen_of(prompts);
-        let (tokens, prefill_s, decode_s) = decode(&mut self.model, &ids, new_tokens, sampler, &mut seen)?;
+        let (tokens, prefill_s, decode_s) = decode(&mut self.model, &ids, new_tokens, sampler)?;
         let values = tokens.flatten_all().and_then(|t| t.to_vec1::<i64>()).map_err(candle_error)?;
         let tokens = Array2::from_shape_vec((prompts.nrows(), new_tokens), values)
             .map_err(|e| BenchError::run(format!("generated tokens: {e}")))?;
