@@ -46,9 +46,11 @@ TASKS: dict[str, tuple[dict[str, Any], str, list[str], int]] = {
             ["cnn", "cnn-burn"], 100),
     "text_generation": ({"algorithms": {"greedy": {}}, "datasets": ["gpt2_tiny_prompts"]},
                         "python/tasks/llm/text_generation.py", ["text_generation"], 100),
+    "text_encoding": ({"algorithms": {"classification": {}}, "datasets": ["bert_tiny_texts"]},
+                      "python/tasks/llm/text_encoding.py", ["text_encoding"], 100),
 }
 FRAMEWORKS = {"regression": "linfa", "svm": "libsvm-rs", "clustering": "linfa", "cnn": "tch",
-              "text_generation": "candle"}
+              "text_generation": "candle", "text_encoding": "candle"}
 
 ANY_VALUE = st.one_of(
     st.none(), st.booleans(), st.integers(-(10**20), 10**20), st.floats(allow_nan=True, allow_infinity=True),

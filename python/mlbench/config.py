@@ -37,7 +37,8 @@ TASK_SPEC_SCHEMA: dict[str, Any] = {
         # `env_steps` (an environment stepped through a rollouts set's actions, mlbench.stepping) or
         # `train_agent` (an agent trained on an environment from shared weights and streams, mlbench.agents)
         # or `generate` (a language model's generation and perplexity on a prompts set, mlbench.generation).
-        "protocol": {"enum": ["supervised", "clustering", "train_classifier", "env_steps", "train_agent", "generate"]},
+        "protocol": {"enum": ["supervised", "clustering", "train_classifier", "env_steps", "train_agent", "generate",
+                                  "encode"]},
         "rust": {"type": "object", "required": ["binary", "frameworks"], "additionalProperties": False,
                  "properties": {"binary": {"type": "string"},
                                 "frameworks": {"type": "array", "items": {"type": "string"}, "minItems": 1},
@@ -377,8 +378,9 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
                     check_agent(f"{path}: algorithms.{algorithm}", dataset, params, datasets_dir)
                 if spec.protocol == "env_steps":
                     check_rollouts(f"{path}: algorithms.{algorithm}", dataset, params, datasets_dir)
-                if spec.protocol == "generate":
-                    check_prompts(f"{path}: algorithms.{algorithm}", dataset, params, datasets_dir)
+                if spec.protocol in ("generate", "encode"):
+                    check_model_input(f"{path}: algorithms.{algorithm}", spec.protocol, dataset, params,
+                                      datasets_dir)
                 jobs += [Job(run=run, task=spec.task, domain=spec.domain, language=language, framework=framework,
                              algorithm=algorithm, dataset=dataset, datasets_dir=str(datasets_dir.resolve()),
                              hyperparameters=params, hardware_profile=hardware.name, device=device,
@@ -441,12 +443,14 @@ def check_rollouts(where: str, dataset: str, params: dict[str, Any], datasets_di
                              f"{dataset}")
 
 
-def check_prompts(where: str, dataset: str, params: dict[str, Any], datasets_dir: Path) -> None:
-    """What a generation job's schema cannot see (mlbench.generation.check_params), at matrix expansion."""
-    from mlbench import generation
+def check_model_input(where: str, protocol: str, dataset: str, params: dict[str, Any], datasets_dir: Path) -> None:
+    """What a generation or encoding job's schema cannot see (mlbench.generation.check_params,
+    mlbench.encoding.check_params), at matrix expansion."""
+    from mlbench import encoding, generation
 
+    checker = generation.check_params if protocol == "generate" else encoding.check_params
     try:
-        generation.check_params(params, ds.read_meta(dataset, datasets_dir))
+        checker(params, ds.read_meta(dataset, datasets_dir))
     except UsageError as exc:
         raise UsageError(f"{where}: {exc}") from None
 
@@ -461,15 +465,18 @@ def check_agent(where: str, dataset: str, params: dict[str, Any], datasets_dir: 
         raise UsageError(f"{where}: {exc}") from None
 
 
+MODEL_LAYOUTS = {"generate": "prompts", "encode": "texts"}  # the layout each model protocol reads
+
+
 def check_target(path: str | Path, algorithm: str, dataset: str, spec: TaskSpec, datasets_dir: Path) -> None:
     """The dataset's target suits the algorithm: class labels for classification and clustering, a
     rollouts set for stepping an environment."""
     meta = ds.read_meta(dataset, datasets_dir)
     layout = meta.get("layout", "tabular")
-    needed = "rollouts" if spec.steps_environments else "prompts" if spec.protocol == "generate" else None
-    if (layout in ("rollouts", "prompts") or needed is not None) and layout != needed:
-        need = {"rollouts": "an environment's rollouts set", "prompts": "a language model's prompts set"}.get(
-            needed or "", "features and a target")
+    needed = "rollouts" if spec.steps_environments else MODEL_LAYOUTS.get(spec.protocol)
+    if (layout in ("rollouts", "prompts", "texts") or needed is not None) and layout != needed:
+        need = {"rollouts": "an environment's rollouts set", "prompts": "a language model's prompts set",
+                "texts": "an encoder's texts set"}.get(needed or "", "features and a target")
         raise UsageError(f"{path}: algorithms.{algorithm}: dataset {dataset!r} is not {need}")
     if needed is not None:
         return

@@ -4,7 +4,8 @@ meta.json names the layout: `tabular` (float64 features, standardised here), `im
 N x C x H x W pixels, normalised on load by the rule meta.json states; see mlbench.images) or
 `sequences` (float32 N x T x F, stored ready to use; see mlbench.sequences) or `rollouts` (an
 environment's actions and episode starts, no split; see mlbench.rollouts) or `prompts` (a language
-model's files and the token ids it runs on; see mlbench.prompts), and lists every file with its
+model's files and the token ids it runs on; see mlbench.prompts) or `texts` (an encoder's files, its
+seeded task heads and the token ids they run on; see mlbench.texts), and lists every file with its
 sha256 (and an array's shape and dtype). Both languages verify the files it lists.
 
 Every split is the same seeded 75/25 split (stratified for class labels), and features are
@@ -26,13 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from mlbench import images, prompts, rollouts, sequences
+from mlbench import images, prompts, rollouts, sequences, texts
 from mlbench.errors import DatasetError
 
 SPLIT_SEED = 20240501
 TEST_SIZE = 0.25
 FILES = ("X_train.npy", "X_test.npy", "y_train.npy", "y_test.npy")
 PROMPT_FILES = ("config.json", "model.safetensors", "prompts.npy", "heldout.npy")  # a prompts set's
+TEXT_FILES = ("config.json", "model.safetensors", "heads.safetensors", "ids.npy", "mask.npy")  # a texts set's
 TRAINING_LAYOUTS = ("images", "sequences")  # what the train_classifier protocol reads
 
 
@@ -48,7 +50,8 @@ class Source:
     sweep: str | None = None  # a size-sweep member: the pool it subsamples (meta.json says, with n_samples)
 
 
-AnySource = Source | images.ImageSource | sequences.SequenceSource | rollouts.RolloutSource | prompts.PromptSource
+AnySource = Source | images.ImageSource | sequences.SequenceSource | rollouts.RolloutSource | prompts.PromptSource \
+    | texts.TextSource
 
 
 def diabetes(download: bool) -> Source:
@@ -204,12 +207,22 @@ BUILDERS: dict[str, Callable[[bool], AnySource]] = {
     "lunarlander_random": rollouts.lunarlander_random,
     "gpt2_tiny_prompts": prompts.gpt2_tiny_prompts,
     "gpt2_small_prompts": prompts.gpt2_small_prompts,
+    "bert_tiny_texts": texts.bert_tiny_texts,
+    "distilbert_tiny_texts": texts.distilbert_tiny_texts,
+    "roberta_tiny_texts": texts.roberta_tiny_texts,
+    "albert_tiny_texts": texts.albert_tiny_texts,
+    "minilm_texts": texts.minilm_texts,
+    "bert_base_texts": texts.bert_base_texts,
+    "distilbert_base_texts": texts.distilbert_base_texts,
+    "roberta_base_texts": texts.roberta_base_texts,
+    "albert_base_texts": texts.albert_base_texts,
 }
 OPTIONAL = {"california_housing", "fashion_mnist", "fashion_mnist_2k", "mnist", "cifar10", "cifar100",
             "fashion_mnist_rows", "fashion_mnist_rows_2k"}
 # Prepared only when named (`mlbench datasets prepare NAME`, or the make target of the benchmark that
 # reads it): GPT-2 small's random weights are 500 MB that only `make bench-llm` needs.
-ON_REQUEST = {"gpt2_small_prompts"}
+ON_REQUEST = {"gpt2_small_prompts", "bert_base_texts", "distilbert_base_texts", "roberta_base_texts",
+              "albert_base_texts"}
 
 
 def sha256_file(path: Path) -> str:
@@ -274,6 +287,8 @@ def layout_of(source: AnySource) -> tuple[dict[str, np.ndarray], dict]:
         return rollouts.arrays(source), rollouts.meta(source)
     if isinstance(source, prompts.PromptSource):
         return prompts.arrays(source), prompts.meta(source)
+    if isinstance(source, texts.TextSource):
+        return texts.arrays(source), texts.meta(source)
     return tabular_meta(source)
 
 
@@ -288,11 +303,12 @@ def write(name: str, source: AnySource, out_dir: Path) -> Path:
         path = tmp / f"{key}.npy"
         np.save(path, array)
         files[path.name] = {"sha256": sha256_file(path), "shape": list(array.shape), "dtype": str(array.dtype)}
-    if isinstance(source, prompts.PromptSource):  # the model folder's files, moved in beside the arrays
-        for path in prompts.model_files(source):
-            shutil.move(path, tmp / path.name)
-            files[path.name] = {"sha256": sha256_file(tmp / path.name)}
-        prompts.discard(source)
+    for module in (prompts, texts):  # a model folder's files, moved in beside the arrays
+        if isinstance(source, module.PromptSource if module is prompts else module.TextSource):
+            for path in module.model_files(source):
+                shutil.move(path, tmp / path.name)
+                files[path.name] = {"sha256": sha256_file(tmp / path.name)}
+            module.discard(source)
     meta = {"name": name, "source": source.source, **layout, "files": files}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     if final.exists():
@@ -338,6 +354,9 @@ def prepare(names: list[str], out_dir: Path, download: bool = False,
         elif isinstance(source, prompts.PromptSource):
             log(f"prepared {name}: GPT-2 ({source.model} configuration, random weights), "
                 f"{source.prompts.shape[0]} prompts of {source.prompts.shape[1]} tokens")
+        elif isinstance(source, texts.TextSource):
+            log(f"prepared {name}: {source.family} ({source.model}), {source.ids.shape[0]} sequences of "
+                f"{source.ids.shape[1]} tokens")
         else:
             log(f"prepared {name}: {source.X.shape[0]} samples x {source.X.shape[1]} features")
         ready.append(name)
@@ -381,6 +400,8 @@ def required_files(meta: dict) -> tuple[str, ...]:
         return ("actions.npy", "starts.npy" if meta.get("start") == "states" else "reset_seeds.npy")
     if meta.get("layout") == "prompts":
         return PROMPT_FILES
+    if meta.get("layout") == "texts":
+        return TEXT_FILES
     return FILES
 
 
@@ -453,3 +474,12 @@ def has_class_labels(meta: dict) -> bool:
 
 def layout(name: str, datasets_dir: Path) -> str:
     return read_meta(name, datasets_dir).get("layout", "tabular")
+
+
+def load_texts(name: str, datasets_dir: Path) -> texts.Texts:
+    """A texts set (verify() first, once per process): its arrays and model folder."""
+    meta = meta_of_layout(name, datasets_dir, "texts", "an encoder's texts set")
+    folder = datasets_dir / name
+    return texts.Texts(folder, str(meta["family"]), np.load(folder / "ids.npy"), np.load(folder / "mask.npy"),
+                       int(meta["pad_token_id"]), int(meta["vocab_size"]), int(meta["max_positions"]),
+                       {str(k): int(v) for k, v in meta["labels"].items()})

@@ -7,7 +7,9 @@ decision values, LIBSVM's pair order and sign, or the test logits of a training 
 (labels of the training set, judged against the features and the ground truth), `rollout` (an
 environment stepped through a rollouts set's actions: the episodes it completed, judged from the
 outputs alone, since both sides replay the same actions from the same starts), `agent` (an agent
-trained on an environment: its episodes' returns against the environment's success threshold). The runner writes
+trained on an environment: its episodes' returns against the environment's success threshold),
+`generation` and `sampled_generation` (a language model's tokens and held-out NLL), `encoding_labels`,
+`encoding_spans` and `embedding` (an encoder's head outputs, judged against the Python side's). The runner writes
 each job's kind and primary metric into the run's meta.json; stats reads them from there.
 
 A cross-validated job (`cv_folds: k`) saves out-of-fold outputs, one per training row; `evaluate_folds`
@@ -194,6 +196,17 @@ def evaluate_generation(outputs: dict[str, np.ndarray], meta: dict[str, Any]) ->
             "tokens_generated": float(tokens.size)}
 
 
+def evaluate_encoding(outputs: dict[str, np.ndarray], meta: dict[str, Any]) -> dict[str, float | None]:
+    """An encoder head's outputs (mlbench.encoding): finite floats. The head is seeded, not trained,
+    so nothing is judged against labels: the quality figure is the output's distance from the Python
+    side's (stats.output_error), the one figure that says both sides computed the same function."""
+    values = outputs["outputs"]
+    if values.ndim not in (2, 3) or values.size == 0 or not np.all(np.isfinite(values)):
+        raise EvaluationError(f"encoder outputs of shape {values.shape} are empty, of the wrong rank, NaN or "
+                              "infinite")
+    return {"output_max_abs": float(np.max(np.abs(values)))}
+
+
 @dataclass(frozen=True)
 class Kind:
     """How one kind of task is judged."""
@@ -234,6 +247,17 @@ KINDS: dict[str, Kind] = {
     "sampled_generation": Kind(lambda case: {}, "none", ("tokens", "nll"), ("decode_steps",), "mean_nll", False,
                                "none: each side samples with its own random generator (not comparable)",
                                evaluate_generation),
+    # An encoder with a seeded head (mlbench.encoding): quality is the largest difference from the
+    # Python side's outputs relative to their largest magnitude (stats.output_error), never accuracy.
+    "encoding_labels": Kind(lambda case: {}, "none", ("outputs",), (), "output_error", False,
+                            "share of argmax labels (per sequence, or per token) equal to the Python side's",
+                            evaluate_encoding),
+    "encoding_spans": Kind(lambda case: {}, "none", ("outputs",), (), "output_error", False,
+                           "share of answer spans (the best start <= end within 30 tokens) equal to the Python "
+                           "side's", evaluate_encoding),
+    "embedding": Kind(lambda case: {}, "none", ("outputs",), (), "output_error", False,
+                      "share of sentences whose CLS and mean embeddings both have cosine >= 0.9999 with the "
+                      "Python side's", evaluate_encoding),
 }
 
 

@@ -8,8 +8,9 @@ shared batch order), an `EnvSteps` (the `env_steps` protocol of mlbench.stepping
 environment stepped through a rollouts set's actions) or a `TrainAgent` (the `train_agent`
 protocol of mlbench.agents: an agent trained on an environment from shared weights and random
 streams) or a `Generate` (the `generate` protocol of mlbench.generation: a language model's
-generation, greedy or sampled, and held-out perplexity on a prompts set). A protocol owns what happens inside one
-repetition and returns the named artifacts the judge reads, the work per phase (throughput is
+generation, greedy or sampled, and held-out perplexity on a prompts set) or an `Encode` (the
+`encode` protocol of mlbench.encoding: an encoder and a task head on a texts set). A protocol owns
+what happens inside one repetition and returns the named artifacts the judge reads, the work per phase (throughput is
 derived from it) and the solver's facts; this module owns the CLI, the checks, the loop, the clock,
 the records and the errors.
 Mirrors rust/bench-core/src/harness.rs.
@@ -32,16 +33,18 @@ from typing import Any
 
 import numpy as np
 
-from mlbench import agents, envinfo, folds, generation, gpu, records, stepping, training
+from mlbench import agents, encoding, envinfo, folds, generation, gpu, records, stepping, training
 from mlbench import datasets as ds
 from mlbench.agents import TrainAgent
 from mlbench.config import Job, check_agent, check_rollouts, load_job, load_task_spec
+from mlbench.encoding import Encode
 from mlbench.errors import UsageError, one_line
 from mlbench.generation import Generate
 from mlbench.measure import PhaseTimer, cpu_time_s, die_with_runner, peak_rss_mb, reset_peak_rss, rss_mb, startup_s
 from mlbench.prompts import Prompts
 from mlbench.rollouts import Rollouts
 from mlbench.stepping import EnvSteps
+from mlbench.texts import Texts
 from mlbench.training import TrainClassifier
 
 Params = dict[str, Any]
@@ -94,7 +97,7 @@ class Unsupported:
     reason: str
 
 
-Algorithm = Supervised | Clustering | TrainClassifier | EnvSteps | TrainAgent | Generate
+Algorithm = Supervised | Clustering | TrainClassifier | EnvSteps | TrainAgent | Generate | Encode
 Entry = Algorithm | Callable[[Params], Algorithm | Unsupported]
 
 
@@ -164,6 +167,8 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
             agent_checks(args.config, job, algorithm, need_fixtures=not args.fixtures)
         if isinstance(algorithm, Generate):
             generation_checks(args.config, job)
+        if isinstance(algorithm, Encode):
+            encoding_checks(args.config, job)
         if setup is not None:
             framework_threads = setup(job)
     except UsageError as exc:
@@ -206,6 +211,12 @@ def measure_process(args: argparse.Namespace, job: Job, algorithm: Algorithm, fr
 
             def measure(repetition: int, loops: dict[str, int], calibrate: bool) -> dict[str, Any]:
                 return measure_generation(job, generator, prompts, model, args.process, repetition)
+        elif isinstance(algorithm, Encode):
+            encoder = algorithm
+            texts, model = load_timer.calls("load", 1, lambda: None, lambda _: load_encoder(args.config, job, encoder))
+
+            def measure(repetition: int, loops: dict[str, int], calibrate: bool) -> dict[str, Any]:
+                return measure_encoding(job, encoder, texts, model, args.process, repetition, loops, calibrate)
         elif isinstance(algorithm, EnvSteps | TrainAgent):
             rollouts = load_timer.calls("load", 1, lambda: None,
                                         lambda _: ds.load_rollouts(job.dataset, Path(job.datasets_dir)))
@@ -299,6 +310,32 @@ def generation_checks(config: Path, job: Job) -> None:
         generation.check_params(job.hyperparameters, meta)
     except UsageError as exc:
         raise UsageError(f"{config}: hyperparameters: {exc}") from None
+
+
+def encoding_checks(config: Path, job: Job) -> None:
+    """An encoding job's own checks (mlbench.encoding.check_params) before anything runs."""
+    try:
+        meta = ds.meta_of_layout(job.dataset, Path(job.datasets_dir), "texts", "an encoder's texts set")
+    except UsageError as exc:
+        raise UsageError(f"{config}: dataset: {exc}") from None
+    try:
+        encoding.check_params(job.hyperparameters, meta)
+    except UsageError as exc:
+        raise UsageError(f"{config}: hyperparameters: {exc}") from None
+
+
+def load_encoder(config: Path, job: Job, algorithm: Encode) -> tuple[Texts, Any]:
+    """The texts set and its model with the job's head, loaded once per process (a corrupt model
+    file: a usage error)."""
+    texts = ds.load_texts(job.dataset, Path(job.datasets_dir))
+    try:
+        encoding.check_set(texts)
+    except UsageError as exc:
+        raise UsageError(f"{config}: {exc}") from None
+    try:
+        return texts, algorithm.load(texts, job.algorithm)
+    except Exception as exc:  # whatever the framework raises on a model file it cannot read
+        raise UsageError(f"{config}: {texts.folder}: the model cannot be loaded: {one_line(exc)}") from None
 
 
 def load_model(config: Path, job: Job, algorithm: Generate) -> tuple[Prompts, Any]:
@@ -594,6 +631,41 @@ def measure_generation(job: Job, algorithm: Generate, data: Prompts, model: Any,
         "solver": {"name": algorithm.describe(params),
                    "stopping_rule": f"fixed: {params['max_new_tokens']} new tokens ({job.algorithm})",
                    "n_iter": params["max_new_tokens"]},
+        "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start},
+        "status": "ok",
+        "error": None,
+    }
+
+
+def measure_encoding(job: Job, algorithm: Encode, data: Texts, model: Any, process: int, repetition: int,
+                     loops: dict[str, int], calibrate: bool) -> dict[str, Any]:
+    """The `encode` protocol (mlbench.encoding) inside the harness's record."""
+    reset_peak_rss()
+    rss_start = rss_mb()
+    cpu_start = cpu_time_s()
+    params = job.hyperparameters
+    phases = Phases(PhaseTimer(), loops, job.min_sample_s if calibrate else None)
+    sentences = encoding.sentences_of(data, params)
+    if sentences is not None:
+        length = data.ids.shape[1]
+        ids, mask = phases.run("tokenize", lambda: None, lambda _: algorithm.tokenize(data, sentences, length))
+        encoding.check_tokens(ids, mask, data, params["batch_size"])
+    ids, mask = encoding.batch_of(data, params)
+    outputs = np.asarray(phases.run("forward", lambda: model, lambda m: algorithm.forward(m, ids, mask)))
+    cpu = cpu_time_s() - cpu_start
+    encoding.check_outputs(outputs, job.algorithm, data, params)
+    timer = phases.timer
+    counts = encoding.counts(params, sentences is not None)
+    return {
+        "timings_s": timer.timings_s,
+        "inner_loops": timer.loops,
+        "page_faults": timer.page_faults,
+        "counts": counts,
+        "throughput": throughput(counts, timer.timings_s),
+        "metrics": {},
+        "artifacts": save_artifacts(job, process, repetition, {"outputs": outputs}),
+        "solver": {"name": algorithm.describe(job.algorithm, data), "stopping_rule": "one forward pass",
+                   "n_iter": 1},
         "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start},
         "status": "ok",
         "error": None,

@@ -51,8 +51,8 @@ RESAMPLE_BLOCK = 1000  # bootstrap samples drawn at a time (memory reuse; the re
 SEED = 20240501  # fixed, so a report is reproducible to the digit
 DEFAULT_QUALITY_TOLERANCE = 1e-3
 PROCESS_PHASES = ("startup", "load")  # measured once per task process, not per repetition
-HEADLINE_PHASES = ("fit", "train", "step", "generate")  # the main phase: fit (classical), train (training),
-# step (env_steps), generate (a language model's generation)
+HEADLINE_PHASES = ("fit", "train", "step", "generate", "forward")  # the main phase: fit (classical), train
+# (training), step (env_steps), generate (a language model's generation), forward (an encoder's)
 
 
 def resampled_medians(groups: list[np.ndarray], resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -249,9 +249,9 @@ def compare(table: pd.DataFrame, context: LoadReport | None = None, alpha: float
     for key, group in by_side.items():
         identity = dict(zip(KEYS, key, strict=True))
         metric = primary_metric(identity["task"], identity["algorithm"], context)
-        compared = judging_kind(identity["task"], identity["algorithm"], context) not in UNCOMPARED_KINDS
+        kind = judging_kind(identity["task"], identity["algorithm"], context)
         settings = (metric, quality_tolerance(identity["task"], context.quality_tolerance),
-                    margin_for(identity["task"], context), compared)
+                    margin_for(identity["task"], context), kind)
         work += [(identity, baseline, candidate, settings) for baseline, candidate in sides(group, context.mode)]
     comparisons = pd.DataFrame(compare_all(work, names))
     if comparisons.empty:
@@ -266,7 +266,7 @@ def compare(table: pd.DataFrame, context: LoadReport | None = None, alpha: float
     return comparisons
 
 
-Work = list[tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, tuple[str, float, float, bool]]]
+Work = list[tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, tuple[str, float, float, str]]]
 PARALLEL_MIN = 200  # comparisons from which `compare_all` spreads them over the CPU cores
 _WORK: tuple[Work, list[str]] = ([], [])  # what forked workers read (fork shares it; nothing is pickled)
 
@@ -345,7 +345,7 @@ def by_process(side: pd.DataFrame, phase: str) -> list[np.ndarray]:
 
 
 def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, metric: str, tolerance: float,
-                 margin: float, compared: bool, names: list[str]) -> list[dict[str, Any]]:
+                 margin: float, kind: str, names: list[str]) -> list[dict[str, Any]]:
     """One row per phase in `names` for one candidate (Rust framework) against the baseline (Python)."""
     if not names:
         return []
@@ -353,11 +353,15 @@ def compare_pair(identity: dict[str, Any], py: pd.DataFrame, rs: pd.DataFrame, m
         (q_py, low_py, high_py), (q_rs, low_rs, high_rs) = iqm_ci(per_seed(py, metric)), iqm_ci(per_seed(rs, metric))
         mismatch = not (low_py <= high_rs and low_rs <= high_py)  # CIs apart; NaN on either side too
         quality_cis = {"quality_ci_python": [low_py, high_py], "quality_ci_rust": [low_rs, high_rs]}
+    elif metric in CROSS_SIDE_METRICS:  # the Python side is the reference: its own distance is 0
+        q_py, q_rs = 0.0, output_error(py, rs)
+        mismatch = not (q_rs <= tolerance)  # NaN (outputs missing or of another shape) is a mismatch too
+        quality_cis = {}
     else:
         q_py, q_rs = median_metric(py, metric), median_metric(rs, metric)
         mismatch = not (abs(q_py - q_rs) <= tolerance)  # NaN on either side is a mismatch too
         quality_cis = {}
-    agreement = output_agreement(py, rs, metric) if compared else math.nan
+    agreement = output_agreement(py, rs, metric, kind) if kind not in UNCOMPARED_KINDS else math.nan
     disturbed = int(py["disturbed"].sum() + rs["disturbed"].sum())
     if disturbed:
         py, rs = py[~py["disturbed"]], rs[~rs["disturbed"]]  # counted, kept in the records, not judged
@@ -425,14 +429,73 @@ def iqm_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, 
     return centre, float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def output_agreement(py: pd.DataFrame, rs: pd.DataFrame, metric: str) -> float:
+# Metrics measured between the two sides' outputs, not on each side: an encoder's seeded head has
+# no meaningful accuracy, so its quality is how far the Rust side's outputs lie from the Python side's.
+CROSS_SIDE_METRICS = ("output_error",)
+SPAN_MAX_TOKENS = 30  # the longest answer span (transformers' question-answering pipeline's default)
+EMBEDDING_COSINE = 0.9999
+
+
+def output_pairs(py: pd.DataFrame, rs: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Both sides' saved outputs, repetition by repetition (the lowest process that saved each)."""
+    if "predictions" not in py or "predictions" not in rs:
+        return []
+    first_py, first_rs = first_by_repetition(py), first_by_repetition(rs)
+    pairs = []
+    for repetition in sorted(first_py.keys() & first_rs.keys()):
+        try:
+            pairs.append((np.load(first_py[repetition]), np.load(first_rs[repetition])))
+        except (OSError, ValueError, TypeError):
+            continue
+    return pairs
+
+
+def output_error(py: pd.DataFrame, rs: pd.DataFrame) -> float:
+    """The largest absolute difference between the two sides' outputs relative to the Python side's
+    largest magnitude, over the repetitions (NaN where outputs are missing or differ in shape)."""
+    errors = []
+    for a, b in output_pairs(py, rs):
+        if a.shape != b.shape:
+            return math.nan
+        a, b = a.astype(np.float64), b.astype(np.float64)
+        errors.append(float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(a))), np.finfo(np.float64).tiny)))
+    return max(errors) if errors else math.nan
+
+
+def best_spans(logits: np.ndarray) -> np.ndarray:
+    """Each row's answer span from its start and end logits (rows x tokens x 2): the (start, end)
+    with start <= end < start + SPAN_MAX_TOKENS of the largest summed logit (the first on a tie)."""
+    start, end = logits[..., 0].astype(np.float64), logits[..., 1].astype(np.float64)
+    n = start.shape[1]
+    offsets = np.arange(n)[None, :] - np.arange(n)[:, None]  # end - start
+    allowed = (offsets >= 0) & (offsets < SPAN_MAX_TOKENS)
+    scores = np.where(allowed[None], start[:, :, None] + end[:, None, :], -np.inf)
+    flat = scores.reshape(len(scores), -1).argmax(axis=1)
+    return np.stack([flat // n, flat % n], axis=1)
+
+
+def encoder_agreement(a: np.ndarray, b: np.ndarray, kind: str) -> float:
+    """How alike two encoder outputs are, by kind (mlbench.evaluate's `encoding_*` and `embedding`)."""
+    if kind == "encoding_spans":
+        return float(np.mean(np.all(best_spans(a) == best_spans(b), axis=1)))
+    if kind == "embedding":  # rows x (CLS, mean) x hidden
+        a, b = a.astype(np.float64), b.astype(np.float64)
+        cosine = np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+        return float(np.mean(np.all(cosine >= EMBEDDING_COSINE, axis=1)))
+    return float(np.mean(a.argmax(axis=-1) == b.argmax(axis=-1)))
+
+
+def output_agreement(py: pd.DataFrame, rs: pd.DataFrame, metric: str, kind: str = "") -> float:
     """How alike the two sides' outputs are, repetition by repetition (median): for clustering the
     adjusted Rand index between the two labelings, for classification the share of equal labels, for
     a rollout the share of episodes with the same return, in order (an episode only one side
     completed counts as different), for a trained agent the share of steps with the same action, in
     order (both sides act alike until rounding first flips a greedy choice), for generation the
-    share of generated tokens equal position by position. NaN where outputs are missing or the task
-    is a regression."""
+    share of generated tokens equal position by position, for an encoder its head's (encoder_agreement).
+    NaN where outputs are missing or the task is a regression."""
+    if metric in CROSS_SIDE_METRICS:
+        values = [encoder_agreement(a, b, kind) for a, b in output_pairs(py, rs) if a.shape == b.shape]
+        return float(np.median(values)) if values else math.nan
     if metric not in ("adjusted_rand", "accuracy", "mean_return", "final_return", "mean_nll") or \
             "predictions" not in py or "predictions" not in rs:
         return math.nan

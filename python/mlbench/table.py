@@ -34,7 +34,8 @@ def comparison_lines(comparisons: pd.DataFrame, phase: str | None = "headline") 
               f"{'p Holm':>8} {'quality py / rs':>30} {'agree':>6}  verdict")
     lines = [header, "-" * len(header)]
     for r in rows.itertuples():
-        quality = f"{r.quality_metric} {number(r.quality_python, '.5f')} / {number(r.quality_rust, '.5f')}"
+        shape = ".1e" if r.quality_metric in stats.CROSS_SIDE_METRICS else ".5f"  # a distance near 1e-7
+        quality = f"{r.quality_metric} {number(r.quality_python, shape)} / {number(r.quality_rust, shape)}"
         ci = f"[{number(r.ci_low)}, {number(r.ci_high)}]"
         procs = f"{r.processes_python}/{r.processes_rust}"
         lines.append(

@@ -58,9 +58,10 @@ def flatten(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     row["rss_start_mb"] = resources.get("rss_start_mb")
     row["cpu_time_s"] = resources.get("cpu_time_s")
     artifacts = record.get("artifacts") or {}
-    # what agreement compares: labels, an agent's actions, a rollout's returns, generated tokens
+    # what agreement compares: labels, an agent's actions, a rollout's returns, generated tokens, an
+    # encoder's outputs
     predictions = (artifacts.get("predictions") or artifacts.get("actions") or artifacts.get("returns")
-                   or artifacts.get("tokens"))
+                   or artifacts.get("tokens") or artifacts.get("outputs"))
     row["predictions"] = str(run_dir / predictions) if predictions else None
     for name in ("returns", "episode_ends"):  # an agent's return curve (plots.return_curves)
         row[f"{name}_file"] = str(run_dir / artifacts[name]) if name in artifacts and "actions" in artifacts else None

@@ -1,5 +1,5 @@
 //! Prepared datasets: `datasets/<name>/{X,y}_{train,test}.npy` (or a rollouts set's actions and
-//! starts, or a prompts set's model files and token ids) checked against meta.json's sha256.
+//! starts, or a prompts or texts set's model files and token ids) checked against meta.json's sha256.
 //! Mirrors python/mlbench/datasets.py; the dataset digest is the sha256 of meta.json.
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -16,6 +16,9 @@ use crate::error::{BenchError, Result};
 pub const FILES: [&str; 4] = ["X_train.npy", "X_test.npy", "y_train.npy", "y_test.npy"];
 /// A prompts set's files (python/mlbench/datasets.py's PROMPT_FILES).
 pub const PROMPT_FILES: [&str; 4] = ["config.json", "model.safetensors", "prompts.npy", "heldout.npy"];
+/// A texts set's files (python/mlbench/datasets.py's TEXT_FILES).
+pub const TEXT_FILES: [&str; 5] =
+    ["config.json", "model.safetensors", "heads.safetensors", "ids.npy", "mask.npy"];
 
 #[derive(Debug, Deserialize)]
 struct FileMeta {
@@ -39,6 +42,7 @@ impl Meta {
             (Some("rollouts"), Some("states")) => vec!["actions.npy", "starts.npy"],
             (Some("rollouts"), _) => vec!["actions.npy", "reset_seeds.npy"],
             (Some("prompts"), _) => PROMPT_FILES.to_vec(),
+            (Some("texts"), _) => TEXT_FILES.to_vec(),
             _ => FILES.to_vec(),
         }
     }

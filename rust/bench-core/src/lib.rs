@@ -6,6 +6,7 @@
 pub mod agents;
 pub mod config;
 pub mod data;
+pub mod encoding;
 pub mod env;
 pub mod error;
 pub mod exploration;
