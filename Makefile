@@ -16,7 +16,7 @@ RUST_SOURCES := .cargo/config.toml $(wildcard configs/tasks/*.yaml) configs/envi
 # binaries may use instructions another CPU lacks (an AMD build's SSE4a dies with SIGILL on Intel).
 TARGET_CPU ?=
 RUST_OUT := $(abspath rust/target$(if $(TARGET_CPU),/$(TARGET_CPU)))
-RUST_BINARIES := $(addprefix $(RUST_OUT)/release/,regression svm clustering cnn cnn-burn rnn rnn-burn rl-envs dqn reinforce a2c ppo text_encoding text_generation text_generation-tch)
+RUST_BINARIES := $(addprefix $(RUST_OUT)/release/,regression svm clustering cnn cnn-burn rnn rnn-burn rl-envs dqn reinforce a2c ppo text_encoding text_encoding-tch text_generation text_generation-tch)
 # burn's arms are workspaces of their own (burn 0.22 and tch 0.24 cannot share a lockfile).
 BURN_CRATES := cnn-burn rnn-burn
 CARGO_CPU := $(if $(TARGET_CPU),RUSTFLAGS="-C target-cpu=$(TARGET_CPU)")

@@ -1,5 +1,5 @@
-"""The text_encoding task (the `encode` protocol): transformers and candle (rust/text_encoding) run
-through `mlbench run` on the tiny BERT, DistilBERT and RoBERTa sets (random weights, seeded heads)
+"""The text_encoding task (the `encode` protocol): transformers, candle (rust/text_encoding) and tch
+(rust/text_encoding-tch) run through `mlbench run` on the tiny BERT, DistilBERT and RoBERTa sets (random weights, seeded heads)
 and the real all-MiniLM-L6-v2 with 16 real sentences.
 
 Every head's outputs agree between sides to 1e-5 of their largest magnitude, on rows with padding
@@ -10,7 +10,7 @@ independent reference), and padding a sentence into a longer batch does not move
 Both sides' tokenisers give the set's stored ids (the run fails otherwise). The judge's distance
 and agreements can fail: a perturbed output is a quality mismatch, a moved span or label lowers
 agreement. Bad input to either side: one line, exit 2, nothing written; ALBERT on candle is
-`unsupported` with its reason.
+`unsupported` with its reason (and on tch).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def texts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory, texts_dir: Path) -> Path:
-    rust_binary("text_encoding")
+    rust_binary("text_encoding"), rust_binary("text_encoding-tch")
     grid = {"batch_size": BATCH, "sequence_length": LENGTH}
     return quiet_run(tmp_path_factory.mktemp("text_encoding"), texts_dir, {
         "task": "text_encoding", "repetitions": 1, "processes": 1, "warmup": 0, "datasets": SETS,
@@ -71,20 +71,25 @@ def output(run: Path, record: dict[str, Any]) -> np.ndarray:
     return np.load(run / record["artifacts"]["outputs"])
 
 
-def pairs(run: Path) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+RUST = ["candle", "tch"]
+
+
+def sides_of(run: Path) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """Each (head, set)'s outputs by framework."""
     out: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     for r in measured(run):
         if r["status"] == "ok":
-            out.setdefault((r["algorithm"], r["dataset"]), {})[r["language"]] = output(run, r)
+            out.setdefault((r["algorithm"], r["dataset"]), {})[r["framework"]] = output(run, r)
     return out
 
 
-def test_every_job_ran_and_albert_is_unsupported_on_candle(run: Path) -> None:
+def test_every_job_ran_and_albert_is_unsupported_on_rust(run: Path) -> None:
     records = measured(run)
     ok = [r for r in records if r["status"] == "ok"]
-    assert len(ok) == (len(HEADS) * len(TINY) + 1) * 2 + 1  # MiniLM embeddings; albert: Python only
-    (albert,) = [r for r in records if r["status"] != "ok"]
-    assert albert["status"] == "unsupported" and "no ALBERT" in albert["error"]
+    assert len(ok) == (len(HEADS) * len(TINY) + 1) * 3 + 1  # MiniLM embeddings; albert: Python only
+    albert = [r for r in records if r["status"] != "ok"]
+    assert sorted(r["framework"] for r in albert) == RUST
+    assert all(r["status"] == "unsupported" and "ALBERT" in r["error"] for r in albert)
     for r in ok:
         assert r["counts"]["forward"] == r["hyperparameters"]["batch_size"]
         assert ("tokenize" in r["timings_s"]) == (r["dataset"] == "minilm_texts")
@@ -97,11 +102,12 @@ def test_the_batches_have_padding(texts_dir: Path) -> None:
         assert 0 < mask.sum() < mask.size, name  # masked positions to get right
 
 
+@pytest.mark.parametrize("framework", RUST)
 @pytest.mark.parametrize("dataset", TINY)
 @pytest.mark.parametrize("head", HEADS)
-def test_both_sides_compute_the_same_head(run: Path, head: str, dataset: str) -> None:
-    sides = pairs(run)[(head, dataset)]
-    python, rust_side = sides["python"], sides["rust"]
+def test_both_sides_compute_the_same_head(run: Path, head: str, dataset: str, framework: str) -> None:
+    sides = sides_of(run)[(head, dataset)]
+    python, rust_side = sides["transformers"], sides[framework]
     assert python.shape == rust_side.shape == {"classification": (BATCH, 3), "token_classification": (BATCH, LENGTH, 9),
                                                "question_answering": (BATCH, LENGTH, 2)}[head]
     scale = float(np.abs(python).max())
@@ -114,9 +120,10 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
 
 
-def test_minilm_embeddings_agree(run: Path) -> None:
-    sides = pairs(run)[("embedding", "minilm_texts")]
-    python, rust_side = sides["python"], sides["rust"]
+@pytest.mark.parametrize("framework", RUST)
+def test_minilm_embeddings_agree(run: Path, framework: str) -> None:
+    sides = sides_of(run)[("embedding", "minilm_texts")]
+    python, rust_side = sides["transformers"], sides[framework]
     assert python.shape == (len(texts.SENTENCES), 2, 384)
     assert cosine(python, rust_side).min() >= 0.9999
     assert float(np.abs(python[:, 0] - rust_side[:, 0]).max()) <= 1e-4  # the CLS vectors
@@ -129,7 +136,7 @@ def test_python_pooling_matches_sentence_transformers(run: Path, texts_dir: Path
 
     reference = SentenceTransformer(str(texts.minilm_dir()), device="cpu", local_files_only=True).encode(
         texts.SENTENCES)
-    python = pairs(run)[("embedding", "minilm_texts")]["python"]
+    python = sides_of(run)[("embedding", "minilm_texts")]["transformers"]
     assert cosine(python[:, 1], reference).min() >= 0.9999
 
 
@@ -151,7 +158,7 @@ def test_padding_does_not_move_an_embedding(texts_dir: Path) -> None:
 def test_the_comparison_sees_the_same_quality(run: Path) -> None:
     table, loaded = stats.load([run])
     compared = stats.compare(table, loaded, phase="forward")
-    assert len(compared) == len(HEADS) * len(TINY) + 1
+    assert len(compared) == (len(HEADS) * len(TINY) + 1) * len(RUST)
     assert (compared["quality_metric"] == "output_error").all()
     assert (compared["quality_rust"] <= OUTPUT_ATOL).all() and (compared["quality_python"] == 0).all()
     assert not compared["quality_mismatch"].any()
@@ -243,7 +250,7 @@ def broken_set(texts_dir: Path, folder: Path, name: str, change: str) -> Path:
 
 
 SIDES = {"transformers": ("python", [sys.executable, str(ROOT / "python/tasks/llm/text_encoding.py")]),
-         "candle": ("rust", "text_encoding")}
+         "candle": ("rust", "text_encoding"), "tch": ("rust", "text_encoding-tch")}
 PROGRAM_CASES = {
     "batch above the sequences": ({"batch_size": 33}, None, "batch_size: 33 is above the 32 sequences"),
     "past the positions": ({"sequence_length": 65}, None, "sequence_length: 65 is above the set's sequences of 64"),
