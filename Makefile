@@ -79,8 +79,8 @@ bench-%: setup build datasets ## the full grid of configs/<domain>/%.yaml -> res
 bench-classical: setup build datasets ## every classical task -> results/classical-$(HW)
 	$(PY) -m mlbench run configs/classical --hw $(HW) --out results/classical-$(HW) $(ARGS)
 
-bench-llm: setup build datasets ## every LLM matrix (GPT-2 generation on GPT-2 small, 500 MB prepared on first use) -> results/llm-$(HW)
-	$(PY) -m mlbench datasets prepare gpt2_small_prompts
+bench-llm: setup build datasets ## every LLM matrix (GPT-2 generation, BERT-family encoders; 2 GB of random weights prepared on first use) -> results/llm-$(HW)
+	$(PY) -m mlbench datasets prepare gpt2_small_prompts bert_base_texts distilbert_base_texts roberta_base_texts albert_base_texts
 	$(PY) -m mlbench run configs/llm --hw $(HW) --out results/llm-$(HW) $(ARGS)
 
 bench-rl: setup build datasets ## every RL matrix (environment stepping, DQN's cost and quality grids) -> results/rl-$(HW)

@@ -1,6 +1,6 @@
 """The text_encoding task (the `encode` protocol): transformers, candle (rust/text_encoding) and tch
-(rust/text_encoding-tch) run through `mlbench run` on the tiny BERT, DistilBERT and RoBERTa sets (random weights, seeded heads)
-and the real all-MiniLM-L6-v2 with 16 real sentences.
+(rust/text_encoding-tch) run through `mlbench run` on the tiny BERT, DistilBERT and RoBERTa sets
+(random weights, seeded heads) and the real all-MiniLM-L6-v2 with 16 real sentences.
 
 Every head's outputs agree between sides to 1e-5 of their largest magnitude, on rows with padding
 (so DistilBERT's inverted mask convention in candle is mapped right, and RoBERTa's positions counted

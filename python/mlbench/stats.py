@@ -817,3 +817,40 @@ def language_models(table: pd.DataFrame, comparisons: pd.DataFrame | None = None
                                   for r in out.itertuples()]
     out["params"] = param_labels(out)
     return out
+
+
+ENCODERS = {"throughput_forward_samples_per_s": "sequences/s", "peak_rss_mb": "peak RSS MiB"}
+
+
+def encoders(table: pd.DataFrame, comparisons: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Encoding tasks (mlbench.encoding): one row per head, set, hyperparameters and framework, medians
+    over the measured repetitions: batch size and sequence length, the forward pass's latency and
+    sequences/s, the tokenisation's latency (a set with sentences), the peak resident set, and each
+    Rust side's output distance from the Python side's and agreement (the comparisons' `forward` row)."""
+    if "time_forward" not in table:
+        return pd.DataFrame()
+    ok = table[(table["status"] == "ok") & table["time_forward"].notna()]
+    keys = ["task", "algorithm", "dataset", "params", "language", "framework"]
+    rows = []
+    for key, group in ok.groupby(keys, dropna=False):
+        params = json.loads(key[3])
+        row = dict(zip(keys, key, strict=True)) | {
+            "batch": params.get("batch_size"), "sequence length": params.get("sequence_length"),
+            "repetitions": len(group), "forward ms": 1e3 * float(group["time_forward"].median())}
+        if "time_tokenize" in group and group["time_tokenize"].notna().any():
+            row["tokenize ms"] = 1e3 * float(group["time_tokenize"].median())
+        for column, label in ENCODERS.items():
+            if column in group:
+                row[label] = float(group[column].median()) if group[column].notna().any() else None
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    if comparisons is not None and not comparisons.empty and "agreement" in comparisons:
+        forward = comparisons[comparisons["phase"] == "forward"]
+        by_key = {(r.task, r.algorithm, r.dataset, r.params, r.rust_framework): r for r in forward.itertuples()}
+        found = [by_key.get((r.task, r.algorithm, r.dataset, r.params, r.framework)) for r in out.itertuples()]
+        out["output distance vs Python"] = [None if r is None else r.quality_rust for r in found]
+        out["agreement"] = [None if r is None else r.agreement for r in found]
+    out["params"] = param_labels(out)
+    return out
