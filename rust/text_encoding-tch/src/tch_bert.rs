@@ -1,10 +1,11 @@
-//! BERT, RoBERTa and DistilBERT encoders on tch (libtorch), with the task heads, written with the ops
+//! BERT, RoBERTa, DistilBERT and ALBERT encoders on tch (libtorch), with the task heads, written with the ops
 //! transformers' modules call in PyTorch (`linear`, `layer_norm`, scaled-dot-product attention with
 //! the padding masked, erf GELU), so that against PyTorch they measure the Rust runtime around the
 //! same kernels, and against candle the kernels. The weights are read from the set's
 //! model.safetensors and heads.safetensors under transformers' names. RoBERTa is BERT's layers with
 //! positions counted from the pad id (transformers' `create_position_ids_from_input_ids`) and one
-//! token type; DistilBERT names its layers otherwise and has no token types.
+//! token type; DistilBERT names its layers otherwise and has no token types; ALBERT's embeddings are
+//! narrower than its layers (a linear map between them) and one layer's weights serve every layer.
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -33,6 +34,18 @@ pub struct Config {
     pub pad_token_id: i64,
     #[serde(alias = "activation", default = "default_act")]
     pub hidden_act: String,
+    /// ALBERT's embedding width (the others: the hidden size).
+    #[serde(default)]
+    pub embedding_size: Option<i64>,
+    /// ALBERT: layer groups and layers per group (this arm: one of each, albert-base's).
+    #[serde(default = "one")]
+    pub num_hidden_groups: i64,
+    #[serde(default = "one")]
+    pub inner_group_num: i64,
+}
+
+fn one() -> i64 {
+    1
 }
 
 fn default_eps() -> f64 {
@@ -49,6 +62,10 @@ pub struct Linear {
 }
 
 impl Linear {
+    fn share(&self) -> Linear {
+        Linear { weight: self.weight.shallow_clone(), bias: self.bias.shallow_clone() }
+    }
+
     fn forward(&self, x: &Tensor) -> Tensor {
         x.linear(&self.weight, Some(&self.bias))
     }
@@ -61,6 +78,10 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
+    fn share(&self) -> LayerNorm {
+        LayerNorm { weight: self.weight.shallow_clone(), bias: self.bias.shallow_clone(), eps: self.eps }
+    }
+
     fn forward(&self, x: &Tensor) -> Tensor {
         x.layer_norm([self.weight.size()[0]], Some(&self.weight), Some(&self.bias), self.eps, false)
     }
@@ -78,18 +99,36 @@ struct Layer {
     output_norm: LayerNorm,
 }
 
+impl Layer {
+    /// The same weights (ALBERT's layers share one layer's).
+    fn share(&self) -> Layer {
+        Layer {
+            query: self.query.share(),
+            key: self.key.share(),
+            value: self.value.share(),
+            attention_out: self.attention_out.share(),
+            attention_norm: self.attention_norm.share(),
+            intermediate: self.intermediate.share(),
+            output: self.output.share(),
+            output_norm: self.output_norm.share(),
+        }
+    }
+}
+
 /// The weights of a file by name, each taken once and checked against the shape the configuration
 /// implies.
 pub struct Weights {
     tensors: HashMap<String, Tensor>,
     path: String,
+    /// ALBERT: the one layer every layer shares, once taken.
+    shared: Option<Layer>,
 }
 
 impl Weights {
     pub fn read(path: &Path) -> Result<Self> {
         let tensors = Tensor::read_safetensors(path)
             .map_err(|e| BenchError::usage(format!("{}: {e}", path.display())))?;
-        Ok(Weights { tensors: tensors.into_iter().collect(), path: path.display().to_string() })
+        Ok(Weights { tensors: tensors.into_iter().collect(), path: path.display().to_string(), shared: None })
     }
 
     fn take(&mut self, name: &str, shape: &[i64]) -> Result<Tensor> {
@@ -125,6 +164,8 @@ impl Weights {
 
 pub struct Encoder {
     family: String,
+    /// ALBERT: the embeddings' map to the hidden size.
+    mapping: Option<Linear>,
     words: Tensor,
     positions: Tensor,
     types: Option<Tensor>,
@@ -144,10 +185,34 @@ impl Encoder {
                 config.num_attention_heads
             )));
         }
+        if family == "albert" && (config.num_hidden_groups, config.inner_group_num) != (1, 1) {
+            return Err(BenchError::usage(format!(
+                "config.json: ALBERT with {} layer groups of {} layers (this arm shares one layer, as albert-base)",
+                config.num_hidden_groups, config.inner_group_num
+            )));
+        }
         let inner = config.intermediate_size;
+        let width = config.embedding_size.unwrap_or(h);
         let layers = (0..config.num_hidden_layers)
             .map(|i| {
-                if family == "distilbert" {
+                if family == "albert" {
+                    if let Some(shared) = &w.shared {
+                        return Ok(shared.share());
+                    }
+                    let p = "encoder.albert_layer_groups.0.albert_layers.0";
+                    let layer = Layer {
+                        query: w.linear(&format!("{p}.attention.query"), h, h)?,
+                        key: w.linear(&format!("{p}.attention.key"), h, h)?,
+                        value: w.linear(&format!("{p}.attention.value"), h, h)?,
+                        attention_out: w.linear(&format!("{p}.attention.dense"), h, h)?,
+                        attention_norm: w.layer_norm(&format!("{p}.attention.LayerNorm"), h, eps)?,
+                        intermediate: w.linear(&format!("{p}.ffn"), h, inner)?,
+                        output: w.linear(&format!("{p}.ffn_output"), inner, h)?,
+                        output_norm: w.layer_norm(&format!("{p}.full_layer_layer_norm"), h, eps)?,
+                    };
+                    w.shared = Some(layer.share());
+                    Ok(layer)
+                } else if family == "distilbert" {
                     let p = format!("transformer.layer.{i}");
                     Ok(Layer {
                         query: w.linear(&format!("{p}.attention.q_lin"), h, h)?,
@@ -177,15 +242,21 @@ impl Encoder {
         let types = if family == "distilbert" {
             None
         } else {
-            Some(w.take("embeddings.token_type_embeddings.weight", &[config.type_vocab_size, h])?)
+            Some(w.take("embeddings.token_type_embeddings.weight", &[config.type_vocab_size, width])?)
+        };
+        let mapping = if family == "albert" {
+            Some(w.linear("encoder.embedding_hidden_mapping_in", width, h)?)
+        } else {
+            None
         };
         Ok(Encoder {
             family: family.to_string(),
-            words: w.take("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
+            mapping,
+            words: w.take("embeddings.word_embeddings.weight", &[config.vocab_size, width])?,
             positions: w
-                .take("embeddings.position_embeddings.weight", &[config.max_position_embeddings, h])?,
+                .take("embeddings.position_embeddings.weight", &[config.max_position_embeddings, width])?,
             types,
-            norm: w.layer_norm("embeddings.LayerNorm", h, eps)?,
+            norm: w.layer_norm("embeddings.LayerNorm", width, eps)?,
             layers,
             heads: config.num_attention_heads,
             pad: config.pad_token_id,
@@ -205,9 +276,12 @@ impl Encoder {
         let mut x = self.words.index_select(0, &ids.flatten(0, -1)).view([rows, length, -1])
             + self.positions.index_select(0, &positions.flatten(0, -1)).view([rows, length, -1]);
         if let Some(types) = &self.types {
-            x = x + types.get(0); // token type 0 everywhere
+            x += types.get(0); // token type 0 everywhere
         }
         let mut x = self.norm.forward(&x);
+        if let Some(mapping) = &self.mapping {
+            x = mapping.forward(&x);
+        }
         let keep = mask.ne(0).view([rows, 1, 1, length]); // attend to real tokens only
         let width = x.size()[2];
         let split = |t: Tensor| t.view([rows, length, self.heads, width / self.heads]).transpose(1, 2);
@@ -267,6 +341,11 @@ impl Head {
                     first: heads.linear(&format!("{p}.classifier.dense"), hidden, hidden)?,
                     relu: false,
                     out: heads.linear(&format!("{p}.classifier.out_proj"), hidden, n)?,
+                },
+                "albert" => Head::Sentence {
+                    first: encoder.linear("pooler", hidden, hidden)?,
+                    relu: false,
+                    out: heads.linear(&format!("{p}.classifier"), hidden, n)?,
                 },
                 _ => Head::Sentence {
                     first: encoder.linear("pooler.dense", hidden, hidden)?,

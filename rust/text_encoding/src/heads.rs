@@ -1,8 +1,8 @@
 //! The task heads on candle-nn, each transformers' own for the family (the weights from
 //! heads.safetensors, prefixed by the head; BERT's pooler from the encoder's file):
-//! `classification` on the first token's last hidden state (BERT: pooler dense + tanh, then
-//! classifier; DistilBERT: pre_classifier + ReLU, then classifier; RoBERTa: classifier.dense + tanh,
-//! then classifier.out_proj), `token_classification` a linear layer on every token,
+//! `classification` on the first token's last hidden state (BERT: pooler dense + tanh, ALBERT: its
+//! pooler + tanh, then classifier; DistilBERT: pre_classifier + ReLU, then classifier; RoBERTa:
+//! classifier.dense + tanh, then classifier.out_proj), `token_classification` a linear layer on every token,
 //! `question_answering` a linear layer to each token's start and end logits, `embedding` no head:
 //! the first token's last hidden state and the mean over the real tokens, stacked.
 use std::collections::BTreeMap;
@@ -57,6 +57,10 @@ impl Head {
                     "roberta" => (
                         (linear(hidden, hidden, vb.pp("classifier.dense")), Activation::Tanh),
                         linear(hidden, n, vb.pp("classifier.out_proj")),
+                    ),
+                    "albert" => (
+                        (linear(hidden, hidden, encoder.pp("pooler")), Activation::Tanh),
+                        linear(hidden, n, vb.pp("classifier")),
                     ),
                     _ => (
                         (linear(hidden, hidden, encoder.pp("pooler.dense")), Activation::Tanh),

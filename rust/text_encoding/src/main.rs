@@ -6,8 +6,9 @@
 //!
 //! Encoders (heads.rs has the heads): candle-transformers' BertModel (BERT and MiniLM),
 //! DistilBertModel (its mask marks padding, the inverse of transformers': converted here) and
-//! XLMRobertaModel (RoBERTa's architecture: positions counted from the pad id). candle-transformers
-//! 0.11 has no ALBERT: the task spec records it `unsupported` for candle.
+//! XLMRobertaModel (RoBERTa's architecture: positions counted from the pad id), and ALBERT, which
+//! candle-transformers 0.11 lacks, written on candle-nn (albert.rs).
+mod albert;
 mod heads;
 
 use std::collections::BTreeMap;
@@ -33,6 +34,7 @@ enum Body {
     Bert(bert::BertModel),
     DistilBert(distilbert::DistilBertModel),
     Roberta(xlm_roberta::XLMRobertaModel),
+    Albert(albert::Albert),
 }
 
 impl Body {
@@ -46,6 +48,7 @@ impl Body {
                 model.forward(ids, &padding)
             }
             Body::Roberta(model) => model.forward(ids, mask, &ids.zeros_like()?, None, None, None),
+            Body::Albert(model) => model.forward(ids, mask),
         }
     }
 }
@@ -98,6 +101,13 @@ fn load(job: &Job, data: &Texts) -> Result<Box<dyn Encoder>> {
             let model = xlm_roberta::XLMRobertaModel::new(&config, encoder.clone()).map_err(in_file)?;
             (Body::Roberta(model), config.hidden_size)
         }
+        "albert" => {
+            let config: albert::Config = read_config(&data.folder)?;
+            (
+                Body::Albert(albert::Albert::load(encoder.clone(), &config).map_err(in_file)?),
+                config.hidden_size,
+            )
+        }
         other => {
             return Err(BenchError::usage(format!("family: candle has no {other} encoder in this task")));
         }
@@ -136,6 +146,7 @@ fn describe(job: &Job, data: &Texts) -> String {
     let body = match data.family.as_str() {
         "distilbert" => "DistilBertModel",
         "roberta" => "XLMRobertaModel",
+        "albert" => "ALBERT on candle-nn (albert.rs)",
         _ => "BertModel",
     };
     format!("candle-transformers {body}, {} head on candle-nn, float32", job.algorithm)
