@@ -126,7 +126,8 @@ def rust(binary: Path, argv: list[str]) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def property_datasets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("property-datasets")
-    ds.prepare(["diabetes", "iris", "synthetic_images", "gpt2_tiny_prompts"], folder, log=lambda _: None)
+    ds.prepare(["diabetes", "iris", "synthetic_images", "gpt2_tiny_prompts", "bert_tiny_texts"], folder,
+               log=lambda _: None)
     return folder
 
 
