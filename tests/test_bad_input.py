@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 import yaml
 
 from conftest import mlbench, write_yaml
+from mlbench.datasets import sha256_file
 
 GOOD: dict[str, Any] = {"task": "regression", "repetitions": 2, "processes": 1, "datasets": ["diabetes"],
                         "algorithms": {"ridge": {"alpha": 1.0}}}
@@ -38,6 +41,32 @@ def assert_usage_error(result: subprocess.CompletedProcess, *fragments: str) -> 
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+GARBLED_SAFETENSORS = b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header}"  # a header length, then no header
+
+
+def changed_copy(datasets_dir: Path, name: str, folder: Path, change: Callable[[Path], None]) -> Path:
+    """A copy of dataset `name` in `folder`/sets with `change(its folder)` applied and meta.json's
+    hashes updated, so that only the change is wrong; returns the copy's datasets folder."""
+    copy = folder / "sets"
+    shutil.copytree(datasets_dir / name, copy / name)
+    change(copy / name)
+    meta = json.loads((copy / name / "meta.json").read_text())
+    for file in meta["files"]:
+        meta["files"][file]["sha256"] = sha256_file(copy / name / file)
+    (copy / name / "meta.json").write_text(json.dumps(meta))
+    return copy
+
+
+def assert_program_refuses(program: list[str], config: Path, message: str) -> None:
+    """A task program refuses the job file `config` with one line naming it and `message`, exit 2,
+    and writes nothing (no records beside the job, no predictions)."""
+    out = config.parent / "records.jsonl"
+    result = subprocess.run([*program, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
+                            timeout=120)
+    assert_usage_error(result, str(config), message)
+    assert not out.exists() and not (config.parent / "predictions").exists()
 
 
 def assert_bad_matrix(matrix_data: dict[str, Any], message: str, tmp_path: Path, datasets_dir: Path) -> None:

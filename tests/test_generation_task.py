@@ -13,8 +13,6 @@ written; a corrupt model file and a config that does not fit the set too.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from conftest import ROOT, load_run, rust_binary
 from mlbench import datasets as ds
 from mlbench.yamlio import dump_yaml
 from rl_checks import quiet_run
-from test_bad_input import assert_bad_matrix, assert_usage_error
+from test_bad_input import GARBLED_SAFETENSORS, assert_bad_matrix, assert_program_refuses, changed_copy
 
 torch = pytest.importorskip("torch", reason="the dl extra (torch) is not installed")
 pytest.importorskip("transformers", reason="the llm extra (transformers) is not installed")
@@ -246,20 +244,16 @@ def job_file(folder: Path, datasets: Path, language: str, framework: str, datase
 
 
 def broken_set(prompts_dir: Path, folder: Path, change: str) -> Path:
-    """A copy of the set with one file changed and meta.json's hashes updated (so only the change is
-    wrong): `weights` garbles model.safetensors, `vocabulary` gives config.json another vocab_size."""
-    copy = folder / "sets"
-    shutil.copytree(prompts_dir / SET, copy / SET)
-    if change == "weights":
-        (copy / SET / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header}")
-    else:
-        config = json.loads((copy / SET / "config.json").read_text())
-        (copy / SET / "config.json").write_text(json.dumps(config | {"vocab_size": 999}))
-    meta = json.loads((copy / SET / "meta.json").read_text())
-    for name in meta["files"]:
-        meta["files"][name]["sha256"] = ds.sha256_file(copy / SET / name)
-    (copy / SET / "meta.json").write_text(json.dumps(meta))
-    return copy
+    """A copy of the set with one file changed: `weights` garbles model.safetensors, `vocabulary`
+    gives config.json another vocab_size."""
+    def apply(copy: Path) -> None:
+        if change == "weights":
+            (copy / "model.safetensors").write_bytes(GARBLED_SAFETENSORS)
+        else:
+            config = json.loads((copy / "config.json").read_text())
+            (copy / "config.json").write_text(json.dumps(config | {"vocab_size": 999}))
+
+    return changed_copy(prompts_dir, SET, folder, apply)
 
 
 SIDES = {"transformers": ("python", [sys.executable, str(ROOT / "python/tasks/llm/text_generation.py")]),
@@ -284,9 +278,4 @@ def test_generation_program_refuses_bad_job(framework: str, case: str, tmp_path:
     elif change is not None:
         datasets = broken_set(prompts_dir, tmp_path, change)
     config = job_file(tmp_path, datasets, language, framework, dataset, **params)
-    out = tmp_path / "records.jsonl"
-    program = [str(rust_binary(command))] if isinstance(command, str) else command
-    result = subprocess.run([*program, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
-                            timeout=120)
-    assert_usage_error(result, str(config), message)
-    assert not out.exists() and not (tmp_path / "predictions").exists()
+    assert_program_refuses([str(rust_binary(command))] if isinstance(command, str) else command, config, message)

@@ -16,8 +16,6 @@ agreement. Bad input to either side: one line, exit 2, nothing written.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ from mlbench import datasets as ds
 from mlbench import stats, texts
 from mlbench.yamlio import dump_yaml
 from rl_checks import quiet_run
-from test_bad_input import assert_bad_matrix, assert_usage_error
+from test_bad_input import GARBLED_SAFETENSORS, assert_bad_matrix, assert_program_refuses, changed_copy
 
 torch = pytest.importorskip("torch", reason="the dl extra (torch) is not installed")
 pytest.importorskip("transformers", reason="the llm extra (transformers) is not installed")
@@ -226,23 +224,17 @@ def job_file(folder: Path, datasets: Path, language: str, framework: str, datase
 
 
 def broken_set(texts_dir: Path, folder: Path, name: str, change: str) -> Path:
-    """A copy of a set with one file changed and meta.json's hashes updated (so only the change is
-    wrong): `heads` garbles heads.safetensors, `weights` model.safetensors, `tokenizer` gives the
-    tokenizer another vocabulary."""
-    copy = folder / "sets"
-    shutil.copytree(texts_dir / name, copy / name)
-    garbled = b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header}"
-    if change in ("heads", "weights"):
-        (copy / name / f"{'heads' if change == 'heads' else 'model'}.safetensors").write_bytes(garbled)
-    else:
-        tokenizer = json.loads((copy / name / "tokenizer.json").read_text())
-        tokenizer["model"]["vocab"] = dict(list(tokenizer["model"]["vocab"].items())[:1000])
-        (copy / name / "tokenizer.json").write_text(json.dumps(tokenizer))
-    meta = json.loads((copy / name / "meta.json").read_text())
-    for file in meta["files"]:
-        meta["files"][file]["sha256"] = ds.sha256_file(copy / name / file)
-    (copy / name / "meta.json").write_text(json.dumps(meta))
-    return copy
+    """A copy of a set with one file changed: `heads` garbles heads.safetensors, `weights`
+    model.safetensors, `tokenizer` gives the tokenizer another vocabulary."""
+    def apply(copy: Path) -> None:
+        if change in ("heads", "weights"):
+            (copy / f"{'heads' if change == 'heads' else 'model'}.safetensors").write_bytes(GARBLED_SAFETENSORS)
+        else:
+            tokenizer = json.loads((copy / "tokenizer.json").read_text())
+            tokenizer["model"]["vocab"] = dict(list(tokenizer["model"]["vocab"].items())[:1000])
+            (copy / "tokenizer.json").write_text(json.dumps(tokenizer))
+
+    return changed_copy(texts_dir, name, folder, apply)
 
 
 SIDES = {"transformers": ("python", [sys.executable, str(ROOT / "python/tasks/llm/text_encoding.py")]),
@@ -268,9 +260,4 @@ def test_encoding_program_refuses_bad_job(framework: str, case: str, tmp_path: P
     elif change is not None:
         datasets = broken_set(texts_dir, tmp_path, dataset, change)
     config = job_file(tmp_path, datasets, language, framework, dataset, **params)
-    out = tmp_path / "records.jsonl"
-    program = [str(rust_binary(command))] if isinstance(command, str) else command
-    result = subprocess.run([*program, "--config", str(config), "--out", str(out)], capture_output=True, text=True,
-                            timeout=120)
-    assert_usage_error(result, str(config), message)
-    assert not out.exists() and not (tmp_path / "predictions").exists()
+    assert_program_refuses([str(rust_binary(command))] if isinstance(command, str) else command, config, message)

@@ -165,10 +165,8 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
                            Path(job.datasets_dir))
         if isinstance(algorithm, TrainAgent):
             agent_checks(args.config, job, algorithm, need_fixtures=not args.fixtures)
-        if isinstance(algorithm, Generate):
-            generation_checks(args.config, job)
-        if isinstance(algorithm, Encode):
-            encoding_checks(args.config, job)
+        if isinstance(algorithm, Generate | Encode):
+            model_checks(args.config, job, type(algorithm))
         if setup is not None:
             framework_threads = setup(job)
     except UsageError as exc:
@@ -300,26 +298,23 @@ def agent_checks(config: Path, job: Job, algorithm: TrainAgent, need_fixtures: b
                          "runs; by hand: run the Python task with --fixtures first)")
 
 
-def generation_checks(config: Path, job: Job) -> None:
-    """A generation job's own checks (mlbench.generation.check_params) before anything runs."""
+# The layout, its name in words and the parameter checks of each model protocol's sets.
+MODEL_SETS: dict[type, tuple[str, str, Callable[[dict[str, Any], dict[str, Any]], None]]] = {
+    Generate: ("prompts", "a language model's prompts set", generation.check_params),
+    Encode: ("texts", "an encoder's texts set", encoding.check_params),
+}
+
+
+def model_checks(config: Path, job: Job, protocol: type) -> None:
+    """A generation or encoding job's own checks (the protocol's check_params against its set's
+    meta.json) before anything runs."""
+    layout, what, check_params = MODEL_SETS[protocol]
     try:
-        meta = ds.meta_of_layout(job.dataset, Path(job.datasets_dir), "prompts", "a language model's prompts set")
+        meta = ds.meta_of_layout(job.dataset, Path(job.datasets_dir), layout, what)
     except UsageError as exc:
         raise UsageError(f"{config}: dataset: {exc}") from None
     try:
-        generation.check_params(job.hyperparameters, meta)
-    except UsageError as exc:
-        raise UsageError(f"{config}: hyperparameters: {exc}") from None
-
-
-def encoding_checks(config: Path, job: Job) -> None:
-    """An encoding job's own checks (mlbench.encoding.check_params) before anything runs."""
-    try:
-        meta = ds.meta_of_layout(job.dataset, Path(job.datasets_dir), "texts", "an encoder's texts set")
-    except UsageError as exc:
-        raise UsageError(f"{config}: dataset: {exc}") from None
-    try:
-        encoding.check_params(job.hyperparameters, meta)
+        check_params(job.hyperparameters, meta)
     except UsageError as exc:
         raise UsageError(f"{config}: hyperparameters: {exc}") from None
 
@@ -328,28 +323,29 @@ def load_encoder(config: Path, job: Job, algorithm: Encode) -> tuple[Texts, Any]
     """The texts set and its model with the job's head, loaded once per process (a corrupt model
     file: a usage error)."""
     texts = ds.load_texts(job.dataset, Path(job.datasets_dir))
+    return texts, checked_load(config, texts, encoding.check_set, lambda: algorithm.load(texts, job.algorithm),
+                               texts.folder)
+
+
+def checked_load(config: Path, data: Any, check_set: Callable[[Any], None], load: Callable[[], Any],
+                 files: Path) -> Any:
+    """A model set's own checks, then its model (whatever the framework raises on a model file it
+    cannot read: a usage error naming `files`)."""
     try:
-        encoding.check_set(texts)
+        check_set(data)
     except UsageError as exc:
         raise UsageError(f"{config}: {exc}") from None
     try:
-        return texts, algorithm.load(texts, job.algorithm)
+        return load()
     except Exception as exc:  # whatever the framework raises on a model file it cannot read
-        raise UsageError(f"{config}: {texts.folder}: the model cannot be loaded: {one_line(exc)}") from None
+        raise UsageError(f"{config}: {files}: the model cannot be loaded: {one_line(exc)}") from None
 
 
 def load_model(config: Path, job: Job, algorithm: Generate) -> tuple[Prompts, Any]:
     """The prompts set and its model, loaded once per process (a corrupt model file: a usage error)."""
     prompts = ds.load_prompts(job.dataset, Path(job.datasets_dir))
-    try:
-        generation.check_set(prompts)
-    except UsageError as exc:
-        raise UsageError(f"{config}: {exc}") from None
-    try:
-        return prompts, algorithm.load(prompts)
-    except Exception as exc:  # whatever the framework raises on a model file it cannot read
-        raise UsageError(f"{config}: {prompts.folder / 'model.safetensors'}: the model cannot be loaded: "
-                         f"{one_line(exc)}") from None
+    return prompts, checked_load(config, prompts, generation.check_set, lambda: algorithm.load(prompts),
+                                 prompts.folder / "model.safetensors")
 
 
 @dataclass

@@ -17,10 +17,10 @@ use serde::Deserialize;
 
 use crate::config::Job;
 use crate::data;
-use crate::env;
 use crate::error::{BenchError, Result};
-use crate::harness::{checked_job, in_job, process_timings, run_main, Args, Phases};
+use crate::harness::{run_main, Args, Phases};
 use crate::measure::{cpu_time_s, reset_peak_rss, rss_mb, PhaseTimer};
+use crate::models::{run_model_process, ModelProcess};
 use crate::record::{Record, Resources, Solver};
 
 /// A texts set as the protocol reads it.
@@ -216,47 +216,41 @@ pub fn main_encoding(info: EncodingInfo) -> ! {
 }
 
 fn run(args: &Args, info: &EncodingInfo, startup: Option<f64>) -> Result<()> {
-    let (job, version, spec) = checked_job(args, info.frameworks, &[info.spec])?;
-    let in_job = in_job(&args.config);
-    let params: EncodeParams = job.params().map_err(in_job)?;
-    let mut env = env::capture(info.frameworks);
-    let digest = data::verify(&job.dataset, &job.datasets_dir).map_err(in_job)?;
-    if let Some(reason) = crate::spec::unsupported_reason(spec, &job)? {
-        return Record::unsupported(&job, args.process, version, &digest, &env, reason).append_to(&args.out);
-    }
-    check_params(&params, &read_meta(&job.dataset, &job.datasets_dir).map_err(in_job)?).map_err(in_job)?;
-    env.framework_threads = (info.setup)(&job).map_err(in_job)?;
-    let mut load_timer = PhaseTimer::default();
-    let (data, mut model) = load_timer
-        .calls(
-            "load",
-            1,
-            None,
-            || Ok(()),
-            |_| {
-                let data = load_texts(&job.dataset, &job.datasets_dir)?;
-                check_set(&data)?;
-                let model = (info.load)(&job, &data)?;
-                Ok::<_, BenchError>((data, model))
-            },
-        )
-        .map_err(in_job)?;
-    let process_timings = process_timings(startup, &load_timer);
+    let check =
+        |job: &Job, params: &EncodeParams| check_params(params, &read_meta(&job.dataset, &job.datasets_dir)?);
+    let load = |job: &Job| {
+        let data = load_texts(&job.dataset, &job.datasets_dir)?;
+        check_set(&data)?;
+        let model = (info.load)(job, &data)?;
+        Ok((data, model))
+    };
     let mut loops = BTreeMap::new();
-    for repetition in 0..job.n_records() {
-        let mut record = Record::new(&job, args.process, repetition, version, &digest, &env);
+    let mut measure = |job: &Job,
+                       data: &Texts,
+                       model: &mut (dyn Encoder + 'static),
+                       params: &EncodeParams,
+                       repetition: u32,
+                       record: &mut Record| {
         let calibrate = repetition == 0 && job.warmup > 0; // the first warm-up finds k per phase
         let mut phases = Phases {
             timer: PhaseTimer::default(),
             loops: &mut loops,
             calibrate_to_s: calibrate.then_some(job.min_sample_s),
         };
-        measure_repetition(&job, info, &data, model.as_mut(), &params, &mut phases, &mut record)
-            .map_err(in_job)?;
-        record.process_timings_s = process_timings.clone();
-        record.append_to(&args.out)?;
-    }
-    Ok(())
+        measure_repetition(job, info, data, model, params, &mut phases, record)
+    };
+    run_model_process(
+        args,
+        startup,
+        ModelProcess {
+            frameworks: info.frameworks,
+            spec: info.spec,
+            setup: info.setup,
+            check: &check,
+            load: &load,
+            measure: &mut measure,
+        },
+    )
 }
 
 fn measure_repetition(

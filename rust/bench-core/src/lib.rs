@@ -14,6 +14,7 @@ pub mod generation;
 pub mod gpu;
 pub mod harness;
 pub mod measure;
+mod models;
 pub mod nstep;
 pub mod policy;
 pub mod priorities;
