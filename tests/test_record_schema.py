@@ -92,3 +92,20 @@ def test_failure_records_are_valid(tmp_path: Path, datasets_dir: Path, fault_spe
     assert result.returncode == 1
     records = validate_all(tmp_path / "run" / "records.jsonl")
     assert {r["status"] for r in records} == {"failed"}
+
+
+def test_repetitions_and_processes_can_be_overridden(tmp_path: Path, datasets_dir: Path,
+                                                     rust_regression: Path) -> None:
+    """CI's quick smoke: `--processes 1 --repetitions 1` gives one warm-up and one measured
+    repetition per job, on both sides, whatever the matrix says; 0 is refused."""
+    matrix = write_yaml(tmp_path / "m.yaml", {"task": "regression", "repetitions": 3, "processes": 2, "warmup": 1,
+                                              "datasets": ["diabetes"], "algorithms": {"ridge": {}}})
+    result = mlbench("run", matrix, "--out", tmp_path / "run", "--datasets-dir", datasets_dir, "--no-table",
+                     "--processes", "1", "--repetitions", "1")
+    assert result.returncode == 0, result.stderr
+    records = validate_all(tmp_path / "run" / "records.jsonl")
+    assert sorted((r["language"], r["process"], r["repetition"], r["warmup"]) for r in records) == \
+        [("python", 0, 0, True), ("python", 0, 1, False), ("rust", 0, 0, True), ("rust", 0, 1, False)]
+    refused = mlbench("run", matrix, "--out", tmp_path / "refused", "--datasets-dir", datasets_dir,
+                      "--repetitions", "0")
+    assert refused.returncode == 2 and "--repetitions: must be at least 1" in refused.stderr

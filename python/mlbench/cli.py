@@ -25,6 +25,7 @@ def run_options(args: argparse.Namespace, noise_floor: bool = False) -> RunOptio
         out=args.out, resume=args.resume, overwrite=args.overwrite, timeout_s=args.timeout,
         executor=args.executor, jobs=args.jobs, datasets_dir=args.datasets_dir, partition=args.partition,
         max_parallel=args.max_parallel, slurm_opts=args.slurm_opt, order=args.order, processes=args.processes,
+        repetitions=args.repetitions,
         target_ci=args.target_ci, max_processes=args.max_processes, noise_floor=noise_floor,
         floor_file=floor_file, use_floor=args.noise_floor != "none", watch_host=not args.no_host_watch,
         frameworks=[s.strip() for s in args.frameworks.split(",") if s.strip()] if args.frameworks else None,
@@ -213,6 +214,9 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                      help="interleaved: the sides of a comparison take turns process by process (A B B A ...); "
                           "grouped: each job's processes back to back (default: interleaved)")
     run.add_argument("--processes", type=int, help="task processes per job, overriding the matrices' `processes`")
+    run.add_argument("--repetitions", type=int,
+                     help="measured repetitions per task process, overriding the matrices' `repetitions` "
+                          "(a quick check, not a measurement)")
     run.add_argument("--force", action="store_true",
                      help="run although the doctor found a failing check (meta.json records it)")
     run.add_argument("--no-host-watch", action="store_true",

@@ -52,6 +52,7 @@ class RunOptions:
     datasets_dir: Path = DATASETS
     order: str = "interleaved"  # or "grouped": each job's processes back to back (the old way)
     processes: int | None = None  # overrides the matrices' `processes`
+    repetitions: int | None = None  # overrides the matrices' `repetitions` (a quick check, e.g. CI's smoke)
     target_ci: float | None = None  # adaptive: add processes until the CI's half-width is within this
     max_processes: int = 20
     noise_floor: bool = False  # A/A: each job runs 2 x processes, even ones side A, odd ones side B
@@ -104,6 +105,8 @@ def plan(options: RunOptions) -> tuple[list[Job], list[str]]:
         jobs = only_frameworks(jobs, options.frameworks)
     if options.processes is not None and options.processes < 1:
         raise UsageError("--processes: must be at least 1")
+    if options.repetitions is not None and options.repetitions < 1:
+        raise UsageError("--repetitions: must be at least 1")
     jobs = [with_overrides(job, options) for job in jobs]
     ids = Counter(j.job_id for j in jobs)
     if duplicated := [i for i, n in ids.items() if n > 1]:
@@ -133,11 +136,13 @@ def check_gpu(profile: str) -> None:
 
 
 def with_overrides(job: Job, options: RunOptions) -> Job:
-    """The job with the command line's --timeout and --processes; a noise floor doubles the
-    processes (half of them are side A, half side B). Neither changes the job id."""
+    """The job with the command line's --timeout, --processes and --repetitions; a noise floor
+    doubles the processes (half of them are side A, half side B). None changes the job id."""
     changes: dict[str, Any] = {}
     if options.timeout_s is not None:
         changes["timeout_s"] = options.timeout_s
+    if options.repetitions is not None and options.repetitions != job.repetitions:
+        changes["repetitions"] = options.repetitions
     processes = (options.processes or job.processes) * (2 if options.noise_floor else 1)
     if processes != job.processes:
         changes["processes"] = processes
