@@ -476,10 +476,22 @@ def layout(name: str, datasets_dir: Path) -> str:
     return read_meta(name, datasets_dir).get("layout", "tabular")
 
 
+def read_model_config(folder: Path, fields: tuple[str, ...]) -> tuple[int, ...]:
+    """The integer `fields` of a model folder's config.json (a prompts or texts set's)."""
+    path = folder / "config.json"
+    try:
+        config = json.loads(path.read_text())
+        return tuple(int(config[name]) for name in fields)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DatasetError(f"{path}: not a model configuration with {' and '.join(fields)}: {exc}") from None
+
+
 def load_texts(name: str, datasets_dir: Path) -> texts.Texts:
     """A texts set (verify() first, once per process): its arrays and model folder."""
     meta = meta_of_layout(name, datasets_dir, "texts", "an encoder's texts set")
     folder = datasets_dir / name
+    sentences = folder / "sentences.txt"
     return texts.Texts(folder, str(meta["family"]), np.load(folder / "ids.npy"), np.load(folder / "mask.npy"),
                        int(meta["pad_token_id"]), int(meta["vocab_size"]), int(meta["max_positions"]),
-                       {str(k): int(v) for k, v in meta["labels"].items()})
+                       {str(k): int(v) for k, v in meta["labels"].items()},
+                       sentences.read_text().splitlines() if sentences.is_file() else None)

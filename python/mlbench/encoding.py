@@ -62,13 +62,10 @@ def check_set(data: Texts) -> None:
     """The set's model folder fits its token ids: config.json's vocabulary is the set's (meta.json),
     every id lies in it, the mask is 0/1 with a real first token in every row, padding holds the
     pad id, and a tokenizer.json beside the model has the model's vocabulary size."""
-    import json
+    from mlbench.datasets import read_model_config
 
+    (vocab,) = read_model_config(data.folder, ("vocab_size",))
     path = data.folder / "config.json"
-    try:
-        vocab = int(json.loads(path.read_text())["vocab_size"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"{path}: not a model configuration with vocab_size: {exc}") from None
     if vocab != data.vocab_size:
         raise UsageError(f"{path}: vocab_size {vocab} does not match the set's meta.json ({data.vocab_size})")
     if data.ids.shape != data.mask.shape or data.ids.ndim != 2:
@@ -99,10 +96,7 @@ def batch_of(data: Texts, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarra
 
 def sentences_of(data: Texts, params: dict[str, Any]) -> list[str] | None:
     """The batch's sentences, for a set that has them (None: a synthetic set)."""
-    path = data.folder / "sentences.txt"
-    if not path.is_file():
-        return None
-    return path.read_text().splitlines()[:params["batch_size"]]
+    return None if data.sentences is None else data.sentences[:params["batch_size"]]
 
 
 def check_tokens(ids: np.ndarray, mask: np.ndarray, data: Texts, rows: int) -> None:

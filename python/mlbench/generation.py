@@ -78,14 +78,10 @@ def check_params(params: dict[str, Any], meta: dict[str, Any]) -> None:
 def check_set(data: Prompts) -> None:
     """The set's model folder fits its token ids: config.json's vocabulary and positions are the set's
     (meta.json), every id lies in the vocabulary, the held-out sequence fits the positions."""
-    import json
+    from mlbench.datasets import read_model_config
 
+    vocab, positions = read_model_config(data.folder, ("vocab_size", "n_positions"))
     path = data.folder / "config.json"
-    try:
-        config = json.loads(path.read_text())
-        vocab, positions = int(config["vocab_size"]), int(config["n_positions"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"{path}: not a GPT-2 configuration with vocab_size and n_positions: {exc}") from None
     if (vocab, positions) != (data.vocab_size, data.n_positions):
         raise UsageError(f"{path}: vocab_size {vocab} and n_positions {positions} do not match the set's meta.json "
                          f"({data.vocab_size} and {data.n_positions})")

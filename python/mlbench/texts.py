@@ -111,9 +111,9 @@ def save_heads(config: Any, seed: int, folder: Path) -> None:
     save_file(heads, str(folder / "heads.safetensors"))
 
 
-def build(family: str, size: str, seed: int, folder: Path) -> Path:
+def build(family: str, size: str, seed: int, folder: Path) -> Any:
     """An encoder of `family` in configuration `size` under `seed` (transformers' initialisation),
-    its config.json, model.safetensors and heads.safetensors in `folder`."""
+    its config.json, model.safetensors and heads.safetensors in `folder`; returns its configuration."""
     import torch
     from transformers import AutoConfig, AutoModel
     from transformers.utils import logging
@@ -124,7 +124,7 @@ def build(family: str, size: str, seed: int, folder: Path) -> Path:
     torch.manual_seed(seed)
     AutoModel.from_config(config).save_pretrained(str(folder))
     save_heads(config, seed, folder)
-    return folder
+    return config
 
 
 def minilm_dir() -> Path:
@@ -173,11 +173,8 @@ class TextSource:
 def synthetic_set(family: str, size: str, n_sequences: int, length: int, seed: int) -> TextSource:
     """A seeded model and seeded uniform ids, each row's real length uniform in 2..length."""
     folder = Path(tempfile.mkdtemp(prefix=f"mlbench-{family}-"))
-    build(family, size, WEIGHTS_SEED, folder)
+    pad = int(build(family, size, WEIGHTS_SEED, folder).pad_token_id)
     sizes = CONFIGS[family][size]
-    from transformers import AutoConfig
-
-    pad = int(AutoConfig.from_pretrained(str(folder)).pad_token_id)
     rng = np.random.default_rng(seed)
     ids = rng.integers(SPECIAL_IDS, sizes["vocab_size"], size=(n_sequences, length), dtype=np.int64)
     lengths = rng.integers(2, length, size=n_sequences, endpoint=True)
@@ -286,3 +283,4 @@ class Texts:
     vocab_size: int
     max_positions: int
     labels: dict[str, int]
+    sentences: list[str] | None = None  # the sentences behind the rows (sentences.txt), where the set has them

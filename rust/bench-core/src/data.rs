@@ -188,6 +188,18 @@ pub fn load_folds(path: &Path, n_train: usize, k: u32) -> Result<Vec<usize>> {
     Ok(folds.iter().map(|&fold| fold as usize).collect())
 }
 
+/// A model folder's config.json (a prompts or texts set's), read into the fields `T` names;
+/// `fields` says which in the one-line error.
+pub fn read_model_config<T: DeserializeOwned>(folder: &Path, fields: &str) -> Result<T> {
+    let path = folder.join("config.json");
+    std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+        .map_err(|e| {
+            BenchError::usage(format!("{}: not a model configuration with {fields}: {e}", path.display()))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,8 @@ pub struct Texts {
     pub max_positions: usize,
     /// Each head's label count.
     pub labels: BTreeMap<String, usize>,
+    /// The sentences behind the rows (sentences.txt), for a set that has them.
+    pub sentences: Option<Vec<String>>,
 }
 
 /// A framework's loaded encoder with the job's head.
@@ -135,6 +137,7 @@ pub fn load_texts(name: &str, datasets_dir: &Path) -> Result<Texts> {
         vocab_size: meta.vocab_size,
         max_positions: meta.max_positions,
         labels: meta.labels,
+        sentences: read_sentences(&folder)?,
     })
 }
 
@@ -147,13 +150,8 @@ struct ModelConfig {
 /// every id lies in it, the mask is 0/1 with a real first token in every row. (A tokenizer.json is
 /// checked by the task, which reads it.)
 pub fn check_set(data: &Texts) -> Result<()> {
+    let config: ModelConfig = data::read_model_config(&data.folder, "vocab_size")?;
     let path = data.folder.join("config.json");
-    let config: ModelConfig = std::fs::read_to_string(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
-        .map_err(|e| {
-            BenchError::usage(format!("{}: not a model configuration with vocab_size: {e}", path.display()))
-        })?;
     if config.vocab_size != data.vocab_size {
         return Err(BenchError::usage(format!(
             "{}: vocab_size {} does not match the set's meta.json ({})",
@@ -187,15 +185,15 @@ pub fn check_set(data: &Texts) -> Result<()> {
     Ok(())
 }
 
-/// The batch's sentences, for a set that has them (None: a synthetic set).
-pub fn sentences_of(data: &Texts, rows: usize) -> Result<Option<Vec<String>>> {
-    let path = data.folder.join("sentences.txt");
+/// The set's sentences, one per row of ids.npy, for a set that has them (None: a synthetic set).
+fn read_sentences(folder: &Path) -> Result<Option<Vec<String>>> {
+    let path = folder.join("sentences.txt");
     if !path.is_file() {
         return Ok(None);
     }
     let text =
         std::fs::read_to_string(&path).map_err(|e| BenchError::usage(format!("{}: {e}", path.display())))?;
-    Ok(Some(text.lines().take(rows).map(str::to_string).collect()))
+    Ok(Some(text.lines().map(str::to_string).collect()))
 }
 
 /// The outputs' expected shape for the head (the embedding's hidden size taken from the outputs).
@@ -266,8 +264,8 @@ fn measure_repetition(
     let rss_start = rss_mb();
     let cpu_start = cpu_time_s();
     let rows = params.batch_size;
-    let sentences = sentences_of(data, rows)?;
-    if let Some(sentences) = &sentences {
+    let sentences = data.sentences.as_ref().map(|all| &all[..rows.min(all.len())]);
+    if let Some(sentences) = sentences {
         let width = data.ids.ncols();
         let (ids, mask) = phases.run("tokenize", || Ok(()), |_| (info.tokenize)(data, sentences, width))?;
         let same = ids.dim() == (rows, width)

@@ -156,16 +156,8 @@ struct ModelConfig {
 /// The set's model folder fits its token ids: config.json's vocabulary and positions are the set's
 /// (meta.json), every id lies in the vocabulary, the held-out sequence fits the positions.
 pub fn check_set(data: &Prompts) -> Result<()> {
+    let config: ModelConfig = data::read_model_config(&data.folder, "vocab_size and n_positions")?;
     let path = data.folder.join("config.json");
-    let config: ModelConfig = std::fs::read_to_string(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
-        .map_err(|e| {
-            BenchError::usage(format!(
-                "{}: not a GPT-2 configuration with vocab_size and n_positions: {e}",
-                path.display()
-            ))
-        })?;
     if (config.vocab_size, config.n_positions) != (data.vocab_size, data.n_positions) {
         return Err(BenchError::usage(format!(
             "{}: vocab_size {} and n_positions {} do not match the set's meta.json ({} and {})",
