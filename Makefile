@@ -10,7 +10,7 @@ EXTRAS ?= classical,dl,stats,report,rl,llm,dev
 ARGS ?=
 RUN ?= smoke
 
-RUST_SOURCES := .cargo/config.toml $(wildcard configs/tasks/*.yaml) configs/environments.yaml $(shell find rust -path rust/target -prune -o \( -name '*.rs' -o -name 'Cargo.*' -o -name '*.toml' \) -print)
+RUST_SOURCES := .cargo/config.toml $(wildcard configs/tasks/*.yaml) configs/environments.yaml $(shell find rust -path rust/target -prune -o \( -name '*.rs' -o -name '*.cpp' -o -name 'Cargo.*' -o -name '*.toml' \) -print)
 # TARGET_CPU=x86-64-v3 (say): binaries for another machine (one with no Rust toolchain), in
 # rust/target/$(TARGET_CPU)/release; the default is .cargo/config.toml's target-cpu=native, whose
 # binaries may use instructions another CPU lacks (an AMD build's SSE4a dies with SIGILL on Intel).

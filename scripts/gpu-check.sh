@@ -30,8 +30,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 "$PY" - <<'PYEOF'
 import torch
 print(f"torch {torch.__version__} cuda {torch.version.cuda} cudnn {torch.backends.cudnn.version()} "
-      f"devices {torch.cuda.device_count()}; cudnn.allow_tf32 {torch.backends.cudnn.allow_tf32} "
-      f"matmul.allow_tf32 {torch.backends.cuda.matmul.allow_tf32} cudnn.benchmark {torch.backends.cudnn.benchmark}")
+      f"devices {torch.cuda.device_count()}; libtorch's defaults: cudnn.allow_tf32 {torch.backends.cudnn.allow_tf32} "
+      f"matmul.allow_tf32 {torch.backends.cuda.matmul.allow_tf32} cudnn.benchmark {torch.backends.cudnn.benchmark} "
+      f"(each job sets its own: env.kernels)")
 PYEOF
 for name in cnn rnn; do
     BIN=${MLBENCH_RUST_TARGET:-rust/target/release}/$name
@@ -61,13 +62,15 @@ print(collections.Counter((r["framework"], r["device"], r["status"]) for r in re
 groups = collections.defaultdict(list)
 for r in records:
     if r["status"] == "ok" and not r["warmup"]:
-        groups[(r["task"], r["algorithm"], r["framework"])].append(r)
-for (task, algorithm, framework), rs in sorted(groups.items()):
+        switches = ",".join(k for k in ("cudnn_benchmark", "tf32") if r["hyperparameters"].get(k)) or "-"
+        groups[(r["task"], r["algorithm"], switches, r["framework"])].append(r)
+for (task, algorithm, switches, framework), rs in sorted(groups.items()):
     median = lambda phase: statistics.median(r["timings_s"][phase] for r in rs)  # noqa: E731
     accuracy = [round(r["metrics"]["accuracy"], 4) for r in rs]
     gpu = {k: v for k, v in rs[-1]["resources"].items() if k.startswith("gpu_")}
-    print(f"{task:<4} {algorithm:<10} {framework:<8} n={len(rs)} median s: train {median('train'):.3f} "
+    print(f"{task:<4} {algorithm:<10} {switches:<20} {framework:<8} n={len(rs)} median s: train {median('train'):.3f} "
           f"epoch_first {median('epoch_first'):.3f} evaluate {median('evaluate'):.4f} "
-          f"infer_b1 {median('infer_b1') * 1e3:.3f} ms; accuracy {accuracy}; last repetition {gpu}")
+          f"infer_b1 {median('infer_b1') * 1e3:.3f} ms; accuracy {accuracy}; last repetition {gpu}; "
+          f"kernels {rs[-1]['env'].get('kernels')}")
 PYEOF
 exit "${status:-0}"

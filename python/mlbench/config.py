@@ -343,6 +343,10 @@ def expand_grid(grid: dict[str, Any], params: dict[str, Any]) -> list[dict[str, 
             for values in itertools.product(*[v for _, v in axes])]
 
 
+# Deep-learning tasks' switches of libtorch's CUDA kernels (configs/tasks/cnn.yaml).
+CUDA_SWITCHES = ("cudnn_benchmark", "tf32")
+
+
 def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[str], run: str,
                   out_dir: Path, datasets_dir: Path) -> tuple[list[Job], list[str]]:
     """All jobs of one matrix, and notes on what was skipped (optional datasets not prepared)."""
@@ -365,6 +369,10 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
     for algorithm, grid in matrix["algorithms"].items():
         if k:
             check_cross_validation(path, spec, algorithm)
+        switches = [name for name in CUDA_SWITCHES if grid.get(name) not in (None, False, [False])]
+        if switches and device != "cuda":
+            notes.append(f"{path}: algorithms.{algorithm}: {', '.join(switches)} are CUDA kernel switches; "
+                         f"on device {device} they change nothing (the records still say they were on)")
         for dataset in grid.get(GRID_DATASETS, names):
             check_target(path, algorithm, dataset, spec, datasets_dir)
             if k:

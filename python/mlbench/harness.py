@@ -119,24 +119,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run_task(algorithms: dict[str, Entry], framework_version: str, libraries: list[str],
-             argv: list[str] | None = None, setup: Callable[[Job], dict[str, Any]] | None = None) -> None:
+             argv: list[str] | None = None, setup: Callable[[Job], dict[str, Any]] | None = None,
+             kernels: Callable[[Job], dict[str, str]] | None = None) -> None:
     """Entry point of a task: exit 2 with one line on bad input. `setup(job)`, where given, applies
     the job's thread count (and device) to the framework once per process and returns what the
-    framework then reports (recorded in `env.framework_threads`)."""
+    framework then reports (recorded in `env.framework_threads`); `kernels(job)` likewise applies the
+    job's kernel switches (cuDNN autotuning, TF32) and returns the settings the framework reports
+    (`env.kernels`)."""
     startup = startup_s()  # first thing: spawn to here is this process's start-up (imports included)
     die_with_runner()
     args = parse_args(argv)
     if args.fixtures:
         for config in args.config:
             run_job(argparse.Namespace(**(vars(args) | {"config": config})), algorithms, framework_version,
-                    libraries, setup, startup)
+                    libraries, (setup, kernels), startup)
         return
     args.config = args.config[0]
-    run_job(args, algorithms, framework_version, libraries, setup, startup)
+    run_job(args, algorithms, framework_version, libraries, (setup, kernels), startup)
 
 
 def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_version: str, libraries: list[str],
-            setup: Callable[[Job], dict[str, Any]] | None, startup: float | None) -> None:
+            hooks: tuple[Callable[[Job], dict[str, Any]] | None, Callable[[Job], dict[str, str]] | None],
+            startup: float | None) -> None:
+    setup, kernels = hooks
     try:
         if args.process < 0:
             raise UsageError(f"--process: must be at least 0, got {args.process}")
@@ -169,6 +174,8 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
             model_checks(args.config, job, type(algorithm))
         if setup is not None:
             framework_threads = setup(job)
+        if kernels is not None:
+            kernel_settings = kernels(job)
     except UsageError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
@@ -183,6 +190,8 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
     env = envinfo.capture(libraries)
     if setup is not None:
         env["framework_threads"] = framework_threads
+    if kernels is not None:
+        env["kernels"] = kernel_settings
     if isinstance(algorithm, Unsupported):
         record = records.unmeasured(job, args.process, 0, framework_version, dataset_sha256, "unsupported",
                                     algorithm.reason, env)

@@ -131,3 +131,19 @@ def setup(job: Job) -> dict[str, Any]:
         raise UsageError("device: cuda: no CUDA device visible to torch (HW=gpu needs an NVIDIA GPU and driver)")
     torch.set_num_threads(job.threads)
     return {"torch": torch.get_num_threads()}
+
+
+def kernels(job: Job) -> dict[str, str]:
+    """The job's CUDA kernel switches (`cudnn_benchmark`, `tf32`), applied in every process whatever
+    its device (they change nothing on a CPU), and what libtorch then reports: recorded in
+    `env.kernels`. tf32 false turns TF32 off explicitly, since libtorch lets cuDNN use it unless told
+    otherwise. The `allow_tf32` setters keep libtorch's two generations of precision flags consistent
+    (setting the per-op `fp32_precision` flags one by one does not: libtorch 2.11 then refuses to
+    answer `allow_tf32`); tch makes the same calls (rust/cnn/csrc/kernels.cpp)."""
+    torch.backends.cudnn.benchmark = bool(job.hyperparameters.get("cudnn_benchmark", False))
+    tf32 = bool(job.hyperparameters.get("tf32", False))
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    return {name: str(bool(value)).lower() for name, value in (
+        ("cudnn_benchmark", torch.backends.cudnn.benchmark), ("cudnn_tf32", torch.backends.cudnn.allow_tf32),
+        ("cublas_tf32", torch.backends.cuda.matmul.allow_tf32))}

@@ -1,19 +1,25 @@
-//! Framework versions (shared script), and how the binary finds and loads libtorch:
-//! - an rpath to the libtorch tch was built against (the venv's torch/lib, from torch-sys), so the
-//!   binary finds libtorch without LD_LIBRARY_PATH on the machine that built it;
-//! - libtorch.so linked with --no-as-needed: the binary uses no symbol of it, but it pulls in
-//!   libtorch_cuda.so (CUDA builds of torch), without which libtorch sees no GPU
-//!   (`tch::Cuda::is_available()` is false; tch-rs issues #329 and #980).
-#[path = "../framework_versions.rs"]
-mod framework_versions;
+//! The shared tch build script (../libtorch_build.rs), plus csrc/kernels.cpp: libtorch's CUDA
+//! float32 switches tch does not bind, compiled against the headers of the libtorch tch links.
+#[path = "../libtorch_build.rs"]
+mod libtorch_build;
 
 fn main() {
-    framework_versions::main();
+    libtorch_build::main();
     if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+        kernels(std::path::Path::new(&lib));
     }
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-        println!("cargo:rustc-link-arg=-ltorch");
-    }
+}
+
+/// csrc/kernels.cpp against the headers beside libtorch's `lib` (torch/include in a PyTorch wheel).
+fn kernels(lib: &std::path::Path) {
+    println!("cargo:rerun-if-changed=csrc/kernels.cpp");
+    let include = lib.parent().expect("libtorch's lib directory has a parent").join("include");
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(&include)
+        .flag("-std=c++17")
+        .file("csrc/kernels.cpp")
+        .compile("mlbench_kernels");
 }

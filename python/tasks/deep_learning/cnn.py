@@ -18,7 +18,7 @@ from torch import nn
 
 from mlbench.errors import UsageError
 from mlbench.harness import run_task
-from mlbench.torch_net import builder, flop_count, initial_weights, setup
+from mlbench.torch_net import builder, flop_count, initial_weights, kernels, setup
 from mlbench.training import NetShape, TrainClassifier
 
 BN_EPS = 1e-5
@@ -213,4 +213,4 @@ ALGORITHMS = {
 }
 
 if __name__ == "__main__":
-    run_task(ALGORITHMS, torch.__version__, ["torch", "numpy"], setup=setup)
+    run_task(ALGORITHMS, torch.__version__, ["torch", "numpy"], setup=setup, kernels=kernels)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from mlbench.harness import run_task
-from mlbench.torch_net import builder, initial_weights, setup
+from mlbench.torch_net import builder, initial_weights, kernels, setup
 from mlbench.training import NetShape, TrainClassifier
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}  # nn.RNN's default nonlinearity is tanh
@@ -76,4 +76,4 @@ ALGORITHMS = {cell: TrainClassifier(init=initial_weights(network(cell)), build=b
                                     flops=flop_count(cell)) for cell in CELLS}
 
 if __name__ == "__main__":
-    run_task(ALGORITHMS, torch.__version__, ["torch", "numpy"], setup=setup)
+    run_task(ALGORITHMS, torch.__version__, ["torch", "numpy"], setup=setup, kernels=kernels)

@@ -37,6 +37,10 @@ pub struct Env {
     /// Training tasks: the thread count each framework reports after the job's was applied.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub framework_threads: BTreeMap<String, u64>,
+    /// Deep-learning tasks on libtorch: the kernel settings it reports after the job's switches
+    /// (`cudnn_benchmark`, `tf32`; configs/tasks/cnn.yaml).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub kernels: BTreeMap<String, String>,
 }
 
 fn cpu_model() -> Option<String> {
@@ -79,5 +83,6 @@ pub fn capture(libraries: &[(&str, &str)]) -> Env {
         },
         scheduler: variables(&SCHEDULER_VARIABLES),
         framework_threads: BTreeMap::new(),
+        kernels: BTreeMap::new(),
     }
 }

@@ -87,6 +87,11 @@ pub struct TrainParams {
     pub num_layers: usize,
     #[serde(default)]
     pub bidirectional: bool,
+    /// CUDA kernel switches of libtorch (PyTorch and tch): cuDNN's autotuner, TF32 for float32.
+    #[serde(default)]
+    pub cudnn_benchmark: bool,
+    #[serde(default)]
+    pub tf32: bool,
 }
 
 /// Squeeze-and-excitation's reduction: hidden units = channels / SE_REDUCTION (attention_cnn).
@@ -256,12 +261,19 @@ pub fn weights_sha256(named: Vec<(String, Vec<f32>)>) -> BTreeMap<String, String
 /// names). `Err(Unsupported)` for what the framework lacks.
 pub type NetBuilder = fn(&Job, &TrainParams, &NetShape, &Path) -> Result<Box<dyn Network>>;
 
+/// Applies a job's kernel switches and returns the settings the library then reports.
+pub type KernelSwitches = fn(&Job, &TrainParams) -> Result<BTreeMap<String, String>>;
+
 pub struct TrainingInfo {
     pub frameworks: &'static [(&'static str, &'static str)],
     pub build: NetBuilder,
     /// Applies the job's threads (and checks its device) once per process; returns the thread
     /// count each library then reports.
     pub setup: fn(&Job) -> Result<BTreeMap<String, u64>>,
+    /// Applies the job's kernel switches (`cudnn_benchmark`, `tf32`) once per process and returns
+    /// the settings the library then reports (`env.kernels`); None for a framework without them (the
+    /// task spec records such a framework `unsupported` when a switch is on).
+    pub kernels: Option<KernelSwitches>,
     pub spec: &'static str,
 }
 
@@ -400,6 +412,9 @@ fn run(args: &Args, info: &TrainingInfo, startup: Option<f64>) -> Result<()> {
     let threads = (info.setup)(&job).map_err(in_job)?;
     let mut env = env::capture(info.frameworks);
     env.framework_threads = threads;
+    if let Some(kernels) = info.kernels {
+        env.kernels = kernels(&job, &params).map_err(in_job)?;
+    }
     let process = args.process;
     if let Some(reason) = crate::spec::unsupported_reason(info.spec, &job)? {
         return Record::unsupported(&job, process, version, &digest, &env, reason).append_to(&args.out);

@@ -24,6 +24,7 @@ fn main() {
             }
         },
         setup,
+        kernels: None,
         spec: include_str!("../../../configs/tasks/cnn.yaml"),
     })
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use bench_core::config::Job;
 use bench_core::error::Result;
+use bench_core::training::TrainParams;
 
 /// The frameworks these arms serve and their versions (`TrainingInfo::frameworks`).
 pub const FRAMEWORKS: &[(&str, &str)] =
@@ -17,5 +18,14 @@ pub fn setup(job: &Job) -> Result<BTreeMap<String, u64>> {
     match job.framework.as_str() {
         "tch" => tch_net::setup(job),
         _ => candle_net::setup(job),
+    }
+}
+
+/// The job's kernel switches (`TrainingInfo::kernels`): libtorch's on tch; candle has none (the task
+/// spec records it `unsupported` when a switch is on).
+pub fn kernels(job: &Job, params: &TrainParams) -> Result<BTreeMap<String, String>> {
+    match job.framework.as_str() {
+        "tch" => tch_net::kernels(job, params),
+        _ => Ok(BTreeMap::new()),
     }
 }

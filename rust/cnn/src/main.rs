@@ -31,6 +31,7 @@ fn main() {
         frameworks: cnn::FRAMEWORKS,
         build,
         setup: cnn::setup,
+        kernels: Some(cnn::kernels),
         spec: include_str!("../../../configs/tasks/cnn.yaml"),
     })
 }

@@ -3,6 +3,7 @@
 //! the same libtorch kernels PyTorch calls, through Rust bindings; variable names are PyTorch's
 //! (`conv1.weight`, `bn1.running_var`), so the shared safetensors file loads as it is.
 use std::collections::BTreeMap;
+use std::ffi::c_int;
 use std::path::Path;
 
 use bench_core::config::Job;
@@ -21,6 +22,30 @@ pub fn setup(job: &Job) -> Result<BTreeMap<String, u64>> {
     }
     tch::set_num_threads(job.threads as i32);
     Ok(BTreeMap::from([("libtorch".to_string(), tch::get_num_threads() as u64)]))
+}
+
+// csrc/kernels.cpp: libtorch's CUDA float32 switches, which tch does not bind.
+extern "C" {
+    fn mlbench_set_tf32(allow: c_int);
+    fn mlbench_cudnn_tf32() -> c_int;
+    fn mlbench_cublas_tf32() -> c_int;
+    fn mlbench_cudnn_benchmark() -> c_int;
+}
+
+/// The job's CUDA kernel switches (cuDNN's autotuner, TF32), set as PyTorch's side sets them
+/// (python/mlbench/torch_net.py, `kernels`), and what libtorch then reports (`env.kernels`). tf32 false
+/// turns TF32 off explicitly: libtorch lets cuDNN use it unless told otherwise.
+pub fn kernels(_job: &Job, params: &TrainParams) -> Result<BTreeMap<String, String>> {
+    tch::Cuda::cudnn_set_benchmark(params.cudnn_benchmark);
+    // SAFETY: these functions only write and read flags of libtorch's global context.
+    let (benchmark, cudnn, cublas) = unsafe {
+        mlbench_set_tf32(c_int::from(params.tf32));
+        (mlbench_cudnn_benchmark(), mlbench_cudnn_tf32(), mlbench_cublas_tf32())
+    };
+    Ok([("cudnn_benchmark", benchmark), ("cudnn_tf32", cudnn), ("cublas_tf32", cublas)]
+        .into_iter()
+        .map(|(name, on)| (name.to_string(), (on != 0).to_string()))
+        .collect())
 }
 
 pub fn device(job: &Job) -> Device {

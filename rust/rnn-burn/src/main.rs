@@ -25,6 +25,7 @@ fn main() {
             train_net(job, params, |device| nets::load(job, params, shape, weights, device))
         },
         setup,
+        kernels: None,
         spec: include_str!("../../../configs/tasks/rnn.yaml"),
     })
 }

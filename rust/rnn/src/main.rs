@@ -29,6 +29,7 @@ fn main() {
         frameworks: cnn::FRAMEWORKS,
         build,
         setup: cnn::setup,
+        kernels: Some(cnn::kernels),
         spec: include_str!("../../../configs/tasks/rnn.yaml"),
     })
 }
