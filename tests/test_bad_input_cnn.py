@@ -45,6 +45,23 @@ def test_bad_cnn_matrix(case: str, tmp_path: Path, image_dir: Path) -> None:
     assert_bad_matrix(GOOD | change, message, tmp_path, image_dir)
 
 
+def test_images_too_small_for_the_architecture_are_refused_before_any_side_runs(tmp_path: Path) -> None:
+    """LeNet's 5x5 convolutions need more than 8x8 pixels: found by the first pass of the network,
+    when the shared initial weights are written; one line naming the job's algorithm and dataset,
+    exit 2, and the new run folder removed."""
+    data = tmp_path / "data"
+    ds.prepare(["synthetic_images_micro"], data, log=lambda _: None)
+    matrix = write_yaml(tmp_path / "m.yaml", GOOD | {"datasets": ["synthetic_images_micro"],
+                                                      "algorithms": {"lenet": {"epochs": 1, "batch_size": 16}}})
+    out = tmp_path / "out"
+    result = mlbench("run", matrix, "--out", out, "--datasets-dir", data)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "lenet on synthetic_images_micro: dataset: synthetic_images_micro's inputs of 3x8x8 do not fit lenet" \
+        in last, last
+    assert not out.exists()
+
+
 def test_gpu_profile_without_a_gpu_is_refused(tmp_path: Path, image_dir: Path) -> None:
     import torch
 

@@ -182,7 +182,11 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
     if args.fixtures:
         if isinstance(algorithm, TrainClassifier):
             meta = ds.read_meta(job.dataset, Path(job.datasets_dir))
-            training.write_fixtures(job, algorithm, training.shape_of(meta), n_train_of(meta))
+            try:
+                training.write_fixtures(job, algorithm, training.shape_of(meta), n_train_of(meta))
+            except UsageError as exc:
+                print(f"error: {args.config}: {one_line(exc)}", file=sys.stderr)
+                sys.exit(2)
         if isinstance(algorithm, TrainAgent):
             environment = ds.read_meta(job.dataset, Path(job.datasets_dir))["environment"]
             agents.write_fixtures(job, algorithm, *agents.observation_size(environment))

@@ -305,8 +305,12 @@ def write_fixtures(out: Path, jobs: list[Job]) -> None:
         done = subprocess.run([sys.executable, str(ROOT / load_task_spec(task).python["script"]), "--fixtures",
                                *configs, "--out", os.devnull], capture_output=True, text=True)
         if done.returncode != 0:
-            raise UsageError(f"{task}: writing the shared initial weights failed: "
-                             f"{(done.stderr.strip().splitlines() or ['(no message)'])[-1]}")
+            last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+            # the task names the job file; the run folder goes away with the refusal, so name the job
+            for job in task_jobs:
+                job_file = out / "jobs" / f"{job.job_id}.yaml"
+                last = last.replace(f"error: {job_file}", f"{job.algorithm} on {job.dataset}")
+            raise UsageError(f"{task}: writing the shared initial weights failed: {last}")
 
 
 def write_job(out: Path, job: Job) -> None:
@@ -496,8 +500,14 @@ def run(options: RunOptions) -> Summary:
         print(f"warning: --jobs {options.jobs} runs jobs side by side; their timings distort each other. "
               "Use it for correctness runs, not for numbers you report.", file=sys.stderr)
     findings = examine(options, jobs)
+    fresh = options.overwrite or not (options.out / "records.jsonl").exists()
     complete = prepare_output(options, jobs)
-    write_fixtures(options.out, jobs)
+    try:
+        write_fixtures(options.out, jobs)
+    except UsageError:
+        if fresh:  # refused before any side ran: a new run leaves nothing behind
+            shutil.rmtree(options.out, ignore_errors=True)
+        raise
     cv = folds.write({j.folds_file: (j.dataset, j.cv_folds, j.seed) for j in jobs if j.cv_folds}, options.datasets_dir)
     meta = write_run_meta(options, doctor.as_json(findings, forced=options.force),
                           {name: ds.sizes(name, options.datasets_dir) for name in sorted({j.dataset for j in jobs})},

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mlbench.config import Job
-from mlbench.errors import UsageError
+from mlbench.errors import UsageError, one_line
 
 EVAL_BATCH = 256  # batch size of the timed evaluation pass, the same on every side
 WARMUP_BATCHES = 8  # a warm-up repetition trains one epoch of this many batches
@@ -140,7 +140,12 @@ def write_fixtures(job: Job, algorithm: TrainClassifier, shape: NetShape, n_trai
     params = job.hyperparameters
     flops = folder / "flops.json"
     if algorithm.flops is not None and not flops.exists():
-        flops.write_text(json.dumps(algorithm.flops(params, shape)) + "\n")
+        try:  # the first pass of the network over the dataset's shape
+            count = algorithm.flops(params, shape)
+        except RuntimeError as exc:
+            raise UsageError(f"dataset: {job.dataset}'s inputs of {shape.channels}x{shape.height}x{shape.width} do "
+                             f"not fit {job.algorithm}: {one_line(exc)}") from None
+        flops.write_text(json.dumps(count) + "\n")
         written.append(flops)
     for repetition in range(job.n_records):
         seed = job.seed + repetition
