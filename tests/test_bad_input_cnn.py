@@ -77,7 +77,8 @@ def test_gpu_profile_without_a_gpu_is_refused(tmp_path: Path, image_dir: Path) -
 def job_file(folder: Path, image_dir: Path, language: str, framework: str, precision: str = "float32",
              task: str = "cnn", algorithm: str = "lenet", dataset: str = "synthetic_images", **params: Any) -> Path:
     hyper = {"epochs": 1, "batch_size": 64, "optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9,
-             "weight_decay": 1e-4, "target_accuracy": 0.8, "pretrained": False, "weights_file": ""} | params
+             "weight_decay": 1e-4, "target_accuracy": 0.8, "pretrained": False, "weights_file": "",
+             "cudnn_benchmark": False, "tf32": False} | params
     job = {"schema_version": 3, "job_id": "0123456789abcdef", "run": "bad", "task": task,
            "domain": "deep_learning", "language": language, "framework": framework, "algorithm": algorithm,
            "dataset": dataset, "datasets_dir": str(image_dir), "hyperparameters": hyper,

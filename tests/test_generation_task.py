@@ -279,3 +279,16 @@ def test_generation_program_refuses_bad_job(framework: str, case: str, tmp_path:
         datasets = broken_set(prompts_dir, tmp_path, change)
     config = job_file(tmp_path, datasets, language, framework, dataset, **params)
     assert_program_refuses([str(rust_binary(command))] if isinstance(command, str) else command, config, message)
+
+
+@pytest.mark.parametrize("framework", list(SIDES))
+def test_a_cuda_job_without_a_gpu_is_refused(framework: str, tmp_path: Path, prompts_dir: Path) -> None:
+    """The GPU path on a machine without one (or a candle built without `cuda`): one line naming the
+    job file and its device, exit 2, nothing written."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    language, command = SIDES[framework]
+    config = job_file(tmp_path, prompts_dir, language, framework)
+    config.write_text(config.read_text().replace("device: cpu", "device: cuda"))
+    assert_program_refuses([str(rust_binary(command))] if isinstance(command, str) else command, config,
+                           "device: cuda: ")

@@ -36,14 +36,18 @@ HEADS = ("classification", "token_classification", "question_answering", "embedd
 
 @dataclass(frozen=True)
 class Encode:
-    """A framework's encoder: `load` the set's model folder with the algorithm's head once;
-    `forward(model, ids, mask)` gives the head's outputs (float32); `tokenize(set, sentences, length)`
-    gives the ids and mask of sentences padded to `length`."""
+    """A framework's encoder: `load(set, head, device)` the set's model folder with the algorithm's
+    head once, onto the job's device (`cpu` or `cuda`); `forward(model, ids, mask)` gives the head's
+    outputs (float32, copied to the host, which waits for the device); `tokenize(set, sentences,
+    length)` gives the ids and mask of sentences padded to `length`. `reset_peak_memory` and
+    `peak_memory_mb` give the framework's own peak device memory over a repetition (None on a CPU)."""
 
-    load: Callable[[Texts, str], Any]
+    load: Callable[[Texts, str, str], Any]
     forward: Callable[[Any, np.ndarray, np.ndarray], np.ndarray]
     tokenize: Callable[[Texts, list[str], int], tuple[np.ndarray, np.ndarray]]
     describe: Callable[[str, Texts], str]
+    reset_peak_memory: Callable[[Any], None] = lambda model: None
+    peak_memory_mb: Callable[[Any], float | None] = lambda model: None
 
 
 def check_params(params: dict[str, Any], meta: dict[str, Any]) -> None:

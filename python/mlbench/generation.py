@@ -50,17 +50,21 @@ class Generated:
 
 @dataclass(frozen=True)
 class Generate:
-    """A framework's model: `load` the set's model folder once; `generate` from prompts (int64 batch
-    x length) with a fresh cache, each next token picked by `chooser(params, seed)`'s function of the
-    last logits and the prompts (greedy: the argmax; `sample`: a seeded draw over the tokens it has
-    seen, which it keeps itself); `score` a
-    sequence's next-token NLLs without a cache."""
+    """A framework's model: `load` the set's model folder once onto the job's device (`cpu` or
+    `cuda`); `generate` from prompts (int64 batch x length) with a fresh cache, each next token
+    picked by `chooser(params, seed)`'s function of the last logits and the prompts (greedy: the
+    argmax; `sample`: a seeded draw over the tokens it has seen, which it keeps itself), the device
+    synchronised before every clock read; `score` a sequence's next-token NLLs without a cache.
+    `reset_peak_memory` and `peak_memory_mb` give the framework's own peak device memory over a
+    repetition (None on a CPU)."""
 
-    load: Callable[[Prompts], Any]
+    load: Callable[[Prompts, str], Any]
     generate: Callable[[Any, np.ndarray, int, Any], Generated]
     score: Callable[[Any, np.ndarray], np.ndarray]
     describe: Callable[[dict[str, Any]], str]
     chooser: Callable[[dict[str, Any], int], Any]
+    reset_peak_memory: Callable[[Any], None] = lambda model: None
+    peak_memory_mb: Callable[[Any], float | None] = lambda model: None
 
 
 def check_params(params: dict[str, Any], meta: dict[str, Any]) -> None:

@@ -172,10 +172,13 @@ def run_job(args: argparse.Namespace, algorithms: dict[str, Entry], framework_ve
             agent_checks(args.config, job, algorithm, need_fixtures=not args.fixtures)
         if isinstance(algorithm, Generate | Encode):
             model_checks(args.config, job, type(algorithm))
-        if setup is not None:
-            framework_threads = setup(job)
-        if kernels is not None:
-            kernel_settings = kernels(job)
+        try:
+            if setup is not None:
+                framework_threads = setup(job)
+            if kernels is not None:
+                kernel_settings = kernels(job)
+        except UsageError as exc:  # the job's device or threads, which the framework cannot give
+            raise UsageError(f"{args.config}: {exc}") from None
     except UsageError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
@@ -336,8 +339,8 @@ def load_encoder(config: Path, job: Job, algorithm: Encode) -> tuple[Texts, Any]
     """The texts set and its model with the job's head, loaded once per process (a corrupt model
     file: a usage error)."""
     texts = ds.load_texts(job.dataset, Path(job.datasets_dir))
-    return texts, checked_load(config, texts, encoding.check_set, lambda: algorithm.load(texts, job.algorithm),
-                               texts.folder)
+    return texts, checked_load(config, texts, encoding.check_set,
+                               lambda: algorithm.load(texts, job.algorithm, job.device), texts.folder)
 
 
 def checked_load(config: Path, data: Any, check_set: Callable[[Any], None], load: Callable[[], Any],
@@ -357,7 +360,7 @@ def checked_load(config: Path, data: Any, check_set: Callable[[Any], None], load
 def load_model(config: Path, job: Job, algorithm: Generate) -> tuple[Prompts, Any]:
     """The prompts set and its model, loaded once per process (a corrupt model file: a usage error)."""
     prompts = ds.load_prompts(job.dataset, Path(job.datasets_dir))
-    return prompts, checked_load(config, prompts, generation.check_set, lambda: algorithm.load(prompts),
+    return prompts, checked_load(config, prompts, generation.check_set, lambda: algorithm.load(prompts, job.device),
                                  prompts.folder / "model.safetensors")
 
 
@@ -620,9 +623,15 @@ def measure_generation(job: Job, algorithm: Generate, data: Prompts, model: Any,
     cpu_start = cpu_time_s()
     params = job.hyperparameters
     choose = algorithm.chooser(params, job.seed + repetition)
-    generated = algorithm.generate(model, generation.batch_of(data, params), params["max_new_tokens"], choose)
     timer = PhaseTimer()
-    nll = np.asarray(timer.calls("score", 1, lambda: model, lambda m: algorithm.score(m, data.heldout)), np.float64)
+    algorithm.reset_peak_memory(model)
+
+    def work() -> tuple[generation.Generated, np.ndarray]:
+        generated = algorithm.generate(model, generation.batch_of(data, params), params["max_new_tokens"], choose)
+        scored = timer.calls("score", 1, lambda: model, lambda m: algorithm.score(m, data.heldout))
+        return generated, np.asarray(scored, np.float64)
+
+    (generated, nll), gpu_figures = gpu.sampled(gpu.reader_for(job.device), work)
     cpu = cpu_time_s() - cpu_start
     generation.check_outputs(generated, nll, params, len(data.heldout))
     timings = generation.timings(generated) | timer.timings_s
@@ -640,7 +649,8 @@ def measure_generation(job: Job, algorithm: Generate, data: Prompts, model: Any,
         "solver": {"name": algorithm.describe(params),
                    "stopping_rule": f"fixed: {params['max_new_tokens']} new tokens ({job.algorithm})",
                    "n_iter": params["max_new_tokens"]},
-        "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start},
+        "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start,
+                      "gpu_peak_mem_mb": algorithm.peak_memory_mb(model)} | gpu_figures,
         "status": "ok",
         "error": None,
     }
@@ -655,12 +665,17 @@ def measure_encoding(job: Job, algorithm: Encode, data: Texts, model: Any, proce
     params = job.hyperparameters
     phases = Phases(PhaseTimer(), loops, job.min_sample_s if calibrate else None)
     sentences = encoding.sentences_of(data, params)
-    if sentences is not None:
-        length = data.ids.shape[1]
-        ids, mask = phases.run("tokenize", lambda: None, lambda _: algorithm.tokenize(data, sentences, length))
-        encoding.check_tokens(ids, mask, data, params["batch_size"])
-    ids, mask = encoding.batch_of(data, params)
-    outputs = np.asarray(phases.run("forward", lambda: model, lambda m: algorithm.forward(m, ids, mask)))
+    algorithm.reset_peak_memory(model)
+
+    def work() -> np.ndarray:
+        if sentences is not None:
+            length = data.ids.shape[1]
+            ids, mask = phases.run("tokenize", lambda: None, lambda _: algorithm.tokenize(data, sentences, length))
+            encoding.check_tokens(ids, mask, data, params["batch_size"])
+        ids, mask = encoding.batch_of(data, params)
+        return np.asarray(phases.run("forward", lambda: model, lambda m: algorithm.forward(m, ids, mask)))
+
+    outputs, gpu_figures = gpu.sampled(gpu.reader_for(job.device), work)
     cpu = cpu_time_s() - cpu_start
     encoding.check_outputs(outputs, job.algorithm, data, params)
     timer = phases.timer
@@ -675,7 +690,8 @@ def measure_encoding(job: Job, algorithm: Encode, data: Texts, model: Any, proce
         "artifacts": save_artifacts(job, process, repetition, {"outputs": outputs}),
         "solver": {"name": algorithm.describe(job.algorithm, data), "stopping_rule": "one forward pass",
                    "n_iter": 1},
-        "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start},
+        "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_time_s": cpu, "rss_start_mb": rss_start,
+                      "gpu_peak_mem_mb": algorithm.peak_memory_mb(model)} | gpu_figures,
         "status": "ok",
         "error": None,
     }

@@ -133,6 +133,22 @@ def setup(job: Job) -> dict[str, Any]:
     return {"torch": torch.get_num_threads()}
 
 
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def reset_peak_memory(model: nn.Module) -> None:
+    """Start the model's device's peak-memory count anew (nothing on a CPU)."""
+    if model_device(model).type == "cuda":
+        torch.cuda.reset_peak_memory_stats(model_device(model))
+
+
+def peak_memory_mb(model: nn.Module) -> float | None:
+    """PyTorch's own peak device memory allocated since the last reset, in MiB (None on a CPU)."""
+    device = model_device(model)
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+
+
 def kernels(job: Job) -> dict[str, str]:
     """The job's CUDA kernel switches (`cudnn_benchmark`, `tf32`), applied in every process whatever
     its device (they change nothing on a CPU), and what libtorch then reports: recorded in

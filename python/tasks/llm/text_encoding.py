@@ -27,10 +27,10 @@ import torch
 from mlbench.encoding import Encode
 from mlbench.harness import run_task
 from mlbench.texts import Texts, head_classes, tokenize
-from mlbench.torch_net import setup
+from mlbench.torch_net import model_device, peak_memory_mb, reset_peak_memory, setup
 
 
-def load(data: Texts, head: str) -> torch.nn.Module:
+def load(data: Texts, head: str, device: str = "cpu") -> torch.nn.Module:
     """The encoder with the head's weights from the set's files (every parameter from a file: a
     missing or unexpected one is an error, except the pooler a head does not use and the position
     ids older files carry as a buffer)."""
@@ -61,25 +61,27 @@ def load(data: Texts, head: str) -> torch.nn.Module:
     if missing or unused:
         raise ValueError(f"the model files do not fit {type(model).__name__}: missing {missing[:3]}, "
                          f"unexpected {unused[:3]}")
-    return model.to(torch.float32).eval()
+    return model.to(device=device, dtype=torch.float32).eval()
 
 
 def forward(model: torch.nn.Module, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The head's outputs (float32): logits, start/end logits stacked last, or (CLS, mean) embeddings."""
-    ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
+    """The head's outputs (float32, on the host): logits, start/end logits stacked last, or (CLS, mean)
+    embeddings. The copy to the host waits for the device, so a clock read after it is synchronised."""
+    device = model_device(model)
+    ids_t, mask_t = torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)
     inputs = {"input_ids": ids_t, "attention_mask": mask_t}
     if model.config.model_type != "distilbert":
         inputs["token_type_ids"] = torch.zeros_like(ids_t)
     with torch.no_grad():
         out = model(**inputs)
         if hasattr(out, "start_logits"):
-            return torch.stack([out.start_logits, out.end_logits], dim=-1).numpy()
+            return torch.stack([out.start_logits, out.end_logits], dim=-1).cpu().numpy()
         if hasattr(out, "logits"):
-            return out.logits.numpy()
+            return out.logits.cpu().numpy()
         hidden = out.last_hidden_state
         weights = mask_t.to(hidden.dtype).unsqueeze(2)
         mean = (hidden * weights).sum(dim=1) / weights.sum(dim=1)
-        return torch.stack([hidden[:, 0], mean], dim=1).numpy()
+        return torch.stack([hidden[:, 0], mean], dim=1).cpu().numpy()
 
 
 def tokenize_batch(data: Texts, sentences: list[str], length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +93,8 @@ def describe(head: str, data: Texts) -> str:
     return f"transformers {name}, {data.family}, float32, no gradients"
 
 
-ALGORITHMS = {head: Encode(load=load, forward=forward, tokenize=tokenize_batch, describe=describe)
+ALGORITHMS = {head: Encode(load=load, forward=forward, tokenize=tokenize_batch, describe=describe,
+                           reset_peak_memory=reset_peak_memory, peak_memory_mb=peak_memory_mb)
               for head in ("classification", "token_classification", "question_answering", "embedding")}
 
 if __name__ == "__main__":

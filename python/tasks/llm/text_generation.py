@@ -32,7 +32,7 @@ import torch
 from mlbench.generation import Generate, Generated
 from mlbench.harness import run_task
 from mlbench.prompts import Prompts
-from mlbench.torch_net import setup
+from mlbench.torch_net import model_device, peak_memory_mb, reset_peak_memory, setup
 
 
 def tokenize(folder: Path, texts: list[str]) -> list[list[int]]:
@@ -43,10 +43,17 @@ def tokenize(folder: Path, texts: list[str]) -> list[list[int]]:
     return [encoding.ids for encoding in tokenizer.encode_batch(texts, add_special_tokens=False)]
 
 
-def load(folder: Path) -> torch.nn.Module:
+def load(folder: Path, device: str = "cpu") -> torch.nn.Module:
     from transformers import GPT2LMHeadModel
 
-    return GPT2LMHeadModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32).eval()
+    model = GPT2LMHeadModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
+    return model.to(device).eval()
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued kernels, before a clock is read (CUDA runs them asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 Choose = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (last logits, prompts) -> next tokens
@@ -61,7 +68,7 @@ def sampler(params: dict[str, Any], seed: int) -> Choose:
     """transformers' processing (repetition penalty, temperature, top-k, top-p), then one draw from
     the softmax with torch.multinomial on a generator seeded with `seed`. One per generation: it keeps
     each row's tokens so far (the prompt, then its own draws), as the Rust arms' sampler does."""
-    generator = torch.Generator().manual_seed(seed)
+    generators: list[torch.Generator] = []  # on the logits' device, made at the first draw
     penalty, temperature = params["repetition_penalty"], params["temperature"]
     top_k, top_p = params["top_k"], params["top_p"]
     history: list[torch.Tensor] = []
@@ -81,7 +88,9 @@ def sampler(params: dict[str, Any], seed: int) -> Choose:
             probabilities = ordered.softmax(dim=-1)
             drop = probabilities.cumsum(dim=-1) - probabilities >= top_p
             scores = scores.scatter(1, order, ordered.masked_fill(drop, -torch.inf))
-        token = torch.multinomial(scores.softmax(dim=-1), 1, generator=generator).squeeze(1)
+        if not generators:
+            generators.append(torch.Generator(device=scores.device).manual_seed(seed))
+        token = torch.multinomial(scores.softmax(dim=-1), 1, generator=generators[0]).squeeze(1)
         history[:] = [torch.cat([seen, token.unsqueeze(1)], dim=1)]
         return token
 
@@ -91,39 +100,44 @@ def sampler(params: dict[str, Any], seed: int) -> Choose:
 def generate(model: torch.nn.Module, prompts: np.ndarray, new_tokens: int, choose: Choose | None = None) -> Generated:
     """Decoding with the cache, each next token `choose(last logits, prompts)` (default: greedy):
     the new ids (batch x new_tokens), the prefill's seconds (to the first token) and each later
-    token's seconds."""
+    token's seconds. The tokens stay on the model's device until the end (as on the tch arm), and
+    the device is synchronised before every clock read."""
     choose = choose or greedy({}, 0)
-    ids = torch.from_numpy(prompts)
-    out = np.zeros((len(prompts), new_tokens), dtype=np.int64)
+    device = model_device(model)
+    ids = torch.from_numpy(prompts).to(device)
+    tokens: list[torch.Tensor] = []
     decode_s: list[float] = []
     with torch.no_grad():
+        sync(device)
         start = time.perf_counter()
         result = model(input_ids=ids, use_cache=True)
         token = choose(result.logits[:, -1], ids)
-        out[:, 0] = token.numpy()
+        tokens.append(token)
+        sync(device)
         prefill_s = time.perf_counter() - start
-        for k in range(1, new_tokens):
+        for _ in range(1, new_tokens):
             start = time.perf_counter()
             result = model(input_ids=token.unsqueeze(1), cache=result.cache, use_cache=True)
             token = choose(result.logits[:, -1], ids)
-            out[:, k] = token.numpy()
+            tokens.append(token)
+            sync(device)
             decode_s.append(time.perf_counter() - start)
-    return Generated(out, prefill_s, decode_s)
+    return Generated(torch.stack(tokens, dim=1).cpu().numpy(), prefill_s, decode_s)
 
 
 def logits(model: torch.nn.Module, prompts: np.ndarray) -> np.ndarray:
     """The prompts' logits without a cache (batch x length x vocab), for the forward parity test."""
     with torch.no_grad():
-        return model(input_ids=torch.from_numpy(prompts)).logits.numpy()
+        return model(input_ids=torch.from_numpy(prompts).to(model_device(model))).logits.cpu().numpy()
 
 
 def score(model: torch.nn.Module, sequence: np.ndarray) -> np.ndarray:
     """Each next token's negative log-likelihood given the ones before it (float64, length - 1)."""
-    ids = torch.from_numpy(sequence).unsqueeze(0)
+    ids = torch.from_numpy(sequence).unsqueeze(0).to(model_device(model))
     with torch.no_grad():
         logits = model(input_ids=ids, use_cache=False).logits[0, :-1]
         nll = -torch.log_softmax(logits, dim=-1).gather(1, ids[0, 1:].unsqueeze(1)).squeeze(1)
-    return nll.numpy().astype(np.float64)
+    return nll.cpu().numpy().astype(np.float64)
 
 
 def describe(params: dict[str, Any]) -> str:
@@ -131,11 +145,12 @@ def describe(params: dict[str, Any]) -> str:
     return f"transformers GPT2LMHeadModel, {how}, KV cache (DynamicCache)"
 
 
-def load_set(data: Prompts) -> torch.nn.Module:
-    return load(data.folder)
+def load_set(data: Prompts, device: str) -> torch.nn.Module:
+    return load(data.folder, device)
 
 
-ALGORITHMS = {name: Generate(load=load_set, generate=generate, score=score, describe=describe, chooser=chooser)
+ALGORITHMS = {name: Generate(load=load_set, generate=generate, score=score, describe=describe, chooser=chooser,
+                             reset_peak_memory=reset_peak_memory, peak_memory_mb=peak_memory_mb)
               for name, chooser in (("greedy", greedy), ("sample", sampler))}
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ use crate::error::{BenchError, Result};
 use crate::harness::{run_main, Args, Phases};
 use crate::measure::{cpu_time_s, reset_peak_rss, rss_mb, PhaseTimer};
 use crate::models::{run_model_process, ModelProcess};
+use crate::gpu;
 use crate::record::{Record, Resources, Solver};
 
 /// A texts set as the protocol reads it.
@@ -265,22 +266,26 @@ fn measure_repetition(
     let cpu_start = cpu_time_s();
     let rows = params.batch_size;
     let sentences = data.sentences.as_ref().map(|all| &all[..rows.min(all.len())]);
-    if let Some(sentences) = sentences {
-        let width = data.ids.ncols();
-        let (ids, mask) = phases.run("tokenize", || Ok(()), |_| (info.tokenize)(data, sentences, width))?;
-        let same = ids.dim() == (rows, width)
-            && ids == data.ids.slice(s![..rows, ..])
-            && mask == data.mask.slice(s![..rows, ..]);
-        if !same {
-            return Err(BenchError::usage(format!(
-                "{}: the sentences tokenise to other ids than the set's ids.npy and mask.npy",
-                data.folder.join("tokenizer.json").display()
-            )));
+    let (outputs, gpu) = gpu::sampled(gpu::reader_for(&job.device), gpu::SAMPLE_INTERVAL, || {
+        if let Some(sentences) = sentences {
+            let width = data.ids.ncols();
+            let (ids, mask) =
+                phases.run("tokenize", || Ok(()), |_| (info.tokenize)(data, sentences, width))?;
+            let same = ids.dim() == (rows, width)
+                && ids == data.ids.slice(s![..rows, ..])
+                && mask == data.mask.slice(s![..rows, ..]);
+            if !same {
+                return Err(BenchError::usage(format!(
+                    "{}: the sentences tokenise to other ids than the set's ids.npy and mask.npy",
+                    data.folder.join("tokenizer.json").display()
+                )));
+            }
         }
-    }
-    let ids = data.ids.slice(s![..rows, ..params.sequence_length]).to_owned();
-    let mask = data.mask.slice(s![..rows, ..params.sequence_length]).to_owned();
-    let outputs = phases.run("forward", || Ok(()), |_| model.forward(&ids, &mask))?;
+        let ids = data.ids.slice(s![..rows, ..params.sequence_length]).to_owned();
+        let mask = data.mask.slice(s![..rows, ..params.sequence_length]).to_owned();
+        phases.run("forward", || Ok(()), |_| model.forward(&ids, &mask))
+    });
+    let outputs = outputs?;
     let cpu = cpu_time_s() - cpu_start;
     let expected = expected_shape(&job.algorithm, data, params, &outputs);
     if outputs.shape() != expected.as_slice() {
@@ -305,6 +310,6 @@ fn measure_repetition(
         stopping_rule: "one forward pass".to_string(),
         n_iter: Some(1),
     });
-    record.resources = Resources::on_cpu(cpu, rss_start);
+    record.resources = Resources::with_gpu(cpu, rss_start, gpu);
     Ok(())
 }

@@ -20,6 +20,7 @@ use crate::error::{BenchError, Result};
 use crate::harness::{run_main, Args};
 use crate::measure::{cpu_time_s, reset_peak_rss, rss_mb, PhaseTimer};
 use crate::models::{run_model_process, ModelProcess};
+use crate::gpu;
 use crate::record::{Record, Resources, Solver};
 use crate::sampling::Sampler;
 
@@ -258,9 +259,13 @@ fn measure_repetition(
     let cpu_start = cpu_time_s();
     let batch = data.prompts.slice(s![..params.batch_size, ..params.prompt_length]).to_owned();
     let mut sampler = Sampler::of(params, job.seed + u64::from(repetition), &batch);
-    let generated = model.generate(&batch, params.max_new_tokens, sampler.as_mut())?;
     let mut timer = PhaseTimer::default();
-    let nll = timer.calls("score", 1, None, || Ok(()), |_| model.score(&data.heldout))?;
+    let (outputs, gpu) = gpu::sampled(gpu::reader_for(&job.device), gpu::SAMPLE_INTERVAL, || {
+        let generated = model.generate(&batch, params.max_new_tokens, sampler.as_mut())?;
+        let nll = timer.calls("score", 1, None, || Ok(()), |_| model.score(&data.heldout))?;
+        Ok::<_, BenchError>((generated, nll))
+    });
+    let (generated, nll) = outputs?;
     let cpu = cpu_time_s() - cpu_start;
     let expected = (params.batch_size, params.max_new_tokens);
     if generated.tokens.dim() != expected || generated.decode_s.len() != expected.1 - 1 {
@@ -304,7 +309,7 @@ fn measure_repetition(
         stopping_rule: format!("fixed: {} new tokens ({})", params.max_new_tokens, job.algorithm),
         n_iter: Some(new),
     });
-    record.resources = Resources::on_cpu(cpu, rss_start);
+    record.resources = Resources::with_gpu(cpu, rss_start, gpu);
     Ok(())
 }
 

@@ -40,6 +40,12 @@ impl Resources {
             gpu: None,
         }
     }
+
+    /// A model repetition's figures on the job's device: as `on_cpu`, with the GPU figures NVML
+    /// sampled (all null on a CPU; the framework's own peak is null, as tch and candle report none).
+    pub fn with_gpu(cpu_time_s: f64, rss_start_mb: Option<f64>, gpu: GpuResources) -> Self {
+        Resources { gpu: Some(gpu), ..Resources::on_cpu(cpu_time_s, rss_start_mb) }
+    }
 }
 
 /// Training tasks: GPU figures (crate::gpu), null (never 0) on a CPU or where they cannot be read.

@@ -125,10 +125,12 @@ pub struct Weights {
 }
 
 impl Weights {
-    pub fn read(path: &Path) -> Result<Self> {
+    /// A safetensors file's tensors, on `device`.
+    pub fn read(path: &Path, device: tch::Device) -> Result<Self> {
         let tensors = Tensor::read_safetensors(path)
             .map_err(|e| BenchError::usage(format!("{}: {e}", path.display())))?;
-        Ok(Weights { tensors: tensors.into_iter().collect(), path: path.display().to_string(), shared: None })
+        let tensors = tensors.into_iter().map(|(name, tensor)| (name, tensor.to_device(device))).collect();
+        Ok(Weights { tensors, path: path.display().to_string(), shared: None })
     }
 
     fn take(&mut self, name: &str, shape: &[i64]) -> Result<Tensor> {

@@ -9,6 +9,8 @@
 //! XLMRobertaModel (RoBERTa's architecture: positions counted from the pad id), and ALBERT, which
 //! candle-transformers 0.11 lacks, written on candle-nn (albert.rs).
 mod albert;
+#[path = "../../candle_device.rs"]
+mod candle_device;
 mod heads;
 
 use std::collections::BTreeMap;
@@ -23,6 +25,7 @@ use candle_transformers::models::{bert, distilbert, xlm_roberta};
 use ndarray::{Array2, ArrayD, IxDyn};
 use text_encoding::tokens::{check_tokenizer, tokenize};
 
+use crate::candle_device::candle_device;
 use crate::heads::Head;
 
 fn candle_error(e: candle_core::Error) -> BenchError {
@@ -56,6 +59,7 @@ impl Body {
 struct CandleEncoder {
     body: Body,
     head: Head,
+    device: Device,
 }
 
 /// config.json, with what transformers 5 no longer writes filled in for candle's structs.
@@ -71,17 +75,18 @@ fn read_config<T: serde::de::DeserializeOwned>(folder: &Path) -> Result<T> {
     serde_json::from_value(value).map_err(|e| BenchError::usage(format!("{}: {e}", path.display())))
 }
 
-/// A safetensors file mapped for candle.
-fn weights(path: &Path) -> Result<VarBuilder<'static>> {
+/// A safetensors file mapped for candle, its tensors loaded onto `device`.
+fn weights(path: &Path, device: &Device) -> Result<VarBuilder<'static>> {
     // SAFETY: the weights file is only read, and not changed while mapped.
-    unsafe { VarBuilder::from_mmaped_safetensors(&[path], DType::F32, &Device::Cpu) }
+    unsafe { VarBuilder::from_mmaped_safetensors(&[path], DType::F32, device) }
         .map_err(|e| BenchError::usage(format!("{}: {e}", path.display())))
 }
 
 fn load(job: &Job, data: &Texts) -> Result<Box<dyn Encoder>> {
     check_tokenizer(data)?;
     let model_file = data.folder.join("model.safetensors");
-    let encoder = weights(&model_file)?;
+    let device = candle_device(job)?;
+    let encoder = weights(&model_file, &device)?;
     let in_file = |e: candle_core::Error| BenchError::usage(format!("{}: {e}", model_file.display()));
     let (body, hidden) = match data.family.as_str() {
         "bert" => {
@@ -113,13 +118,13 @@ fn load(job: &Job, data: &Texts) -> Result<Box<dyn Encoder>> {
         }
     };
     let head = Head::load(&job.algorithm, &data.family, hidden, &data.labels, &encoder, &data.folder)?;
-    Ok(Box::new(CandleEncoder { body, head }))
+    Ok(Box::new(CandleEncoder { body, head, device }))
 }
 
 impl Encoder for CandleEncoder {
     fn forward(&mut self, ids: &Array2<i64>, mask: &Array2<i64>) -> Result<ArrayD<f32>> {
         let as_u32 = |a: &Array2<i64>| {
-            Tensor::from_vec(a.iter().map(|&v| v as u32).collect::<Vec<_>>(), a.dim(), &Device::Cpu)
+            Tensor::from_vec(a.iter().map(|&v| v as u32).collect::<Vec<_>>(), a.dim(), &self.device)
         };
         let outputs = (|| {
             let (ids, mask) = (as_u32(ids)?, as_u32(mask)?);
@@ -133,11 +138,10 @@ impl Encoder for CandleEncoder {
     }
 }
 
-/// The job's threads for candle's CPU kernels (they size their pool from RAYON_NUM_THREADS).
+/// The job's threads for candle's CPU kernels (they size their pool from RAYON_NUM_THREADS), and a
+/// device candle can use.
 fn setup(job: &Job) -> Result<BTreeMap<String, u64>> {
-    if job.device != "cpu" {
-        return Err(BenchError::usage(format!("device: {}: this task runs on the CPU only", job.device)));
-    }
+    candle_device(job)?;
     std::env::set_var("RAYON_NUM_THREADS", job.threads.to_string());
     Ok(BTreeMap::from([("candle".to_string(), candle_core::utils::get_num_threads() as u64)]))
 }

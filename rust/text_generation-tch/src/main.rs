@@ -11,17 +11,22 @@ use bench_core::error::{BenchError, Result};
 use bench_core::generation::{Generated, GenerationInfo, Generator, Prompts};
 use bench_core::sampling::Sampler;
 use ndarray::{Array1, Array2};
-use text_generation::model::{check_cpu, read_config, read_tokenizer};
+use text_generation::model::{read_config, read_tokenizer};
 
+#[path = "../../tch_device.rs"]
+mod tch_device;
 mod tch_gpt2;
+
+use tch_device::{device, sync};
 
 /// The harness's model: GPT-2 written with the ops transformers calls (tch_gpt2.rs).
 struct TchGenerator {
     model: tch_gpt2::TchGpt2,
+    device: tch::Device,
 }
 
-fn tch_ids(ids: &[i64], shape: (usize, usize)) -> tch::Tensor {
-    tch::Tensor::from_slice(ids).view([shape.0 as i64, shape.1 as i64])
+fn tch_ids(ids: &[i64], shape: (usize, usize), device: tch::Device) -> tch::Tensor {
+    tch::Tensor::from_slice(ids).view([shape.0 as i64, shape.1 as i64]).to_device(device)
 }
 
 fn tch_error(e: tch::TchError) -> BenchError {
@@ -35,7 +40,8 @@ fn pick(logits: &tch::Tensor, sampler: &mut Option<&mut Sampler>) -> Result<tch:
     let Some(sampler) = sampler else {
         return Ok(last.argmax(-1, false));
     };
-    let rows = Vec::<Vec<f32>>::try_from(last.to_kind(tch::Kind::Float)).map_err(tch_error)?;
+    let last = last.to_kind(tch::Kind::Float).to_device(tch::Device::Cpu);
+    let rows = Vec::<Vec<f32>>::try_from(last).map_err(tch_error)?;
     let chosen: Vec<i64> = sampler.choose_rows(&rows)?.into_iter().map(i64::from).collect();
     Ok(tch::Tensor::from_slice(&chosen))
 }
@@ -48,24 +54,28 @@ impl Generator for TchGenerator {
         mut sampler: Option<&mut Sampler>,
     ) -> Result<Generated> {
         let _guard = tch::no_grad_guard();
-        let ids = tch_ids(&prompts.iter().copied().collect::<Vec<_>>(), prompts.dim());
+        let device = self.device;
+        let ids = tch_ids(&prompts.iter().copied().collect::<Vec<_>>(), prompts.dim(), device);
         let model = &mut self.model;
         model.clear_cache();
         let mut tokens = Vec::with_capacity(new_tokens);
+        sync(device);
         let start = Instant::now();
-        let mut token = pick(&model.forward(&ids), &mut sampler)?;
+        let mut token = pick(&model.forward(&ids), &mut sampler)?.to_device(device);
         tokens.push(token.shallow_clone());
+        sync(device);
         let prefill_s = start.elapsed().as_secs_f64();
         let mut decode_s = Vec::with_capacity(new_tokens.saturating_sub(1));
         for _ in 1..new_tokens {
             let start = Instant::now();
-            token = pick(&model.forward(&token.unsqueeze(1)), &mut sampler)?;
+            token = pick(&model.forward(&token.unsqueeze(1)), &mut sampler)?.to_device(device);
             tokens.push(token.shallow_clone());
+            sync(device);
             decode_s.push(start.elapsed().as_secs_f64());
         }
         model.clear_cache();
-        let values =
-            Vec::<i64>::try_from(tch::Tensor::stack(&tokens, 1).flatten(0, -1)).map_err(tch_error)?;
+        let values = Vec::<i64>::try_from(tch::Tensor::stack(&tokens, 1).flatten(0, -1).to_device(tch::Device::Cpu))
+            .map_err(tch_error)?;
         let tokens = Array2::from_shape_vec((prompts.nrows(), new_tokens), values)
             .map_err(|e| BenchError::run(format!("generated tokens: {e}")))?;
         Ok(Generated { tokens, prefill_s, decode_s })
@@ -76,31 +86,32 @@ impl Generator for TchGenerator {
         let n = sequence.len();
         let values = sequence.to_vec();
         self.model.clear_cache();
-        let logits = self.model.forward(&tch_ids(&values, (1, n)));
+        let logits = self.model.forward(&tch_ids(&values, (1, n), self.device));
         self.model.clear_cache();
-        let next = tch::Tensor::from_slice(&values[1..]).unsqueeze(1);
+        let next = tch::Tensor::from_slice(&values[1..]).unsqueeze(1).to_device(self.device);
         let nll = logits
             .get(0)
             .narrow(0, 0, n as i64 - 1)
             .log_softmax(-1, tch::Kind::Float)
             .gather(1, &next, false);
-        let nll =
-            Vec::<f64>::try_from(nll.squeeze_dim(1).neg().to_kind(tch::Kind::Double)).map_err(tch_error)?;
+        let nll = nll.squeeze_dim(1).neg().to_kind(tch::Kind::Double).to_device(tch::Device::Cpu);
+        let nll = Vec::<f64>::try_from(nll).map_err(tch_error)?;
         Ok(Array1::from(nll))
     }
 }
 
 /// The prompts set's model (bench_core::generation::check_set checked the set first).
-fn load_set(_: &Job, data: &Prompts) -> Result<Box<dyn Generator>> {
+fn load_set(job: &Job, data: &Prompts) -> Result<Box<dyn Generator>> {
     let config = read_config(&data.folder)?;
     read_tokenizer(&data.folder, &config)?; // a tokenizer beside the model must fit it
-    let model = tch_gpt2::TchGpt2::load(&config, &data.folder.join("model.safetensors"))?;
-    Ok(Box::new(TchGenerator { model }))
+    let device = device(job)?;
+    let model = tch_gpt2::TchGpt2::load(&config, &data.folder.join("model.safetensors"), device)?;
+    Ok(Box::new(TchGenerator { model, device }))
 }
 
-/// The job's threads for libtorch's intra-op pool.
+/// The job's threads for libtorch's intra-op pool, and a device libtorch can use.
 fn setup(job: &Job) -> Result<BTreeMap<String, u64>> {
-    check_cpu(job)?;
+    device(job)?;
     tch::set_num_threads(job.threads as i32);
     Ok(BTreeMap::from([("libtorch".to_string(), tch::get_num_threads() as u64)]))
 }

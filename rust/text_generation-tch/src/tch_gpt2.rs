@@ -101,10 +101,12 @@ impl Weights {
 }
 
 impl TchGpt2 {
-    pub fn load(config: &Config, weights: &Path) -> Result<Self> {
+    /// The model from a safetensors file, its tensors on `device`.
+    pub fn load(config: &Config, weights: &Path, device: tch::Device) -> Result<Self> {
         let tensors = Tensor::read_safetensors(weights)
             .map_err(|e| BenchError::usage(format!("{}: {e}", weights.display())))?;
-        let mut w = Weights { tensors: tensors.into_iter().collect(), path: weights.display().to_string() };
+        let tensors = tensors.into_iter().map(|(name, tensor)| (name, tensor.to_device(device))).collect();
+        let mut w = Weights { tensors, path: weights.display().to_string() };
         let (width, eps) = (config.n_embd as i64, config.layer_norm_epsilon);
         let wte = w.take("transformer.wte.weight", &[config.vocab_size as i64, width])?;
         let wpe = w.take("transformer.wpe.weight", &[config.n_positions as i64, width])?;

@@ -25,7 +25,11 @@ use candle_nn::VarBuilder;
 use clap::{Parser, Subcommand};
 use ndarray::{Array1, Array2};
 use text_generation::gpt2;
-use text_generation::model::{check_cpu, read_config, read_tokenizer};
+use text_generation::model::{read_config, read_tokenizer};
+
+#[path = "../../candle_device.rs"]
+mod candle_device;
+use candle_device::candle_device;
 
 #[derive(Debug, Parser)]
 #[command(about = "GPT-2 greedy generation on candle (the twin of python/tasks/llm/text_generation.py).")]
@@ -71,12 +75,12 @@ fn candle_error(e: candle_core::Error) -> BenchError {
     BenchError::run(e.to_string())
 }
 
-fn load(model_dir: &Path) -> Result<gpt2::Gpt2> {
+fn load(model_dir: &Path, device: &Device) -> Result<gpt2::Gpt2> {
     let config = read_config(model_dir)?;
     read_tokenizer(model_dir, &config)?; // a tokenizer beside the model must fit it
     let weights = model_dir.join("model.safetensors");
     // SAFETY: the weights file is only read, and not changed while mapped.
-    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu) }
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, device) }
         .map_err(|e| BenchError::usage(format!("{}: {e}", weights.display())))?;
     gpt2::Gpt2::load(config, vb).map_err(|e| BenchError::usage(format!("{}: {e}", weights.display())))
 }
@@ -145,7 +149,8 @@ fn pick(logits: &Tensor, sampler: &mut Option<&mut Sampler>) -> Result<Tensor> {
 }
 
 /// Decoding from a fresh cache (greedy, or with a sampler): the new ids (batch x new tokens, i64),
-/// the prefill's seconds and each later token's seconds.
+/// the prefill's seconds and each later token's seconds, the device synchronised before every clock
+/// read (a no-op on the CPU).
 fn decode(
     model: &mut gpt2::Gpt2,
     ids: &Tensor,
@@ -153,10 +158,14 @@ fn decode(
     mut sampler: Option<&mut Sampler>,
 ) -> Result<(Tensor, f64, Vec<f64>)> {
     model.clear_cache();
+    let device = ids.device().clone();
+    let sync = || device.synchronize().map_err(candle_error);
     let mut tokens = Vec::with_capacity(new_tokens);
+    sync()?;
     let start = Instant::now();
     let mut token = pick(&model.forward(ids).map_err(candle_error)?, &mut sampler)?;
     tokens.push(token.clone());
+    sync()?;
     let prefill_s = start.elapsed().as_secs_f64();
     let mut decode_s = Vec::with_capacity(new_tokens.saturating_sub(1));
     for _ in 1..new_tokens {
@@ -164,6 +173,7 @@ fn decode(
         let logits = token.unsqueeze(1).and_then(|t| model.forward(&t)).map_err(candle_error)?;
         token = pick(&logits, &mut sampler)?;
         tokens.push(token.clone());
+        sync()?;
         decode_s.push(start.elapsed().as_secs_f64());
     }
     let tokens = Tensor::stack(&tokens, 1).and_then(|t| t.to_dtype(DType::I64)).map_err(candle_error)?;
@@ -175,7 +185,7 @@ fn generate(model_dir: &Path, prompts_path: &Path, new_tokens: usize, out: &Path
     if new_tokens == 0 {
         return Err(BenchError::usage("--new-tokens: must be at least 1"));
     }
-    let mut model = load(model_dir)?;
+    let mut model = load(model_dir, &Device::Cpu)?;
     let ids = prompts(prompts_path, &model.config, new_tokens)?;
     let (tokens, prefill_s, decode_s) = decode(&mut model, &ids, new_tokens, None)?;
     std::fs::create_dir_all(out).map_err(|e| BenchError::usage(format!("--out: {}: {e}", out.display())))?;
@@ -186,22 +196,25 @@ fn generate(model_dir: &Path, prompts_path: &Path, new_tokens: usize, out: &Path
 }
 
 fn logits(model_dir: &Path, prompts_path: &Path, out: &Path) -> Result<()> {
-    let mut model = load(model_dir)?;
+    let mut model = load(model_dir, &Device::Cpu)?;
     let ids = prompts(prompts_path, &model.config, 0)?;
     let logits = model.forward(&ids).map_err(candle_error)?;
     std::fs::create_dir_all(out).map_err(|e| BenchError::usage(format!("--out: {}: {e}", out.display())))?;
     logits.write_npy(out.join("logits.npy")).map_err(candle_error)
 }
 
-/// The harness's model: GPT-2 on candle-nn, loaded from the prompts set's model folder.
+/// The harness's model: GPT-2 on candle-nn, loaded from the prompts set's model folder onto the
+/// job's device.
 struct CandleGpt2 {
     model: gpt2::Gpt2,
+    device: Device,
 }
 
-/// int64 ids (rows x length) as a u32 tensor; the set's ids were checked against the vocabulary at load.
-fn id_tensor(ids: &[i64], shape: (usize, usize)) -> Result<Tensor> {
+/// int64 ids (rows x length) as a u32 tensor on `device`; the set's ids were checked against the
+/// vocabulary at load.
+fn id_tensor(ids: &[i64], shape: (usize, usize), device: &Device) -> Result<Tensor> {
     let ids: Vec<u32> = ids.iter().map(|&id| id as u32).collect();
-    Tensor::from_vec(ids, shape, &Device::Cpu).map_err(candle_error)
+    Tensor::from_vec(ids, shape, device).map_err(candle_error)
 }
 
 impl Generator for CandleGpt2 {
@@ -211,7 +224,7 @@ impl Generator for CandleGpt2 {
         new_tokens: usize,
         sampler: Option<&mut Sampler>,
     ) -> Result<Generated> {
-        let ids = id_tensor(&prompts.iter().copied().collect::<Vec<_>>(), prompts.dim())?;
+        let ids = id_tensor(&prompts.iter().copied().collect::<Vec<_>>(), prompts.dim(), &self.device)?;
         let (tokens, prefill_s, decode_s) = decode(&mut self.model, &ids, new_tokens, sampler)?;
         let values = tokens.flatten_all().and_then(|t| t.to_vec1::<i64>()).map_err(candle_error)?;
         let tokens = Array2::from_shape_vec((prompts.nrows(), new_tokens), values)
@@ -221,11 +234,11 @@ impl Generator for CandleGpt2 {
 
     fn score(&mut self, sequence: &Array1<i64>) -> Result<Array1<f64>> {
         let n = sequence.len();
-        let ids = id_tensor(sequence.as_slice().unwrap_or(&sequence.to_vec()), (1, n))?;
+        let ids = id_tensor(sequence.as_slice().unwrap_or(&sequence.to_vec()), (1, n), &self.device)?;
         self.model.clear_cache();
         let logits = self.model.forward(&ids).map_err(candle_error)?;
         self.model.clear_cache();
-        let next = id_tensor(&sequence.to_vec()[1..], (n - 1, 1))?;
+        let next = id_tensor(&sequence.to_vec()[1..], (n - 1, 1), &self.device)?;
         let nll = logits
             .squeeze(0)
             .and_then(|l| l.narrow(0, 0, n - 1))
@@ -238,13 +251,15 @@ impl Generator for CandleGpt2 {
 }
 
 /// The prompts set's model (bench_core::generation::check_set checked the set first).
-fn load_set(_: &Job, data: &Prompts) -> Result<Box<dyn Generator>> {
-    Ok(Box::new(CandleGpt2 { model: load(&data.folder)? }))
+fn load_set(job: &Job, data: &Prompts) -> Result<Box<dyn Generator>> {
+    let device = candle_device(job)?;
+    Ok(Box::new(CandleGpt2 { model: load(&data.folder, &device)?, device }))
 }
 
-/// The job's threads for candle's CPU kernels (they size their pool from RAYON_NUM_THREADS).
+/// The job's threads for candle's CPU kernels (they size their pool from RAYON_NUM_THREADS), and a
+/// device candle can use.
 fn setup(job: &Job) -> Result<BTreeMap<String, u64>> {
-    check_cpu(job)?;
+    candle_device(job)?;
     std::env::set_var("RAYON_NUM_THREADS", job.threads.to_string());
     Ok(BTreeMap::from([("candle".to_string(), candle_core::utils::get_num_threads() as u64)]))
 }

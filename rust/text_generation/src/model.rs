@@ -2,7 +2,6 @@
 //! transformers' names), checked the same way by each.
 use std::path::Path;
 
-use bench_core::config::Job;
 use bench_core::error::{BenchError, Result};
 
 use crate::gpt2;
@@ -42,12 +41,4 @@ pub fn read_tokenizer(model_dir: &Path, config: &gpt2::Config) -> Result<Option<
         )));
     }
     Ok(Some(tokenizer))
-}
-
-/// The task runs on the CPU only (its GPU path is not built).
-pub fn check_cpu(job: &Job) -> Result<()> {
-    if job.device != "cpu" {
-        return Err(BenchError::usage(format!("device: {}: this task runs on the CPU only", job.device)));
-    }
-    Ok(())
 }
