@@ -102,12 +102,11 @@ class TorchNetwork:
                 if t.is_floating_point()}
 
     def sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        sync(self.device)
 
     def peak_memory_mb(self) -> float | None:
         """PyTorch's caching allocator: the most device memory its tensors held since build."""
-        return torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda" else None
+        return device_peak_mb(self.device)
 
 
 def builder(architecture: Any) -> Any:
@@ -143,10 +142,19 @@ def reset_peak_memory(model: nn.Module) -> None:
         torch.cuda.reset_peak_memory_stats(model_device(model))
 
 
-def peak_memory_mb(model: nn.Module) -> float | None:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued kernels, before a clock is read (CUDA runs them asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_peak_mb(device: torch.device) -> float | None:
     """PyTorch's own peak device memory allocated since the last reset, in MiB (None on a CPU)."""
-    device = model_device(model)
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+
+
+def peak_memory_mb(model: nn.Module) -> float | None:
+    return device_peak_mb(model_device(model))
 
 
 def kernels(job: Job) -> dict[str, str]:

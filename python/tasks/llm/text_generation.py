@@ -32,7 +32,7 @@ import torch
 from mlbench.generation import Generate, Generated
 from mlbench.harness import run_task
 from mlbench.prompts import Prompts
-from mlbench.torch_net import model_device, peak_memory_mb, reset_peak_memory, setup
+from mlbench.torch_net import model_device, peak_memory_mb, reset_peak_memory, setup, sync
 
 
 def tokenize(folder: Path, texts: list[str]) -> list[list[int]]:
@@ -48,12 +48,6 @@ def load(folder: Path, device: str = "cpu") -> torch.nn.Module:
 
     model = GPT2LMHeadModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
     return model.to(device).eval()
-
-
-def sync(device: torch.device) -> None:
-    """Wait for the device's queued kernels, before a clock is read (CUDA runs them asynchronously)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 Choose = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (last logits, prompts) -> next tokens
