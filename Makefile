@@ -21,8 +21,11 @@ RUST_BINARIES := $(addprefix $(RUST_OUT)/release/,regression svm clustering cnn 
 BURN_CRATES := cnn-burn rnn-burn
 CARGO_CPU := $(if $(TARGET_CPU),RUSTFLAGS="-C target-cpu=$(TARGET_CPU)")
 # tch builds against the venv's libtorch (torch-sys finds it through the venv's python); HW=gpu adds
-# candle's and burn's CUDA backends (needs the CUDA toolkit's nvcc).
-CARGO_ENV := PATH="$(abspath $(VENV))/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
+# candle's and burn's CUDA backends (needs the CUDA toolkit's nvcc). torch-sys only tests
+# LIBTORCH_USE_PYTORCH for presence but re-runs its build script when the value changes: the venv's
+# path as the value makes a moved or re-cloned checkout (a cached target dir, as CI keeps) rebuild
+# against its own libtorch, not a deleted venv's headers and rpath.
+CARGO_ENV := PATH="$(abspath $(VENV))/bin:$$PATH" LIBTORCH_USE_PYTORCH="$(abspath $(VENV))"
 CARGO_FEATURES := $(if $(filter gpu,$(HW)),--features cuda)
 
 .PHONY: help setup build datasets frameworks doctor ecosystem smoke noise-floor bench-harness report lab bench-classical bench-llm bench-rl compare export test test-python test-rust lint clean distclean
