@@ -27,8 +27,18 @@ CARGO_CPU := $(if $(TARGET_CPU),RUSTFLAGS="-C target-cpu=$(TARGET_CPU)")
 # against its own libtorch, not a deleted venv's headers and rpath.
 CARGO_ENV := PATH="$(abspath $(VENV))/bin:$$PATH" LIBTORCH_USE_PYTORCH="$(abspath $(VENV))"
 CARGO_FEATURES := $(if $(filter gpu,$(HW)),--features cuda)
+# burn 0.22's `cuda` backend (cubecl) links LLVM 23 through tracel-llvm-bundler, whose build script
+# downloads it: offline, build HW=gpu with BURN_CUDA=0 (burn's binaries then refuse `device: cuda`).
+BURN_CUDA ?= 1
+BURN_FEATURES := $(if $(filter 1,$(BURN_CUDA)),$(CARGO_FEATURES))
+# candle's `cuda` build compiles its kernels with nvcc for one GPU generation, CUDA_COMPUTE_CAP
+# (nvidia-smi's compute_cap without the dot; 90 = H100/H200 where no GPU is here to ask). Without an
+# nvcc on PATH, HW=gpu makes one from PyPI's wheels in the venv first (`make cuda-toolkit`).
+CUDA_COMPUTE_CAP ?= $(or $(shell nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d .),90)
+CUDA_WHEELS := $(if $(filter gpu,$(HW)),$(if $(shell command -v nvcc),,$(VENV)/.cuda-build))
+CUDA_ENV := $(if $(filter gpu,$(HW)),export CUDA_COMPUTE_CAP=$(CUDA_COMPUTE_CAP) $(if $(CUDA_WHEELS),&& cuda="$$(scripts/cuda-toolkit.sh)" && export CUDA_HOME="$$cuda" PATH="$$cuda/bin:$$PATH") &&)
 
-.PHONY: help setup build datasets frameworks doctor ecosystem smoke noise-floor bench-harness report lab bench-classical bench-llm bench-rl compare export test test-python test-rust lint clean distclean
+.PHONY: help setup build cuda-toolkit datasets frameworks doctor ecosystem smoke noise-floor bench-harness report lab bench-classical bench-llm bench-rl bench-rl_small compare export test test-python test-rust lint clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,13 +56,20 @@ $(VENV)/.installed: pyproject.toml
 
 build: $(RUST_BINARIES) ## build the Rust workspace in release mode (skipped when up to date)
 
-$(RUST_BINARIES) &: $(RUST_SOURCES) $(VENV)/.installed
+$(RUST_BINARIES) &: $(RUST_SOURCES) $(VENV)/.installed $(CUDA_WHEELS)
 	@command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 2; }
 	mkdir -p $(RUST_OUT)/release && date +%s > $(RUST_OUT)/release/.build-start
-	cd rust && $(CARGO_ENV) $(CARGO_CPU) cargo build --release --locked --target-dir $(RUST_OUT) $(CARGO_FEATURES)
-	for crate in $(BURN_CRATES); do (cd rust/$$crate && $(CARGO_CPU) cargo build --release --locked --target-dir $(RUST_OUT) $(CARGO_FEATURES)) || exit $$?; done
+	$(CUDA_ENV) cd rust && $(CARGO_ENV) $(CARGO_CPU) cargo build --release --locked --target-dir $(RUST_OUT) $(CARGO_FEATURES)
+	for crate in $(BURN_CRATES); do (cd rust/$$crate && $(CARGO_CPU) cargo build --release --locked --target-dir $(RUST_OUT) $(BURN_FEATURES)) || exit $$?; done
 	touch $(RUST_BINARIES)
-	$(PY) -m mlbench.buildinfo $(RUST_OUT)/release --target-cpu "$(TARGET_CPU)" --features "$(CARGO_FEATURES)"
+	$(PY) -m mlbench.buildinfo $(RUST_OUT)/release --target-cpu "$(TARGET_CPU)" --features "$(CARGO_FEATURES)" --burn-features "$(BURN_FEATURES)"
+
+cuda-toolkit: $(VENV)/.cuda-build ## nvcc from PyPI's wheels in the venv, for HW=gpu builds without a CUDA toolkit (scripts/cuda-toolkit.sh)
+	scripts/cuda-toolkit.sh
+
+$(VENV)/.cuda-build: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[cuda-build]'
+	touch $@
 
 datasets: setup ## prepare datasets/ (.npy + meta.json with sha256); DOWNLOAD=1 also fetches non-bundled ones
 	@scripts/install-fashion-mnist.sh
@@ -88,6 +105,9 @@ bench-llm: setup build datasets ## every LLM matrix (GPT-2 generation, BERT-fami
 
 bench-rl: setup build datasets ## every RL matrix (environment stepping, DQN's cost and quality grids) -> results/rl-$(HW)
 	$(PY) -m mlbench run configs/rl --hw $(HW) --out results/rl-$(HW) $(ARGS)
+
+bench-rl_small: setup build datasets ## every RL algorithm x environment x side once, 3,000 steps, 3 seeds (coverage) -> results/rl_small-$(HW)
+	$(PY) -m mlbench run configs/rl_small --hw $(HW) --out results/rl_small-$(HW) $(ARGS)
 
 lab: setup ## open analysis.ipynb in JupyterLab on results/$(RUN) (LAB_ARGS='--no-browser --port 8899')
 	@[ -e results/$(RUN) ] || { echo "error: results/$(RUN): no such run; run \`make smoke\` or pass RUN=NAME" >&2; exit 2; }

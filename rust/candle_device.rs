@@ -13,5 +13,12 @@ pub fn candle_device(job: &Job) -> Result<candle_core::Device> {
             "device: cuda: candle was built without its `cuda` feature (build with HW=gpu) or sees no GPU",
         ));
     }
-    candle_core::Device::new_cuda(0).map_err(|e| BenchError::run(format!("candle: {e}")))
+    // A `cuda` build where the driver is a stub (a build machine): one line (candle appends a backtrace
+    // when RUST_BACKTRACE is set), exit 2.
+    candle_core::Device::new_cuda(0).map_err(|e| {
+        BenchError::usage(format!(
+            "device: cuda: candle sees no usable GPU: {}",
+            e.to_string().lines().next().unwrap_or_default()
+        ))
+    })
 }

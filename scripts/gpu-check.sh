@@ -11,12 +11,14 @@
 # rust/target/x86-64-v3/release/{cnn,rnn,text_generation-tch,text_encoding-tch} along and set
 # MLBENCH_RUST_TARGET=rust/target/x86-64-v3/release.
 # The runner points the binary at this Python's torch/lib, so tch loads the same libtorch as the
-# PyTorch side. candle and burn have no CUDA build from an offline machine (README, "GPU"), so only
-# PyTorch (transformers for the language models) and tch run unless FRAMEWORKS says otherwise.
+# PyTorch side. candle runs too where the binaries are its `cuda` build: `make build HW=gpu
+# BURN_CUDA=0 TARGET_CPU=x86-64-v3` makes one offline (nvcc from PyPI's wheels, make cuda-toolkit;
+# README, "GPU"), then also bring text_generation and text_encoding (each ~58 MB with candle's
+# kernels, ~8 MB xz-compressed: carry a .tar.xz and unpack it). burn has no CUDA build offline.
 #
 # Variables: PY (default .venv/bin/python, else python3), MLBENCH_RUST_TARGET (rust/target/release),
 # HW (gpu), MATRICES (configs/gpu-check/{cnn,rnn,text_generation,text_encoding}.yaml), FRAMEWORKS
-# (pytorch,transformers,tch), OUT_DIR (results/gpu-check), PARITY_K (a pytest -k
+# (pytorch,transformers,tch, and candle with a cuda build), OUT_DIR (results/gpu-check), PARITY_K (a pytest -k
 # filter on the parity cases), MLBENCH_FASHION_MNIST_DIR (the idx .gz files, when not in
 # /usr/share/datasets/fashion-mnist). Exit status: the first failing step's.
 set -uo pipefail
@@ -24,6 +26,12 @@ cd "$(dirname "$0")/.."
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 HW=${HW:-gpu}
 MATRICES=${MATRICES:-configs/gpu-check/cnn.yaml configs/gpu-check/rnn.yaml configs/gpu-check/text_generation.yaml configs/gpu-check/text_encoding.yaml}
+BIN_DIR=${MLBENCH_RUST_TARGET:-rust/target/release}
+BINARIES="cnn rnn text_generation-tch text_encoding-tch"
+if readelf -d "$BIN_DIR/cnn" 2>/dev/null | grep -q '\[libcuda\.so\.1\]'; then
+    FRAMEWORKS=${FRAMEWORKS:-pytorch,transformers,tch,candle}
+    BINARIES="$BINARIES text_generation text_encoding"
+fi
 FRAMEWORKS=${FRAMEWORKS:-pytorch,transformers,tch}
 OUT_DIR=${OUT_DIR:-results/gpu-check}
 export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
@@ -39,8 +47,9 @@ print(f"torch {torch.__version__} cuda {torch.version.cuda} cudnn {torch.backend
       f"matmul.allow_tf32 {torch.backends.cuda.matmul.allow_tf32} cudnn.benchmark {torch.backends.cudnn.benchmark} "
       f"(each job sets its own: env.kernels)")
 PYEOF
-for name in cnn rnn text_generation-tch text_encoding-tch; do
-    BIN=${MLBENCH_RUST_TARGET:-rust/target/release}/$name
+echo "frameworks: $FRAMEWORKS"
+for name in $BINARIES; do
+    BIN=$BIN_DIR/$name
     [ -x "$BIN" ] || { echo "gpu-check: $BIN is missing (make build; TARGET_CPU=x86-64-v3 for another machine)" >&2; exit 2; }
 done
 

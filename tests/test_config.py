@@ -99,7 +99,7 @@ def test_the_tch_binary_gets_this_pythons_libtorch_and_other_binaries_do_not(tmp
                                                                             datasets_dir: Path) -> None:
     from dataclasses import replace
 
-    from mlbench.runner import links_libtorch, torch_lib
+    from mlbench.runner import cuda_lib, library_path, links_libtorch, torch_lib
 
     cnn = dict(task="cnn", domain="deep_learning", language="rust")
     svm = expand_matrix(write_yaml(tmp_path / "m.yaml", {"task": "svm", "repetitions": 1, "datasets": ["iris"],
@@ -112,6 +112,14 @@ def test_the_tch_binary_gets_this_pythons_libtorch_and_other_binaries_do_not(tmp
     assert not links_libtorch(replace(svm, **cnn | {"language": "python"}, framework="pytorch"))
     lib = torch_lib()
     assert lib is None or (Path(lib) / "libtorch_cpu.so").exists()
+    # A Rust job on cuda also gets torch's CUDA libraries (a candle cuda build links cuBLAS by soname).
+    cuda = cuda_lib()
+    assert cuda is None or (Path(cuda) / "libcublas.so.13").exists()
+    text = dict(task="text_generation", domain="llm", language="rust", framework="candle")
+    assert library_path(replace(svm, **text)) == []
+    assert library_path(replace(svm, **text, device="cuda")) == ([cuda] if cuda else [])
+    assert library_path(replace(svm, **cnn, framework="tch", device="cuda")) == [p for p in (lib, cuda) if p]
+    assert library_path(replace(svm, **cnn | {"language": "python"}, framework="pytorch", device="cuda")) == []
 
 
 def test_per_algorithm_datasets_and_target_check(tmp_path: Path, datasets_dir: Path) -> None:

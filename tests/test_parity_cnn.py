@@ -99,7 +99,8 @@ def test_the_shared_order_and_weights_are_what_every_side_reads(tmp_path: Path, 
 @pytest.mark.parametrize("case", list(CASES))
 def test_tch_does_the_same_training_as_pytorch_on_cuda(case: str, tmp_path: Path, image_datasets: Path) -> None:
     """On a GPU both sides call the same libtorch CUDA kernels (cuDNN with libtorch's defaults on
-    each side); candle and burn have no CUDA build here (README). Prints the gaps it measured."""
+    each side); candle joins where its binary is the `cuda` build (make build HW=gpu); burn has no
+    CUDA build offline (README). Prints the gaps it measured."""
     algorithm, dataset, params = CASES[case]
     job = make_job(tmp_path, image_datasets, algorithm, dataset, device="cuda", **params)
     failures = check_cuda_parity(case, job, tmp_path)

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -125,6 +126,26 @@ def test_doctor_fails_binaries_of_other_sources_and_passes_fresh_ones(tmp_path: 
     assert doctor.check_rust_build(doctor.Scope(rust_target=fresh)).status == doctor.PASS
     (fresh / "svm").unlink()
     assert "svm missing" in doctor.check_rust_build(doctor.Scope(rust_target=fresh)).detail
+
+
+def test_doctor_misses_the_setup_extras_but_not_the_on_demand_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make setup` installs EXTRAS; the cuda-build extra (nvcc's wheels) only `make cuda-toolkit` does."""
+    real = metadata.version
+
+    def without(*names: str) -> Callable[[str], str]:
+        def version(name: str) -> str:
+            if name in names:
+                raise metadata.PackageNotFoundError(name)
+            return real(name)
+        return version
+
+    on_demand = set(doctor.pins()) - set(doctor.pins(lambda extra: extra not in doctor.ON_DEMAND_EXTRAS))
+    assert "nvidia-cuda-nvcc" in on_demand and "torch" not in on_demand
+    monkeypatch.setattr(doctor.metadata, "version", without(*on_demand))
+    assert "nvidia" not in doctor.check_venv(doctor.Scope()).detail
+    monkeypatch.setattr(doctor.metadata, "version", without("torch", *on_demand))
+    finding = doctor.check_venv(doctor.Scope())
+    assert finding.status == doctor.WARN and finding.detail.endswith("missing: torch")
 
 
 def test_doctor_fails_a_corrupt_dataset(tmp_path: Path, datasets_dir: Path) -> None:

@@ -5,6 +5,7 @@ test_parity_cnn.py's docstring for what is compared and why in float64 and in fl
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -16,8 +17,9 @@ import pytest
 from safetensors.numpy import load_file
 
 from conftest import ROOT, rust_binary
+from mlbench.buildinfo import links_cuda
 from mlbench.config import Job, load_task_spec
-from mlbench.runner import torch_lib
+from mlbench.runner import library_path
 from mlbench.training import weights_sha256
 from mlbench.yamlio import dump_yaml
 
@@ -60,8 +62,8 @@ def run_side(job: Job, folder: Path, *extra: str) -> subprocess.CompletedProcess
     else:
         command = [str(rust_binary(RUST[job.task][job.framework]))]
     env = os.environ.copy()
-    if job.language == "rust" and (lib := torch_lib()):  # this Python's libtorch, as the runner gives it
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [lib, env.get("LD_LIBRARY_PATH")]))
+    if libs := library_path(job):  # this Python's libtorch (and CUDA libraries), as the runner gives them
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [*libs, env.get("LD_LIBRARY_PATH")]))
     return subprocess.run([*command, "--config", str(path), "--out", str(folder / "records.jsonl"), *extra],
                           capture_output=True, text=True, timeout=300, env=env)
 
@@ -131,19 +133,26 @@ def check_training_parity(case: str, job: Job, folder: Path) -> list[str]:
 
 
 def check_cuda_parity(case: str, job: Job, folder: Path) -> list[str]:
-    """tch against PyTorch on CUDA (skipped without a GPU): the loaded weights to the bit, the initial
-    logits, the logits after two steps and the epoch's loss within bounds; prints the gaps."""
+    """tch against PyTorch on CUDA (skipped without a GPU), and candle where the binary is its `cuda`
+    build: the loaded weights to the bit, the initial logits, the logits after two steps (tch, the
+    same kernels; candle's own kernels: printed, as float32 steps are on the CPU) and the epoch's
+    loss within bounds; prints the gaps."""
     import torch
 
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device visible to torch")
     assert run_side(job, folder, "--fixtures").returncode == 0
-    outputs = parity(folder, job, frameworks=("tch",))
-    reference, side = outputs["pytorch"], outputs["tch"]
-    assert side["weights_sha256"] == reference["weights_sha256"]
-    gaps = {"init logits": (relative(reference["init_logits"], side["init_logits"]), INIT_RTOL),
-            "logits after 2 steps": (relative(reference["step_logits"], side["step_logits"]), CUDA_STEP_RTOL),
-            "epoch loss": (relative(reference["epoch_loss"], side["epoch_loss"]), EPOCH_LOSS_RTOL)}
-    print(f"{case}: tch vs PyTorch on CUDA: " + ", ".join(f"{k} {g:.1e}" for k, (g, _) in gaps.items()))
-    return [f"{name} differ by {gap:.2e} (allowed {allowed:.0e})" for name, (gap, allowed) in gaps.items()
-            if not gap <= allowed]
+    frameworks = ("tch", "candle") if links_cuda(rust_binary(RUST[job.task]["candle"])) else ("tch",)
+    outputs = parity(folder, job, frameworks=frameworks)
+    reference, failures = outputs["pytorch"], []
+    for framework in frameworks:
+        side = outputs[framework]
+        assert side["weights_sha256"] == reference["weights_sha256"]
+        step_rtol = CUDA_STEP_RTOL if framework == "tch" else math.inf
+        gaps = {"init logits": (relative(reference["init_logits"], side["init_logits"]), INIT_RTOL),
+                "logits after 2 steps": (relative(reference["step_logits"], side["step_logits"]), step_rtol),
+                "epoch loss": (relative(reference["epoch_loss"], side["epoch_loss"]), EPOCH_LOSS_RTOL)}
+        print(f"{case}: {framework} vs PyTorch on CUDA: " + ", ".join(f"{k} {g:.1e}" for k, (g, _) in gaps.items()))
+        failures += [f"{framework}: {name} differ by {gap:.2e} (allowed {allowed:.0e})"
+                     for name, (gap, allowed) in gaps.items() if not gap <= allowed]
+    return failures

@@ -2,7 +2,7 @@
 (the sha256 of every source the binaries are built from, the target CPU, the cargo features), and
 the doctor compares it with the checkout, so a run never measures binaries of other sources.
 
-    python -m mlbench.buildinfo rust/target/release --target-cpu '' --features ''
+    python -m mlbench.buildinfo rust/target/release --target-cpu '' --features '' --burn-features ''
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import argparse
 import hashlib
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,15 @@ def sources_sha256(root: Path = ROOT) -> str:
     return digest.hexdigest()
 
 
+def links_cuda(binary: Path) -> bool:
+    """Whether a Rust binary is a candle `cuda` build: it links the CUDA driver (libcuda.so.1)."""
+    try:
+        dynamic = subprocess.run(["readelf", "-d", str(binary)], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    return "[libcuda.so.1]" in dynamic
+
+
 def build_seconds(folder: Path) -> float | None:
     """Wall time since the Makefile's build recipe stamped its start (.build-start, epoch seconds):
     the whole build, cold or incremental (build-info says which it cannot know)."""
@@ -50,9 +60,16 @@ def build_seconds(folder: Path) -> float | None:
         return None
 
 
-def write(folder: Path, target_cpu: str, features: str) -> Path:
+def feature_names(flags: str) -> str:
+    return flags.replace("--features", "").strip() or "default"
+
+
+def write(folder: Path, target_cpu: str, features: str, burn_features: str | None = None) -> Path:
+    """`features` of the main workspace, `burn_features` of burn's arms (the same unless BURN_CUDA=0)."""
     info = {"sources_sha256": sources_sha256(), "target_cpu": target_cpu or "native (.cargo/config.toml)",
-            "features": features.replace("--features", "").strip() or "default", "built_at": utc_now(),
+            "features": feature_names(features),
+            "burn_features": feature_names(features if burn_features is None else burn_features),
+            "built_at": utc_now(),
             "build_s": build_seconds(folder),
             "binary_mb": {p.name: round(p.stat().st_size / 2**20, 2) for p in sorted(folder.iterdir())
                           if p.is_file() and os.access(p, os.X_OK) and not p.suffix}}
@@ -76,8 +93,9 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--target-cpu", default="")
     parser.add_argument("--features", default="")
+    parser.add_argument("--burn-features", default=None)
     args = parser.parse_args()
-    print(f"{write(args.folder, args.target_cpu, args.features)}: written")
+    print(f"{write(args.folder, args.target_cpu, args.features, args.burn_features)}: written")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -16,8 +17,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from mlbench import buildinfo, doctor, envinfo, folds, noise, records
 from mlbench import datasets as ds
-from mlbench import doctor, envinfo, folds, noise, records
 from mlbench.config import Job, expand_matrix, load_hardware, load_matrix, load_task_spec, matrix_defaults
 from mlbench.errors import UsageError
 from mlbench.evaluate import KINDS, EvaluationError, Judged, evaluate, evaluate_folds
@@ -192,6 +193,31 @@ def torch_lib() -> str | None:
     return str(lib) if lib.is_dir() else None
 
 
+def cuda_lib() -> str | None:
+    """The CUDA libraries of torch's wheels (nvidia/cu13/lib beside torch/): a candle `cuda` build
+    needs cuBLAS, cuRAND, NVRTC and the runtime by their sonames (scripts/cuda-toolkit.sh)."""
+    torch = torch_lib()
+    lib = Path(torch).parent.parent / "nvidia" / "cu13" / "lib" if torch else None
+    return str(lib) if lib and lib.is_dir() else None
+
+
+@functools.cache
+def links_cuda(binary: Path) -> bool:
+    return buildinfo.links_cuda(binary)
+
+
+def library_path(job: Job) -> list[str]:
+    """What goes first on the job's LD_LIBRARY_PATH: this Python's libtorch for the binary holding
+    tch, and torch's CUDA libraries for a Rust job on `cuda` or a binary linking candle's `cuda`
+    build (cargo unifies features, so under HW=gpu the RL binaries link it too, for their CPU jobs)."""
+    if job.language != "rust":
+        return []
+    binary = RUST_TARGET / load_task_spec(job.task).binary(job.framework)
+    libs = [torch_lib() if links_libtorch(job) else None,
+            cuda_lib() if job.device == "cuda" or links_cuda(binary) else None]
+    return [lib for lib in libs if lib]
+
+
 def launch_for(job: Job, process: int, out: Path) -> Launch:
     job_file = out / "jobs" / f"{job.job_id}.yaml"
     name = f"{job.job_id}-p{process}"
@@ -201,8 +227,8 @@ def launch_for(job: Job, process: int, out: Path) -> Launch:
     env = os.environ | {k: threads for k in envinfo.THREAD_COUNT_VARIABLES}
     env["MLBENCH_GIT_COMMIT"] = envinfo.git_commit() or ""
     env["GLIBC_TUNABLES"] = GLIBC_TUNABLES
-    if links_libtorch(job) and (lib := torch_lib()):
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [lib, env.get("LD_LIBRARY_PATH")]))
+    if libs := library_path(job):
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [*libs, env.get("LD_LIBRARY_PATH")]))
     return Launch(job, [*command(job), "--config", str(job_file), "--out", str(raw), "--process", str(process)],
                   env, raw, out / "logs" / f"{name}.out", out / "logs" / f"{name}.err", process)
 

@@ -34,7 +34,13 @@ pub fn setup(job: &Job) -> Result<BTreeMap<String, u64>> {
 
 pub fn device(job: &Job) -> Result<Device> {
     if job.device == "cuda" {
-        Device::new_cuda(0).map_err(err)
+        // A `cuda` build on a machine whose driver is missing or a stub (a build machine): exit 2.
+        Device::new_cuda(0).map_err(|e| {
+            BenchError::usage(format!(
+                "device: cuda: candle sees no usable GPU: {}",
+                e.to_string().lines().next().unwrap_or_default()
+            ))
+        })
     } else {
         Ok(Device::Cpu)
     }
