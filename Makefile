@@ -43,6 +43,7 @@ CUDA_ENV := $(if $(filter gpu,$(HW)),export CUDA_COMPUTE_CAP=$(CUDA_COMPUTE_CAP)
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: HW=cpu|gpu  RUN=NAME (report, compare, export)  ARGS='--resume' (passed to mlbench run)  DOWNLOAD=1  TARGET_CPU=x86-64-v3 (build for another machine)"
+	@echo "  HW=gpu builds: BURN_CUDA=0 (burn without CUDA: offline)  CUDA_COMPUTE_CAP=90 (candle's kernels; nvidia-smi's when there is one)"
 	@echo "  bench-NAME        the full grid of configs/<domain>/NAME.yaml: $(sort $(basename $(notdir $(BENCH_MATRICES))))"
 	@echo "  ARGS examples: '--target-ci 0.05 --max-processes 20' (adaptive), '--order grouped', '--processes 10'"
 
