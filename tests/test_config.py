@@ -146,3 +146,63 @@ def test_a_job_id_that_reads_as_a_number_is_written_quoted(tmp_path: Path) -> No
     path.write_text(dump_yaml({"job_id": "51354728963299e1", "learning_rate": 1e-4, "name": "1e5"}))
     assert "'51354728963299e1'" in path.read_text()
     assert load_yaml(path) == {"job_id": "51354728963299e1", "learning_rate": 1e-4, "name": "1e5"}
+
+
+def grid_sizes(path: Path, profile: str) -> dict[str, list[int]]:
+    """Each algorithm's batch sizes in a matrix under a hardware profile, and its combination count."""
+    from mlbench.config import excluded, load_hardware, load_matrix
+
+    matrix, spec = load_matrix(path, load_hardware(profile))
+    sizes = {}
+    for algorithm, grid in matrix["algorithms"].items():
+        combos = [c for c in expand_grid(grid, spec.algorithms[algorithm])
+                  if not excluded(algorithm, c, matrix.get("exclude", []))]
+        sizes[algorithm] = [*sorted({c["batch_size"] for c in combos}), len(combos)]
+    return sizes
+
+
+def test_deep_learning_grids_take_their_batch_sizes_from_the_hardware_profile() -> None:
+    root = Path(__file__).resolve().parents[1] / "configs"
+    cnn, rnn = root / "deep_learning/cnn.yaml", root / "deep_learning/rnn.yaml"
+    # the CPU profile keeps the grid README counts (32 configurations per framework with Fashion-MNIST)
+    cpu = grid_sizes(cnn, "cpu")
+    assert cpu["lenet"] == [16, 32, 64, 128, 4] and cpu["resnet18"] == [128, 2]
+    # SGD: 2 sizes x batch norm on/off, and dropout at 128 with it; AdamW: 2 decays x dropout at 128
+    assert cpu["simple_cnn"] == [32, 128, 9]
+    gpu = grid_sizes(cnn, "gpu")
+    assert gpu["lenet"] == [128, 512, 1024, 3] and gpu["vgg16"] == [128, 512, 2]
+    assert gpu["simple_cnn"] == [128, 512, 9]  # AdamW and dropout stay at the shared size, 128
+    assert grid_sizes(rnn, "cpu")["lstm"][:2] == [32, 128] and grid_sizes(rnn, "gpu")["gru"][:2] == [128, 512]
+
+
+def test_a_profile_value_the_profile_lacks_is_refused_naming_file_and_field(tmp_path: Path) -> None:
+    import pytest
+
+    from mlbench.config import load_matrix
+    from mlbench.errors import UsageError
+
+    matrix = write_yaml(tmp_path / "m.yaml", {
+        "task": "cnn", "repetitions": 1, "datasets": ["synthetic_images_micro"],
+        "algorithms": {"lenet": {"epochs": 1, "batch_size": "profile"}}})
+    bare = HardwareProfile(name="bare", device="cpu", threads=1)
+    with pytest.raises(UsageError, match=r"m.yaml: algorithms.lenet.batch_size: 'profile', but hardware profile "
+                                         r"bare \(configs/hardware/bare.yaml\) has no batch_sizes.cnn.lenet"):
+        load_matrix(matrix, bare)
+    odd = HardwareProfile(name="odd", device="cpu", threads=1, batch_sizes={"cnn": {"lenet": [8, 24]}})
+    loaded, _ = load_matrix(matrix, odd)
+    assert loaded["algorithms"]["lenet"]["batch_size"] == [8, 24]
+    load_matrix(matrix)  # no profile named: checked under every shipped one
+
+
+def test_profile_batch_sizes_reach_the_jobs_and_the_plan_says_so(tmp_path: Path) -> None:
+    from mlbench import datasets as ds
+
+    folder = tmp_path / "datasets"
+    ds.prepare(["synthetic_images_micro"], folder, log=lambda _: None)
+    matrix = write_yaml(tmp_path / "m.yaml", {
+        "task": "cnn", "repetitions": 1, "datasets": ["synthetic_images_micro"],
+        "algorithms": {"lenet": {"epochs": 1, "batch_size": "profile"}, "simple_cnn": {"epochs": 1}}})
+    profile = HardwareProfile(name="small", device="cpu", threads=1, batch_sizes={"cnn": {"lenet": [8, 16]}})
+    jobs, notes = expand_matrix(matrix, profile, ["python"], "r", tmp_path / "out", folder)
+    assert sorted(j.hyperparameters["batch_size"] for j in jobs if j.algorithm == "lenet") == [8, 16]
+    assert notes == [f"{matrix}: batch_size from hardware profile small: lenet [8, 16]"]

@@ -88,8 +88,22 @@ HARDWARE_SCHEMA: dict[str, Any] = {
                 "exclusive": {"type": "boolean"},
             },
         },
+        # Training batch sizes under this profile, by task and algorithm: a matrix grid that says
+        # `batch_size: profile` takes them (a GPU is launch-bound at a CPU's batch sizes).
+        "batch_sizes": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "minItems": 1, "uniqueItems": True,
+                                         "items": {"type": "integer", "minimum": 1}},
+            },
+        },
     },
 }
+
+# A grid value that the hardware profile supplies (HardwareProfile.batch_sizes).
+FROM_PROFILE = "profile"
+PROFILE_KEYS = {"batch_size": "batch_sizes"}
 
 
 @dataclass(frozen=True)
@@ -172,6 +186,7 @@ class HardwareProfile:
     threads: int
     min_sample_s: float = 0.05
     slurm: dict[str, Any] = field(default_factory=dict)
+    batch_sizes: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -281,22 +296,58 @@ def check_unsupported_rules(spec: TaskSpec, path: Path) -> None:
                     raise UsageError(f"{field_name}.when: {key!r} is not a parameter of {algorithm}")
 
 
+def hardware_profiles() -> list[str]:
+    return sorted(p.stem for p in HARDWARE.glob("*.yaml"))
+
+
 def load_hardware(name: str) -> HardwareProfile:
     path = HARDWARE / f"{name}.yaml"
     if not path.exists():
-        known = ", ".join(sorted(p.stem for p in HARDWARE.glob("*.yaml")))
+        known = ", ".join(hardware_profiles())
         raise UsageError(f"--hw: unknown hardware profile {name!r} (known: {known})")
     data = load_yaml(path)
     check(data, HARDWARE_SCHEMA, path)
     return HardwareProfile(**data)
 
 
-def load_matrix(path: str | Path) -> tuple[dict[str, Any], TaskSpec]:
-    """Load and fully validate a matrix file against the schema and its task's spec."""
+def from_profile(matrix: dict[str, Any], hardware: HardwareProfile, path: str | Path) -> dict[str, Any]:
+    """The matrix with every `profile` grid value (`batch_size: profile`) replaced by the hardware
+    profile's values for its task and algorithm."""
+    algorithms = {}
+    for algorithm, grid in matrix["algorithms"].items():
+        grid = dict(grid)
+        for key, profile_key in PROFILE_KEYS.items():
+            if grid.get(key) != FROM_PROFILE:
+                continue
+            values = getattr(hardware, profile_key).get(matrix["task"], {}).get(algorithm)
+            if values is None:
+                raise UsageError(f"{path}: algorithms.{algorithm}.{key}: {FROM_PROFILE!r}, but hardware profile "
+                                 f"{hardware.name} (configs/hardware/{hardware.name}.yaml) has no "
+                                 f"{profile_key}.{matrix['task']}.{algorithm}")
+            grid[key] = list(values)
+        algorithms[algorithm] = grid
+    return matrix | {"algorithms": algorithms}
+
+
+def load_matrix(path: str | Path, hardware: HardwareProfile | None = None) -> tuple[dict[str, Any], TaskSpec]:
+    """Load and fully validate a matrix file against the schema and its task's spec, with its
+    `profile` values taken from `hardware` (without one: checked under every profile, the first kept)."""
     matrix = load_yaml(path)
     if not isinstance(matrix, dict):
         raise UsageError(f"{path}: (top level): expected a mapping of matrix keys")
     check(matrix, "matrix", path)
+    uses_profile = any(grid.get(key) == FROM_PROFILE for grid in matrix["algorithms"].values()
+                       for key in PROFILE_KEYS)
+    if not uses_profile:
+        return check_matrix(matrix, path)
+    if hardware is not None:
+        return check_matrix(from_profile(matrix, hardware, path), path)
+    checked = [check_matrix(from_profile(matrix, load_hardware(name), path), path) for name in hardware_profiles()]
+    return checked[0]
+
+
+def check_matrix(matrix: dict[str, Any], path: str | Path) -> tuple[dict[str, Any], TaskSpec]:
+    """A loaded matrix checked against its task's spec."""
     spec = load_task_spec(matrix["task"], path)
     for name in matrix["datasets"] + matrix.get("optional_datasets", []):
         if name not in spec.datasets:
@@ -350,7 +401,8 @@ CUDA_SWITCHES = ("cudnn_benchmark", "tf32")
 def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[str], run: str,
                   out_dir: Path, datasets_dir: Path) -> tuple[list[Job], list[str]]:
     """All jobs of one matrix, and notes on what was skipped (optional datasets not prepared)."""
-    matrix, spec = load_matrix(path)
+    matrix, spec = load_matrix(path, hardware)
+    raw = load_yaml(path)
     matrix = matrix_defaults() | matrix
     notes: list[str] = []
     names = list(matrix["datasets"])
@@ -361,6 +413,11 @@ def expand_matrix(path: str | Path, hardware: HardwareProfile, languages: list[s
             notes.append(f"{path}: skipping optional dataset {name!r}: not prepared "
                          f"(run `make datasets DOWNLOAD=1` where it can be fetched)")
     device = hardware.device if hardware.device in spec.devices else "cpu"
+    for key, profile_key in PROFILE_KEYS.items():
+        if taken := {a: v for a, v in getattr(hardware, profile_key).get(spec.task, {}).items()
+                     if raw["algorithms"].get(a, {}).get(key) == FROM_PROFILE}:
+            notes.append(f"{path}: {key} from hardware profile {hardware.name}: "
+                         + "; ".join(f"{a} {v}" for a, v in taken.items()))
     rules = matrix.get("exclude", [])
     for dataset in sorted({d for grid in matrix["algorithms"].values() for d in grid.get(GRID_DATASETS, names)}):
         ds.verify(dataset, datasets_dir)  # once per dataset: hashing is the slow part

@@ -371,7 +371,7 @@ def write_run_meta(options: RunOptions, findings: dict[str, Any], datasets: dict
     doctor's findings; each dataset's sizes (the size sweep's x axis); the folds files written."""
     tolerances, margins, judging = {}, {}, {}
     for path in matrix_files(options.matrices):
-        matrix, spec = load_matrix(path)
+        matrix, spec = load_matrix(path, load_hardware(options.hardware))
         tolerance = matrix.get("quality_tolerance", spec.quality_tolerance)
         if tolerance is not None:
             tolerances[spec.task] = tolerance

@@ -1,0 +1,80 @@
+"""Estimate a deep-learning grid's cost on hardware it has not run on (README: "On one GPU").
+
+Counts what the grid trains (configurations, trainings, optimizer steps, FLOPs from the tasks' own
+counts, mlbench.flops) under a hardware profile's batch sizes, and prices each training step as
+`--step-ms` of fixed cost (launches and host overhead, the floor a small net never goes below) plus
+its FLOPs at `--tflops`, and each task process at `--process-s` (start, data upload, inference
+timing). A model with stated inputs, not a measurement:
+
+    .venv/bin/python benchmarks/grid_estimate.py configs/deep_learning/cnn.yaml --hw gpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "python")]
+
+from mlbench import datasets as ds  # noqa: E402
+from mlbench.config import excluded, expand_grid, load_hardware, load_matrix, matrix_defaults  # noqa: E402
+from mlbench.training import shape_of  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("matrix", type=Path)
+    parser.add_argument("--hw", default="gpu", help="hardware profile (default: gpu)")
+    parser.add_argument("--datasets", type=Path, default=ROOT / "datasets")
+    parser.add_argument("--step-ms", type=float, default=2.2,
+                        help="fixed cost per training step (default 2.2: PyTorch's LeNet at batch 128 on an H200)")
+    parser.add_argument("--tflops", type=float, default=20.0,
+                        help="sustained float32 rate of the training FLOPs (default 20: ~30%% of an H100's "
+                             "67 TFLOP/s IEEE float32, no TF32)")
+    parser.add_argument("--process-s", type=float, default=10.0,
+                        help="fixed cost per task process (default 10: the same H200 run took ~15 s a process, "
+                             "~7 s of it training)")
+    parser.add_argument("--frameworks", type=int, default=4, help="sides per configuration (default 4)")
+    args = parser.parse_args()
+
+    matrix, spec = load_matrix(args.matrix, load_hardware(args.hw))
+    matrix = matrix_defaults() | matrix
+    task = importlib.import_module(f"tasks.{spec.domain}.{spec.task}")
+    names = list(matrix["datasets"]) + [n for n in matrix.get("optional_datasets", [])
+                                        if ds.is_prepared(n, args.datasets)]
+    trainings_per_job = matrix["processes"] * matrix["repetitions"]
+    print(f"{args.matrix} under {args.hw}: {trainings_per_job} trainings per job "
+          f"({matrix['processes']} processes x {matrix['repetitions']} repetitions), {args.frameworks} sides; "
+          f"{args.step_ms} ms per step + FLOPs at {args.tflops} TFLOP/s + {args.process_s} s per process")
+    print(f"{'algorithm':<14} {'dataset':<22} {'configs':>7} {'steps/training':>15} {'TFLOP/training':>15} "
+          f"{'hours (all sides)':>18}")
+    total_configs = total_hours = 0.0
+    for algorithm, grid in matrix["algorithms"].items():
+        for dataset in grid.get("datasets", names):
+            meta = ds.read_meta(dataset, args.datasets)
+            shape, n_train = shape_of(meta), ds.sizes(dataset, args.datasets)["n_train"]
+            combos = [c for c in expand_grid(grid, spec.algorithms[algorithm])
+                      if not excluded(algorithm, c, matrix.get("exclude", []))]
+            steps = flops = seconds = 0.0
+            for params in combos:
+                per_sample = task.ALGORITHMS[algorithm].flops(params, shape)["train_per_sample"]
+                n_steps = params["epochs"] * math.ceil(n_train / params["batch_size"])
+                training_flops = per_sample * params["epochs"] * n_train
+                steps, flops = steps + n_steps, flops + training_flops
+                seconds += (n_steps * args.step_ms / 1e3 + training_flops / (args.tflops * 1e12)) * trainings_per_job
+                seconds += matrix["processes"] * args.process_s
+            hours = seconds * args.frameworks / 3600
+            total_configs, total_hours = total_configs + len(combos), total_hours + hours
+            print(f"{algorithm:<14} {dataset:<22} {len(combos):>7} {steps / len(combos):>15.0f} "
+                  f"{flops / len(combos) / 1e12:>15.2f} {hours:>18.2f}")
+    print(f"total: {total_configs:.0f} configurations, {total_configs * args.frameworks:.0f} jobs, "
+          f"~{total_hours:.1f} hours")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
