@@ -33,7 +33,9 @@ impl RmsProp {
     fn step(&mut self, grads: &candle_core::backprop::GradStore) -> candle_core::Result<()> {
         for (var, avg) in self.vars.iter().zip(self.square_avg.iter_mut()) {
             let Some(grad) = grads.get(var.as_tensor()) else { continue };
-            *avg = ((&*avg * self.alpha)? + (grad.sqr()? * (1.0 - self.alpha))?)?;
+            // detached: a variable's gradient carries candle's backward graph, which a running
+            // average would otherwise chain from update to update
+            *avg = ((&*avg * self.alpha)? + (grad.sqr()? * (1.0 - self.alpha))?)?.detach();
             let denominator = (avg.sqrt()? + self.eps)?;
             var.set(&(var.as_tensor() - ((grad / denominator)? * self.learning_rate)?)?)?;
         }
@@ -77,5 +79,23 @@ impl Learner {
             .map_err(candle_error)?;
         self.optimizer.step(&grads).map_err(candle_error)?;
         loss.to_scalar::<f32>().map(f64::from).map_err(candle_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The running average holds values, not graphs (a variable's gradient carries candle's
+    /// backward graph; a tracked average would keep every update's graph alive).
+    #[test]
+    fn rmsprop_average_is_not_tracked() -> candle_core::Result<()> {
+        let var = Var::from_tensor(&Tensor::new(&[1.0f32, -2.0], &candle_core::Device::Cpu)?)?;
+        let mut rmsprop = RmsProp::new(vec![var.clone()], 0.01, 0.99, 1e-5)?;
+        for _ in 0..3 {
+            rmsprop.step(&var.as_tensor().sqr()?.sum_all()?.backward()?)?;
+        }
+        assert!(!rmsprop.square_avg[0].track_op(), "the running average carries a graph");
+        Ok(())
     }
 }

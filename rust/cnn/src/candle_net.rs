@@ -56,6 +56,9 @@ pub fn dropout(xs: Tensor, rate: f32, train: bool) -> candle_core::Result<Tensor
 }
 
 /// PyTorch's SGD: g = grad + wd * p; buf = g on the first step, else momentum * buf + g; p -= lr * buf.
+/// The buffer is detached: candle's gradients of variables carry the backward graph (it detaches
+/// only the inner nodes'), so a buffer built from them would chain every step's graph to the next
+/// (memory grew ~450 MB a step on ResNet-18 at batch 64, and the time with it).
 struct SgdMomentum {
     vars: Vec<Var>,
     buffers: Vec<Option<Tensor>>,
@@ -69,14 +72,15 @@ impl SgdMomentum {
         for (var, buffer) in self.vars.iter().zip(self.buffers.iter_mut()) {
             let Some(grad) = grads.get(var.as_tensor()) else { continue };
             let g = if self.weight_decay != 0.0 {
-                (grad + (var.as_tensor() * self.weight_decay)?)?
+                (grad + (var.as_detached_tensor() * self.weight_decay)?)?
             } else {
                 grad.clone()
             };
             let b = match buffer.take() {
                 Some(b) if self.momentum != 0.0 => ((b * self.momentum)? + g)?,
                 _ => g,
-            };
+            }
+            .detach();
             var.set(&(var.as_tensor() - (&b * self.lr)?)?)?;
             *buffer = Some(b);
         }
@@ -235,5 +239,41 @@ impl Network for CandleNet {
 
     fn sync(&self) -> Result<()> {
         self.device.synchronize().map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The momentum buffers hold values, not graphs: tracked ones would keep every step's graph alive
+    /// (a variable's gradient from candle's backward is itself tracked, as the first assert shows).
+    #[test]
+    fn sgd_buffers_are_not_tracked_with_weight_decay() -> candle_core::Result<()> {
+        let var = Var::from_tensor(&Tensor::new(&[1.0f32, -2.0, 3.0], &Device::Cpu)?)?;
+        let mut sgd =
+            SgdMomentum { vars: vec![var.clone()], buffers: vec![None], lr: 0.1, momentum: 0.9, weight_decay: 0.01 };
+        for _ in 0..3 {
+            let loss = var.as_tensor().sqr()?.sum_all()?;
+            let grads = loss.backward()?;
+            assert!(grads.get(var.as_tensor()).expect("a gradient").track_op());
+            sgd.step(&grads)?;
+        }
+        let buffer = sgd.buffers[0].as_ref().expect("a buffer after a step");
+        assert!(!buffer.track_op(), "the momentum buffer carries a graph");
+        // p <- p - lr * buf with buf = momentum * buf + 2p + wd * p, checked against the recurrence
+        let (mut p, mut b) = (vec![1.0f32, -2.0, 3.0], vec![0.0f32; 3]);
+        for step in 0..3 {
+            for i in 0..3 {
+                let g = 2.0 * p[i] + 0.01 * p[i];
+                b[i] = if step == 0 { g } else { 0.9 * b[i] + g };
+                p[i] -= 0.1 * b[i];
+            }
+        }
+        let got = var.as_tensor().to_vec1::<f32>()?;
+        for (a, e) in got.iter().zip(&p) {
+            assert!((a - e).abs() < 1e-6, "{got:?} != {p:?}");
+        }
+        Ok(())
     }
 }
