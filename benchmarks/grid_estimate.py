@@ -7,15 +7,30 @@ its FLOPs at `--tflops`, and each task process at `--process-s` (start, data upl
 timing). A model with stated inputs, not a measurement:
 
     .venv/bin/python benchmarks/grid_estimate.py configs/deep_learning/cnn.yaml --hw gpu
+
+`--calibrate RUN` prices the grid instead from a finished run's own records (e.g. the small grid's,
+`results/cnn_small-cpu`): each side's measured training and evaluation GFLOP/s for that algorithm,
+and its measured per-process start, load and build, so each side gets its own hours. The rates come
+from the run's shapes and batch sizes, and a CPU's GFLOP/s moves with both, so the figure is a model
+too: checked against single trainings at shapes the small grid does not use (README, "The CNN
+grid"), it was within ~26% for ResNet-18, 7-27% low for LeNet at batch 16, 2.0-2.5x high for
+PyTorch's and tch's MobileNetV2 and 1.3-1.7x high for two bidirectional layers of 128 RNN units:
+
+    .venv/bin/python benchmarks/grid_estimate.py configs/deep_learning/cnn.yaml --hw cpu \
+        --calibrate results/cnn_small-cpu
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import math
+import statistics
 import sys
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "python")]
@@ -23,6 +38,69 @@ sys.path[:0] = [str(ROOT / "python")]
 from mlbench import datasets as ds  # noqa: E402
 from mlbench.config import excluded, expand_grid, load_hardware, load_matrix, matrix_defaults  # noqa: E402
 from mlbench.training import shape_of  # noqa: E402
+
+
+def measured_rates(run: Path) -> dict[tuple[str, str], dict[str, float]]:
+    """Per (algorithm, side): median train/evaluate GFLOP/s and per-process fixed seconds of `run`."""
+    path = run / "records.jsonl"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no records.jsonl (is {run} a finished run folder?)")
+    samples: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("status") == "ok" and not record.get("warmup"):
+            samples[(record["algorithm"], record["framework"])].append(record)
+    rates = {}
+    for key, records in samples.items():
+        gflops = [r["throughput"].get("train_gflops") for r in records]
+        evaluate = [r["throughput"].get("evaluate_gflops") for r in records]
+        if not all(gflops):
+            continue
+        fixed = [sum((r.get("process_timings_s") or {}).values()) + r["timings_s"].get("build", 0.0)
+                 for r in records]
+        rates[key] = {"train_gflops": statistics.median(gflops),
+                      "evaluate_gflops": statistics.median(evaluate) if all(evaluate) else math.inf,
+                      "process_s": statistics.median(fixed)}
+    if not rates:
+        raise SystemExit(f"{path}: no ok record with train_gflops to calibrate from")
+    return rates
+
+
+def calibrated(matrix: dict[str, Any], spec: Any, task: Any, names: list[str], datasets: Path,
+               rates: dict[tuple[str, str], dict[str, float]], run: Path) -> dict[str, float]:
+    """Print the grid's hours per side, priced at `rates` (measured_rates), and return them."""
+    trainings = matrix["processes"] * matrix["repetitions"]
+    sides = sorted({side for _, side in rates})
+    print(f"{trainings} trainings per job; rates measured in {run}")
+    print(f"{'algorithm':<14} {'dataset':<22} {'configs':>7} " + " ".join(f"{s + ' h':>9}" for s in sides))
+    totals = dict.fromkeys(sides, 0.0)
+    configs = 0
+    for algorithm, grid in matrix["algorithms"].items():
+        for dataset in grid.get("datasets", names):
+            meta = ds.read_meta(dataset, datasets)
+            shape, size = shape_of(meta), ds.sizes(dataset, datasets)
+            combos = [c for c in expand_grid(grid, spec.algorithms[algorithm])
+                      if not excluded(algorithm, c, matrix.get("exclude", []))]
+            configs += len(combos)
+            row = []
+            for side in sides:
+                rate = rates.get((algorithm, side))
+                if rate is None:
+                    raise SystemExit(f"{run}: no ok {side} record of {algorithm} to calibrate from")
+                seconds = 0.0
+                for params in combos:
+                    flops = task.ALGORITHMS[algorithm].flops(params, shape)
+                    train = flops["train_per_sample"] * params["epochs"] * size["n_train"]
+                    evaluate = flops["forward_per_sample"] * params["epochs"] * (size["n_test"] or 0)
+                    seconds += (train / (rate["train_gflops"] * 1e9)
+                                + evaluate / (rate["evaluate_gflops"] * 1e9)) * trainings
+                    seconds += matrix["processes"] * rate["process_s"]
+                totals[side] += seconds / 3600
+                row.append(f"{seconds / 3600:>9.2f}")
+            print(f"{algorithm:<14} {dataset:<22} {len(combos):>7} " + " ".join(row))
+    print(f"total: {configs} configurations, {configs * len(sides)} jobs, ~{sum(totals.values()):.1f} hours: "
+          + ", ".join(f"{side} {hours:.1f}" for side, hours in totals.items()))
+    return totals
 
 
 def main() -> int:
@@ -39,6 +117,8 @@ def main() -> int:
                         help="fixed cost per task process (default 10: the same H200 run took ~15 s a process, "
                              "~7 s of it training)")
     parser.add_argument("--frameworks", type=int, default=4, help="sides per configuration (default 4)")
+    parser.add_argument("--calibrate", type=Path, metavar="RUN",
+                        help="price each side at the GFLOP/s and process costs measured in this run folder")
     args = parser.parse_args()
 
     matrix, spec = load_matrix(args.matrix, load_hardware(args.hw))
@@ -46,6 +126,9 @@ def main() -> int:
     task = importlib.import_module(f"tasks.{spec.domain}.{spec.task}")
     names = list(matrix["datasets"]) + [n for n in matrix.get("optional_datasets", [])
                                         if ds.is_prepared(n, args.datasets)]
+    if args.calibrate:
+        calibrated(matrix, spec, task, names, args.datasets, measured_rates(args.calibrate), args.calibrate)
+        return 0
     trainings_per_job = matrix["processes"] * matrix["repetitions"]
     print(f"{args.matrix} under {args.hw}: {trainings_per_job} trainings per job "
           f"({matrix['processes']} processes x {matrix['repetitions']} repetitions), {args.frameworks} sides; "
