@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import math
 import statistics
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,21 @@ sys.path[:0] = [str(ROOT / "python")]
 
 from mlbench import datasets as ds  # noqa: E402
 from mlbench.config import excluded, expand_grid, load_hardware, load_matrix, matrix_defaults  # noqa: E402
+from mlbench.records import read_jsonl  # noqa: E402
 from mlbench.training import shape_of  # noqa: E402
+
+Cell = tuple[str, str, dict[str, Any], list[tuple[dict[str, Any], dict[str, float]]]]
+
+
+def configurations(matrix: dict[str, Any], spec: Any, task: Any, names: list[str], datasets: Path) -> Iterator[Cell]:
+    """Each (algorithm, dataset) cell of the grid: the dataset's sizes, and each configuration the grid
+    keeps (exclusions applied) with its FLOP counts (the task's own)."""
+    for algorithm, grid in matrix["algorithms"].items():
+        for dataset in grid.get("datasets", names):
+            shape, size = shape_of(ds.read_meta(dataset, datasets)), ds.sizes(dataset, datasets)
+            combos = [c for c in expand_grid(grid, spec.algorithms[algorithm])
+                      if not excluded(algorithm, c, matrix.get("exclude", []))]
+            yield algorithm, dataset, size, [(c, task.ALGORITHMS[algorithm].flops(c, shape)) for c in combos]
 
 
 def measured_rates(run: Path) -> dict[tuple[str, str], dict[str, float]]:
@@ -46,8 +60,10 @@ def measured_rates(run: Path) -> dict[tuple[str, str], dict[str, float]]:
     if not path.is_file():
         raise SystemExit(f"{path}: no records.jsonl (is {run} a finished run folder?)")
     samples: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
+    content = read_jsonl(path)
+    if content.bad_lines:  # a truncated last line: a killed run
+        print(f"{path}: skipped malformed line(s) {content.bad_lines}", file=sys.stderr)
+    for record in content.records:
         if record.get("status") == "ok" and not record.get("warmup"):
             samples[(record["algorithm"], record["framework"])].append(record)
     rates = {}
@@ -75,29 +91,23 @@ def calibrated(matrix: dict[str, Any], spec: Any, task: Any, names: list[str], d
     print(f"{'algorithm':<14} {'dataset':<22} {'configs':>7} " + " ".join(f"{s + ' h':>9}" for s in sides))
     totals = dict.fromkeys(sides, 0.0)
     configs = 0
-    for algorithm, grid in matrix["algorithms"].items():
-        for dataset in grid.get("datasets", names):
-            meta = ds.read_meta(dataset, datasets)
-            shape, size = shape_of(meta), ds.sizes(dataset, datasets)
-            combos = [c for c in expand_grid(grid, spec.algorithms[algorithm])
-                      if not excluded(algorithm, c, matrix.get("exclude", []))]
-            configs += len(combos)
-            row = []
-            for side in sides:
-                rate = rates.get((algorithm, side))
-                if rate is None:
-                    raise SystemExit(f"{run}: no ok {side} record of {algorithm} to calibrate from")
-                seconds = 0.0
-                for params in combos:
-                    flops = task.ALGORITHMS[algorithm].flops(params, shape)
-                    train = flops["train_per_sample"] * params["epochs"] * size["n_train"]
-                    evaluate = flops["forward_per_sample"] * params["epochs"] * (size["n_test"] or 0)
-                    seconds += (train / (rate["train_gflops"] * 1e9)
-                                + evaluate / (rate["evaluate_gflops"] * 1e9)) * trainings
-                    seconds += matrix["processes"] * rate["process_s"]
-                totals[side] += seconds / 3600
-                row.append(f"{seconds / 3600:>9.2f}")
-            print(f"{algorithm:<14} {dataset:<22} {len(combos):>7} " + " ".join(row))
+    for algorithm, dataset, size, combos in configurations(matrix, spec, task, names, datasets):
+        configs += len(combos)
+        row = []
+        for side in sides:
+            rate = rates.get((algorithm, side))
+            if rate is None:
+                raise SystemExit(f"{run}: no ok {side} record of {algorithm} to calibrate from")
+            seconds = 0.0
+            for params, flops in combos:
+                train = flops["train_per_sample"] * params["epochs"] * size["n_train"]
+                evaluate = flops["forward_per_sample"] * params["epochs"] * (size["n_test"] or 0)
+                seconds += (train / (rate["train_gflops"] * 1e9)
+                            + evaluate / (rate["evaluate_gflops"] * 1e9)) * trainings
+                seconds += matrix["processes"] * rate["process_s"]
+            totals[side] += seconds / 3600
+            row.append(f"{seconds / 3600:>9.2f}")
+        print(f"{algorithm:<14} {dataset:<22} {len(combos):>7} " + " ".join(row))
     print(f"total: {configs} configurations, {configs * len(sides)} jobs, ~{sum(totals.values()):.1f} hours: "
           + ", ".join(f"{side} {hours:.1f}" for side, hours in totals.items()))
     return totals
@@ -136,24 +146,19 @@ def main() -> int:
     print(f"{'algorithm':<14} {'dataset':<22} {'configs':>7} {'steps/training':>15} {'TFLOP/training':>15} "
           f"{'hours (all sides)':>18}")
     total_configs = total_hours = 0.0
-    for algorithm, grid in matrix["algorithms"].items():
-        for dataset in grid.get("datasets", names):
-            meta = ds.read_meta(dataset, args.datasets)
-            shape, n_train = shape_of(meta), ds.sizes(dataset, args.datasets)["n_train"]
-            combos = [c for c in expand_grid(grid, spec.algorithms[algorithm])
-                      if not excluded(algorithm, c, matrix.get("exclude", []))]
-            steps = flops = seconds = 0.0
-            for params in combos:
-                per_sample = task.ALGORITHMS[algorithm].flops(params, shape)["train_per_sample"]
-                n_steps = params["epochs"] * math.ceil(n_train / params["batch_size"])
-                training_flops = per_sample * params["epochs"] * n_train
-                steps, flops = steps + n_steps, flops + training_flops
-                seconds += (n_steps * args.step_ms / 1e3 + training_flops / (args.tflops * 1e12)) * trainings_per_job
-                seconds += matrix["processes"] * args.process_s
-            hours = seconds * args.frameworks / 3600
-            total_configs, total_hours = total_configs + len(combos), total_hours + hours
-            print(f"{algorithm:<14} {dataset:<22} {len(combos):>7} {steps / len(combos):>15.0f} "
-                  f"{flops / len(combos) / 1e12:>15.2f} {hours:>18.2f}")
+    for algorithm, dataset, size, combos in configurations(matrix, spec, task, names, args.datasets):
+        n_train = size["n_train"]
+        steps = flops = seconds = 0.0
+        for params, counts in combos:
+            n_steps = params["epochs"] * math.ceil(n_train / params["batch_size"])
+            training_flops = counts["train_per_sample"] * params["epochs"] * n_train
+            steps, flops = steps + n_steps, flops + training_flops
+            seconds += (n_steps * args.step_ms / 1e3 + training_flops / (args.tflops * 1e12)) * trainings_per_job
+            seconds += matrix["processes"] * args.process_s
+        hours = seconds * args.frameworks / 3600
+        total_configs, total_hours = total_configs + len(combos), total_hours + hours
+        print(f"{algorithm:<14} {dataset:<22} {len(combos):>7} {steps / len(combos):>15.0f} "
+              f"{flops / len(combos) / 1e12:>15.2f} {hours:>18.2f}")
     print(f"total: {total_configs:.0f} configurations, {total_configs * args.frameworks:.0f} jobs, "
           f"~{total_hours:.1f} hours")
     return 0
